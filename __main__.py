@@ -1,0 +1,70 @@
+"""kosmos: one `pulumi up` converges a Scaleway Kosmos multicloud cluster.
+
+The only place that reads stack config: it collects the `kosmos:*` keys, validates them into a spec (every error at
+once, before any resource exists), builds one MulticloudCluster and exports what operators need.
+"""
+
+import json
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components import MulticloudCluster, SpecError, parse_spec
+from components.spec import NAMESPACE, SECRET_KEYS
+
+
+def _is_secret(full_key: str) -> bool:
+    return runtime_config.is_config_secret(full_key) or full_key in runtime_config.get_config_secret_keys_env()
+
+
+def read_kosmos_config() -> tuple[dict, list[str]]:
+    """Every `kosmos:*` key as Python values (secrets stay Outputs), plus secret-handling problems."""
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    cfg = pulumi.Config(NAMESPACE)
+    values, problems = {}, []
+    for full_key in sorted(k for k in keys if k.startswith(f"{NAMESPACE}:")):
+        key = full_key.split(":", 1)[1]
+        if key in SECRET_KEYS:
+            if not _is_secret(full_key):
+                problems.append(
+                    f"{full_key}: must be stored encrypted; set it with `pulumi config set --secret {full_key}`"
+                )
+            values[key] = cfg.get_secret(key)
+            continue
+        if _is_secret(full_key):
+            problems.append(f"{full_key}: is not a credential and must not be a secret; set it without --secret")
+            continue
+        raw = runtime_config.get_config(full_key)
+        try:
+            values[key] = json.loads(raw)
+        except (TypeError, ValueError):
+            values[key] = raw  # plain strings are stored as-is
+    return values, problems
+
+
+def main() -> None:
+    values, problems = read_kosmos_config()
+    try:
+        spec = parse_spec(values, stack=pulumi.get_stack())
+    except SpecError as err:
+        raise SpecError(problems + err.problems) from None
+    if problems:
+        raise SpecError(problems)
+
+    scaleway = pulumi.Config("scaleway")
+    multicloud = MulticloudCluster(
+        "kosmos",
+        spec,
+        # Registration polls the K8s API with the operator's Scaleway credentials; unset = SCW_* env / scw config.
+        scaleway_access_key=scaleway.get_secret("accessKey"),
+        scaleway_secret_key=scaleway.get_secret("secretKey"),
+    )
+    pulumi.export("clusterId", multicloud.cluster_id)
+    pulumi.export("apiserverUrl", multicloud.apiserver_url)
+    pulumi.export("kubeconfig", multicloud.kubeconfig)
+    pulumi.export("poolIds", multicloud.pool_ids)
+    pulumi.export("nodes", multicloud.nodes)
+    pulumi.export("userdata", multicloud.userdata)
+
+
+main()

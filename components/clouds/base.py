@@ -1,0 +1,101 @@
+"""What every cloud module shares: the machine record it returns and the component it is built on.
+
+A cloud module only knows how to make (or reach) machines and hand them the rendered userdata. Pools, join keys,
+registration and labels live in ExternalPool, identical for every cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional, Sequence
+
+import pulumi
+
+from .. import catalog
+from ..spec import ExternalPoolSpec
+from ..userdata import UserdataOutputs, Variant
+
+ARCH_DETECTED_AT_BOOT = "detected-at-boot"
+
+
+@dataclass
+class Machine:
+    key: str
+    """Short, stable suffix for this machine's resource names (its index, or the on-prem host name)."""
+    name: str
+    """Machine name; for clouds that boot it, also its hostname (and so its Kubernetes node name)."""
+    resource: pulumi.Resource
+    """What the node's registration depends on."""
+    machine_id: pulumi.Output
+    public_ip: pulumi.Input[Optional[str]]
+    arch: str
+    """amd64 / arm64 when known before boot, else ARCH_DETECTED_AT_BOOT (the join script picks the binary)."""
+    node_name: Optional[pulumi.Input[str]] = None
+    """The Kubernetes node name when known (on-prem: reported by the join over SSH)."""
+
+
+@dataclass
+class MachineSetArgs:
+    pool: ExternalPoolSpec
+    """The validated external pool."""
+    userdata: UserdataOutputs
+    """Rendered join userdata (script secret; redacted text and hash public)."""
+    pool_id: pulumi.Input[str]
+    """The Kosmos pool the machines join."""
+    region: str
+    """The cluster's region."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Must exist before any machine boots (the join key's IAM policy)."""
+    equinix_project_id: Optional[str] = None
+    """Equinix Metal project (equinix-metal only)."""
+    ssh_private_key: Optional[pulumi.Input[str]] = None
+    """Secret SSH key (on-prem only)."""
+
+
+class MachineSet(pulumi.ComponentResource):
+    """Base of CivoNodes, EquinixMetalNodes, ElasticMetalNodes, OnPremNodes."""
+
+    TYPE: ClassVar[str]
+    USERDATA_VARIANT: ClassVar[Variant] = "script"
+    """Which rendering of the join the cloud takes: a bash script, or cloud-config."""
+
+    machines: list[Machine]
+
+    def __init__(self, name: str, args: MachineSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(self.TYPE, name, None, opts)
+        self.pool = args.pool
+        self.machines = self.create_machines(name, args)
+        self.userdata_redacted = args.userdata.redacted
+        self.userdata_sha256 = args.userdata.sha256
+        self.summary = [self.machine_summary(m, args) for m in self.machines]
+        self.register_outputs(
+            {
+                "machines": self.summary,
+                "userdata_redacted": self.userdata_redacted,
+                "userdata_sha256": self.userdata_sha256,
+            }
+        )
+
+    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        raise NotImplementedError
+
+    def machine_options(self, args: MachineSetArgs, **extra) -> pulumi.ResourceOptions:
+        # Default create-before-delete replacement: a new machine joins before the old one is removed.
+        return pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), **extra)
+
+    def arch_of(self, index: int) -> str:
+        return self.pool.declared_arch(index) or ARCH_DETECTED_AT_BOOT
+
+    def machine_summary(self, machine: Machine, args: MachineSetArgs) -> dict:
+        return {
+            "pool": self.pool.name,
+            "machine": machine.name,
+            "cloud": self.pool.provider,
+            "region": self.pool.location,
+            "arch": machine.arch,
+            "labels": self.pool.node_labels(),
+            "machineId": machine.machine_id,
+            "publicIp": machine.public_ip,
+            "userdataSha256": args.userdata.sha256,
+            "onUserdataChange": catalog.USERDATA_CHANGE_EFFECT[self.pool.provider],
+        }

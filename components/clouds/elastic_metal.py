@@ -1,0 +1,44 @@
+"""Scaleway Elastic Metal servers: the join is handed over as `cloud_init` at install time."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumiverse_scaleway.elasticmetal as em
+
+from ..spec import ElasticMetalPoolSpec
+from .base import Machine, MachineSet, MachineSetArgs
+
+
+def _first_ipv4(ipv4s) -> str | None:
+    return ipv4s[0].address if ipv4s else None
+
+
+class ElasticMetalNodes(MachineSet):
+    TYPE = "kosmos:index:ElasticMetalNodes"
+    USERDATA_VARIANT = "cloud-config"
+
+    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        pool: ElasticMetalPoolSpec = args.pool
+        lookup = pulumi.InvokeOutputOptions(parent=self)
+        # One offer and one OS lookup per pool.
+        offer = em.get_offer_output(name=pool.offer, zone=pool.zone, opts=lookup)
+        os = em.get_os_output(name=pool.os, version=pool.os_version, zone=pool.zone, opts=lookup)
+        machines = []
+        for index, hostname in enumerate(pool.machine_names()):
+            server = em.Server(
+                f"{name}-{index}",
+                name=hostname,
+                hostname=hostname,
+                zone=pool.zone,
+                offer=offer.offer_id,
+                os=os.os_id,
+                ssh_key_ids=list(pool.ssh_key_ids) or None,
+                cloud_init=args.userdata.script,
+                tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
+                # cloud-init only runs at install: new userdata means a new server.
+                opts=self.machine_options(args, replace_on_changes=["cloud_init"]),
+            )
+            machines.append(
+                Machine(str(index), hostname, server, server.id, server.ipv4s.apply(_first_ipv4), self.arch_of(index))
+            )
+        return machines

@@ -1,0 +1,36 @@
+"""Equinix Metal devices. Equinix Metal was SHUT DOWN on 2026-06-30: kept so existing stacks can still be planned
+and destroyed; every declaration warns. Use Scaleway Elastic Metal instead."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_equinix_metal as metal
+
+from .. import catalog
+from ..spec import EquinixMetalPoolSpec
+from .base import Machine, MachineSet, MachineSetArgs
+
+
+class EquinixMetalNodes(MachineSet):
+    TYPE = "kosmos:index:EquinixMetalNodes"
+    USERDATA_VARIANT = "cloud-config"
+
+    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        pool: EquinixMetalPoolSpec = args.pool
+        pulumi.log.warn(catalog.EQUINIX_SHUTDOWN_WARNING.format(pool=pool.name), resource=self)
+        machines = []
+        for index, hostname in enumerate(pool.machine_names()):
+            device = metal.Device(
+                f"{name}-{index}",
+                hostname=hostname,
+                plan=pool.plan,
+                metro=pool.metro,
+                operating_system=pool.os,
+                billing_cycle="hourly",
+                project_id=args.equinix_project_id,
+                user_data=args.userdata.script,
+                tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
+                opts=self.machine_options(args, replace_on_changes=["user_data"]),
+            )
+            machines.append(Machine(str(index), hostname, device, device.id, device.access_public_ipv4, self.arch_of(index)))
+        return machines

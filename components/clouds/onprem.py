@@ -1,0 +1,98 @@
+"""On-prem machines, reached over SSH with pulumi-command.
+
+The join script (with the key inside) travels on the SSH session's stdin: remote `environment` depends on sshd's
+AcceptEnv and is silently dropped, and a command line is visible in the process list.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+
+import pulumi
+import pulumi_command as command
+
+from ..spec import OnPremHost, OnPremPoolSpec
+from ..userdata import JoinInputs, render_leave
+from .base import Machine, MachineSet, MachineSetArgs
+
+_NODE_NAME = re.compile(r"^KOSMOS_NODE_NAME=(\S+)$", re.MULTILINE)
+
+
+def as_root(host: OnPremHost, command_line: str) -> str:
+    """Prefix with non-interactive sudo unless we log in as root."""
+    return command_line if host.user == "root" else f"sudo -n {command_line}"
+
+
+def join_command(host: OnPremHost) -> str:
+    """Runs the script read from stdin."""
+    return as_root(host, "bash -s")
+
+
+def rejoin_command(host: OnPremHost) -> str:
+    """Runs on userdata changes: the same script, forced past the 'already joined' check."""
+    return as_root(host, "env KOSMOS_JOIN_FORCE=1 bash -s")
+
+
+def leave_command(host: OnPremHost, leave_script: str) -> str:
+    """The leave script is on the command line (it holds no secret), so the delete never reads stdin."""
+    return as_root(host, f"bash -c {shlex.quote(leave_script)}")
+
+
+def node_name_from_join_output(stdout: str | None, default: str) -> str:
+    """The join prints `KOSMOS_NODE_NAME=<hostname>` last; fall back to the declared host name."""
+    found = _NODE_NAME.findall(stdout or "")
+    return found[-1] if found else default
+
+
+def _ipv4(address: str) -> str | None:
+    try:
+        return address if ipaddress.ip_address(address).version == 4 else None
+    except ValueError:
+        return None
+
+
+class OnPremNodes(MachineSet):
+    TYPE = "kosmos:index:OnPremNodes"
+    USERDATA_VARIANT = "script"
+
+    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        pool: OnPremPoolSpec = args.pool
+        leave_script = pulumi.Output.from_input(args.pool_id).apply(
+            lambda pid: render_leave(JoinInputs(pool_id=pid, region=args.region))
+        )
+        machines = []
+        for index, host in enumerate(pool.hosts):
+            connection = command.remote.ConnectionArgs(
+                host=host.address,
+                port=host.port,
+                user=host.user,
+                private_key=args.ssh_private_key,
+                host_key=host.host_key,
+                dial_error_limit=10,
+                per_dial_timeout=15,
+            )
+            join = command.remote.Command(
+                f"{name}-{host.name}",
+                connection=connection,
+                create=join_command(host),
+                update=rejoin_command(host),
+                delete=leave_script.apply(lambda script, h=host: leave_command(h, script)),
+                stdin=args.userdata.script,
+                # A template change re-runs the join in place (`update`), the machine is kept.
+                triggers=[args.userdata.sha256],
+                opts=self.machine_options(args),
+            )
+            machines.append(
+                Machine(
+                    host.name,
+                    host.name,
+                    join,
+                    join.id,
+                    _ipv4(host.address),
+                    self.arch_of(index),
+                    node_name=join.stdout.apply(lambda out, h=host: node_name_from_join_output(out, h.name)),
+                )
+            )
+        return machines

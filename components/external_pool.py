@@ -1,0 +1,157 @@
+"""ExternalPool: a Kosmos pool whose machines live on another cloud (or on-prem).
+
+Declares the Scaleway `external` pool, renders the join userdata once for the pool, lets the cloud module make the
+machines, then per machine a NodeRegistration (wait for Ready on create, delete the node on destroy) and a
+server-side-apply NodePatch that puts the pool's labels and taints on the Node object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumiverse_scaleway.kubernetes as scw_k8s
+
+from . import catalog
+from .clouds import MACHINE_SETS, MachineSet, MachineSetArgs
+from .registration import NodeRegistration, NodeRegistrationArgs
+from .scaleway_pool import taint_args
+from .spec import ExternalPool as ExternalPoolUnion
+from .spec import JoinSpec
+from .userdata import render_output
+
+
+@dataclass
+class ExternalPoolArgs:
+    spec: ExternalPoolUnion
+    """The validated pool (CivoPoolSpec, EquinixMetalPoolSpec, ElasticMetalPoolSpec or OnPremPoolSpec)."""
+    cluster_id: pulumi.Input[str]
+    region: str
+    """The cluster's region: the pool lives there, and it is the node-agent's POOL_REGION."""
+    join_secret: pulumi.Input[str]
+    """Secret key of the least-privilege join key (JoinKey.secret_key)."""
+    k8s_provider: Optional[k8s.Provider] = None
+    """Kubernetes provider of the cluster; label patches need it."""
+    join: JoinSpec = JoinSpec()
+    join_depends_on: tuple = ()
+    """Resources machines wait for before booting (the join key's IAM policy)."""
+    equinix_project_id: Optional[str] = None
+    ssh_private_key: Optional[pulumi.Input[str]] = None
+    scaleway_access_key: Optional[pulumi.Input[str]] = None
+    """For the registration's Scaleway API calls; None reads SCW_* env / ~/.config/scw like the provider."""
+    scaleway_secret_key: Optional[pulumi.Input[str]] = None
+    scaleway_api_url: Optional[str] = None
+
+
+class ExternalPool(pulumi.ComponentResource):
+    pool: scw_k8s.Pool
+    pool_id: pulumi.Output[str]
+    machine_set: MachineSet
+    registrations: list[NodeRegistration]
+    label_patches: list[k8s.core.v1.NodePatch]
+
+    def __init__(self, name: str, args: ExternalPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kosmos:index:ExternalPool", name, None, opts)
+        spec = args.spec
+        count = spec.machine_count
+        labels = spec.node_labels()
+        self.pool = scw_k8s.Pool(
+            f"{name}-pool",
+            cluster_id=args.cluster_id,
+            name=spec.name,
+            region=args.region,
+            node_type=catalog.EXTERNAL_NODE_TYPE,
+            # Fixed-size pool: the machines decide the node count, min == size == max keeps Scaleway from scaling.
+            size=count,
+            min_size=count,
+            max_size=count,
+            autoscaling=False,
+            autohealing=False,  # Scaleway cannot reboot or replace a machine it does not own
+            # The nodes join only after this pool exists: waiting for "ready" here would deadlock the update.
+            wait_for_pool_ready=False,
+            labels=labels,
+            taints=taint_args(spec.taints),
+            tags=list(spec.tags) + ["kosmos", f"cloud-{spec.provider}"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.pool_id = self.pool.id
+        machine_set_type = MACHINE_SETS[spec.provider]
+        self.userdata = render_output(
+            self.pool.id,
+            args.join_secret,
+            region=args.region,
+            variant=machine_set_type.USERDATA_VARIANT,
+            agent_base_url=args.join.agent_base_url,
+            agent_sha256=args.join.agent_sha256,
+            allowed_os=args.join.allowed_os,
+            min_memory_mib=args.join.min_memory_mib,
+        )
+        self.machine_set = machine_set_type(
+            f"{name}-nodes",
+            MachineSetArgs(
+                pool=spec,
+                userdata=self.userdata,
+                pool_id=self.pool.id,
+                region=args.region,
+                depends_on=tuple(args.join_depends_on),
+                equinix_project_id=args.equinix_project_id,
+                ssh_private_key=args.ssh_private_key,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.registrations = []
+        self.label_patches = []
+        reg = spec.registration
+        for machine in self.machine_set.machines:
+            registration = NodeRegistration(
+                f"{name}-{machine.key}-registration",
+                NodeRegistrationArgs(
+                    cluster_id=args.cluster_id,
+                    region=args.region,
+                    pool_id=self.pool.id,
+                    pool_name=spec.name,
+                    machine=machine.name,
+                    match_ip=machine.public_ip,
+                    match_name=machine.node_name or machine.name,
+                    wait=reg.wait,
+                    timeout_seconds=reg.timeout_minutes * 60,
+                    skip_drain=reg.skip_drain,
+                    access_key=args.scaleway_access_key,
+                    secret_key=args.scaleway_secret_key,
+                    api_url=args.scaleway_api_url,
+                ),
+                # Depends on its machine: on destroy/replace the node is deleted before the machine goes.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[machine.resource]),
+            )
+            self.registrations.append(registration)
+            if reg.wait and args.k8s_provider is not None:
+                # Whether Scaleway reconciles pool labels onto external nodes is unconfirmed: put them there.
+                self.label_patches.append(
+                    k8s.core.v1.NodePatch(
+                        f"{name}-{machine.key}-labels",
+                        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=registration.node_name, labels=labels),
+                        spec=k8s.core.v1.NodeSpecPatchArgs(
+                            taints=[
+                                k8s.core.v1.TaintPatchArgs(key=t.key, value=t.value, effect=t.effect)
+                                for t in spec.taints
+                            ]
+                        )
+                        if spec.taints
+                        else None,
+                        opts=pulumi.ResourceOptions(
+                            parent=self, provider=args.k8s_provider, depends_on=[registration]
+                        ),
+                    )
+                )
+        self.nodes = self.machine_set.summary
+        self.register_outputs(
+            {
+                "pool_id": self.pool_id,
+                "nodes": self.nodes,
+                "userdata_redacted": self.userdata.redacted,
+                "userdata_sha256": self.userdata.sha256,
+                "node_names": [r.node_name for r in self.registrations],
+            }
+        )

@@ -1,0 +1,380 @@
+"""Run the real kosmos program on the Pulumi SDK's in-process mock engine, offline.
+
+No Pulumi CLI, no credentials, no cloud: the SDK's MockMonitor stands in for the engine, our mocks answer with
+deterministic, realistic provider outputs, and every RegisterResourceRequest is recorded as the engine would see it
+(inputs with secret markers, dependencies, parent, replace options). Each run gets a fresh event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pathlib
+import runpy
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+MAIN = REPO / "__main__.py"
+STACKS = REPO / "stacks"
+SECRET = "[secret]"
+SECRET_PLACEHOLDER_PREFIX = "[secret:offline-plan:"
+_NS = uuid.UUID("5b0c7e4e-8d9a-4c55-9a3c-4b0f5c0f6d21")
+PROJECT = "kosmos"
+
+
+def fake_uuid(*parts: str) -> str:
+    """Deterministic ids: the same plan twice gives the same ids (golden files stay stable)."""
+    return str(uuid.uuid5(_NS, "/".join(parts)))
+
+
+def fake_ipv4(prefix: str, *parts: str) -> str:
+    """Addresses from the RFC 5737 documentation ranges: strings only, never contacted."""
+    return f"{prefix}.{int(fake_uuid(*parts)[:4], 16) % 250 + 1}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stack files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[dict[str, str], list[str]]:
+    """Read stacks/Pulumi.<stack>.yaml into the engine's flat config map.
+
+    Structured values become JSON strings (as the CLI passes them); `secure:` values are opaque ciphertext that is
+    never decrypted here: they become placeholders and are marked secret.
+    """
+    path = path or STACKS / f"Pulumi.{stack}.yaml"
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: `config` must be a mapping")
+    return flatten_config(raw)
+
+
+def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        key = str(key)
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"  # the CLI's rule: unqualified keys belong to the project
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = f"{SECRET_PLACEHOLDER_PREFIX}{key}]"
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            config[key] = value
+        else:
+            config[key] = json.dumps(value, default=str)
+    return config, secret_keys
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mocks
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _mocks_base():
+    import pulumi
+
+    return pulumi.runtime.Mocks
+
+
+class KosmosMocks(_mocks_base()):
+    """Deterministic provider answers shaped like the real providers' outputs."""
+
+    def new_resource(self, args):  # type: ignore[override]
+        inputs = dict(args.inputs)
+        t, name = args.typ, args.name
+        if not args.custom:
+            return "", {}
+        rid = fake_uuid(t, name)
+        state: dict[str, Any] = dict(inputs)
+        if t == "scaleway:kubernetes/cluster:Cluster":
+            region = inputs.get("region", "fr-par")
+            rid = f"{region}/{rid}"
+            host = f"https://{fake_uuid(name)}.api.k8s.{region}.scw.cloud:6443"
+            state.update(
+                apiserver_url=host,
+                project_id=fake_uuid("project"),
+                organization_id=fake_uuid("organization"),
+                status="ready",
+                wildcard_dns=f"*.{fake_uuid(name)}.nodes.k8s.{region}.scw.cloud",
+                kubeconfigs=[
+                    {
+                        "config_file": (
+                            "apiVersion: v1\nkind: Config\nclusters:\n- name: kosmos\n  cluster:\n"
+                            f"    server: {host}\nusers:\n- name: admin\n  user:\n    token: mock-admin-token\n"
+                            "contexts:\n- name: kosmos\n  context: {cluster: kosmos, user: admin}\n"
+                            "current-context: kosmos\n"
+                        ),
+                        "host": host,
+                        "cluster_ca_certificate": "bW9jay1jYQ==",
+                        "token": "mock-admin-token",
+                    }
+                ],
+            )
+        elif t == "scaleway:kubernetes/pool:Pool":
+            rid = f"{inputs.get('region', 'fr-par')}/{rid}"
+            state.update(status="ready", current_size=inputs.get("size"), nodes=[], version="1.31.2")
+        elif t == "scaleway:iam/apiKey:ApiKey":
+            rid = "SCW" + fake_uuid(name).replace("-", "")[:17].upper()
+            state.update(access_key=rid, secret_key=fake_uuid("secret", name))
+        elif t == "civo:index/instance:Instance":
+            state.update(public_ip=fake_ipv4("203.0.113", name), status="ACTIVE", ram_mb=4096)
+        elif t == "equinix-metal:index/device:Device":
+            state.update(access_public_ipv4=fake_ipv4("198.51.100", name), state="active")
+        elif t == "scaleway:elasticmetal/server:Server":
+            rid = f"{inputs.get('zone', 'fr-par-2')}/{rid}"
+            state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
+                                 "version": "IPv4"}])
+        elif t == "command:remote:Command":
+            host_name = name.rsplit("-nodes-", 1)[-1]
+            state.update(stdout=f"kosmos-join: joined\nKOSMOS_NODE_NAME={host_name}\n", stderr="")
+        elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeRegistration"):
+            state.pop("__provider", None)
+            state.update(
+                node_id=fake_uuid("node", name),
+                node_name=inputs.get("match_name") or inputs.get("machine"),
+                status="ready" if inputs.get("wait", True) else "not-waited",
+            )
+        return rid, state
+
+    def call(self, args):  # type: ignore[override]
+        a = dict(args.args)
+        if args.token == "civo:index/getDiskImage:getDiskImage":
+            name = a["filters"][0]["values"][0]
+            return {
+                "id": fake_uuid("image-lookup", name),
+                "region": a.get("region"),
+                "diskimages": [{"id": fake_uuid("image", name), "name": name, "label": name, "version": "22.04"}],
+            }, []
+        if args.token == "scaleway:elasticmetal/getOffer:getOffer":
+            oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
+            return {"id": oid, "offer_id": oid, "name": a.get("name"), "zone": a.get("zone")}, []
+        if args.token == "scaleway:elasticmetal/getOs:getOs":
+            oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
+            return {"id": oid, "os_id": oid, "name": a.get("name"), "version": a.get("version")}, []
+        return {}, []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recording
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict
+    """Inputs with every secret replaced by "[secret]" (safe to print or write)."""
+    raw_inputs: dict
+    """Inputs with secrets unwrapped: for assertions in memory only, never written anywhere."""
+    secret_paths: list[str]
+    """Dotted paths of the inputs that were secrets."""
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    replace_on_changes: list[str]
+    delete_before_replace: bool
+    protect: bool
+    provider: str
+    additional_secret_outputs: list[str]
+    state: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "urn": self.urn,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "secretInputs": self.secret_paths,
+            "dependencies": self.dependencies,
+            "replaceOnChanges": self.replace_on_changes,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "protect": self.protect,
+            "provider": self.provider,
+        }
+
+
+def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
+    """Returns (redacted, unwrapped) copies, recording where secrets were."""
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        secret_paths.append(path)
+        _, raw = _redact(rpc.unwrap_rpc_secret(value), path, [])
+        return SECRET, raw
+    if isinstance(value, dict):
+        red, raw = {}, {}
+        for k, v in value.items():
+            red[k], raw[k] = _redact(v, f"{path}.{k}" if path else k, secret_paths)
+        return red, raw
+    if isinstance(value, list):
+        pairs = [_redact(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    if isinstance(value, str) and value.startswith(SECRET_PLACEHOLDER_PREFIX):
+        secret_paths.append(path)
+        return SECRET, value
+    return value, value
+
+
+def _monitor_class():
+    from pulumi.runtime.mocks import MockMonitor
+
+    return MockMonitor
+
+
+class RecordingMonitor(_monitor_class()):
+    def __init__(self, mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        from pulumi.runtime import rpc
+
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        props = rpc.deserialize_properties(request.object)
+        secret_paths: list[str] = []
+        redacted, raw = _redact(props, "", secret_paths)
+        if "__provider" in redacted:
+            redacted["__provider"] = "[serialized dynamic provider]"
+        urn = response.urn
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=redacted,
+                raw_inputs=raw,
+                secret_paths=secret_paths,
+                dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                replace_on_changes=list(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                protect=bool(request.protect),
+                provider=request.provider,
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+                state=self.resources[urn].state if urn in self.resources else {},
+            )
+        )
+        return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Export:
+    value: Any
+    secret: bool
+    known: bool
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    registrations: list[Registration]
+    exports: dict[str, Export]
+    warnings: list[str]
+    error: Optional[BaseException] = None
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def custom(self) -> list[Registration]:
+        return [r for r in self.registrations if r.custom]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+    def export_value(self, name: str) -> Any:
+        return self.exports[name].value
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_program(
+    stack: str = "dev",
+    *,
+    config: Optional[dict[str, str]] = None,
+    secret_keys: Optional[list[str]] = None,
+    program: Optional[pathlib.Path] = None,
+    raise_errors: bool = True,
+) -> ProgramRun:
+    """Run `program` (default: the real __main__.py) for `stack` on the mock engine in a fresh event loop.
+
+    `config` defaults to stacks/Pulumi.<stack>.yaml. With raise_errors=False a program error is returned in
+    `ProgramRun.error` together with whatever was registered before it (for "nothing was registered" checks).
+    """
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+
+    if config is None:
+        config, secret_keys = load_stack_config(stack)
+    program = program or MAIN
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"kosmos.offline.{id(collector)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+    mocks = KosmosMocks()
+    monitor = RecordingMonitor(mocks)
+    error: Optional[BaseException] = None
+    exports: dict[str, Export] = {}
+    sys_path_added = str(program.parent) not in sys.path
+    if sys_path_added:
+        sys.path.insert(0, str(program.parent))
+    try:
+        settings.reset_options()
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
+        runtime_config.set_all_config(dict(config), list(secret_keys or []))
+        try:
+            loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            error = exc
+        if error is None:
+            root = settings.get_root_resource()
+            for name, out in dict(getattr(root, "outputs", {}) or {}).items():
+                out = pulumi.Output.from_input(out)
+                exports[name] = Export(
+                    value=loop.run_until_complete(out.future(with_unknowns=True)),
+                    secret=loop.run_until_complete(out.is_secret()),
+                    known=loop.run_until_complete(out.is_known()),
+                )
+    finally:
+        runtime_config.set_all_config({}, [])
+        loop.close()
+        asyncio.set_event_loop(None)
+        if sys_path_added:
+            sys.path.remove(str(program.parent))
+    run = ProgramRun(stack, monitor.registrations, exports, collector.messages, error)
+    if error is not None and raise_errors:
+        raise error
+    return run
