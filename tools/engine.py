@@ -86,7 +86,7 @@ def _mocks_base():
 
 
 class KosmosMocks(_mocks_base()):
-    """Deterministic provider answers shaped like the real providers' outputs."""
+    """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase)."""
 
     def new_resource(self, args):  # type: ignore[override]
         inputs = dict(args.inputs)
@@ -100,35 +100,35 @@ class KosmosMocks(_mocks_base()):
             rid = f"{region}/{rid}"
             host = f"https://{fake_uuid(name)}.api.k8s.{region}.scw.cloud:6443"
             state.update(
-                apiserver_url=host,
-                project_id=fake_uuid("project"),
-                organization_id=fake_uuid("organization"),
+                apiserverUrl=host,
+                projectId=fake_uuid("project"),
+                organizationId=fake_uuid("organization"),
                 status="ready",
-                wildcard_dns=f"*.{fake_uuid(name)}.nodes.k8s.{region}.scw.cloud",
+                wildcardDns=f"*.{fake_uuid(name)}.nodes.k8s.{region}.scw.cloud",
                 kubeconfigs=[
                     {
-                        "config_file": (
+                        "configFile": (
                             "apiVersion: v1\nkind: Config\nclusters:\n- name: kosmos\n  cluster:\n"
                             f"    server: {host}\nusers:\n- name: admin\n  user:\n    token: mock-admin-token\n"
                             "contexts:\n- name: kosmos\n  context: {cluster: kosmos, user: admin}\n"
                             "current-context: kosmos\n"
                         ),
                         "host": host,
-                        "cluster_ca_certificate": "bW9jay1jYQ==",
+                        "clusterCaCertificate": "bW9jay1jYQ==",
                         "token": "mock-admin-token",
                     }
                 ],
             )
         elif t == "scaleway:kubernetes/pool:Pool":
             rid = f"{inputs.get('region', 'fr-par')}/{rid}"
-            state.update(status="ready", current_size=inputs.get("size"), nodes=[], version="1.31.2")
+            state.update(status="ready", currentSize=inputs.get("size"), nodes=[], version="1.31.2")
         elif t == "scaleway:iam/apiKey:ApiKey":
             rid = "SCW" + fake_uuid(name).replace("-", "")[:17].upper()
-            state.update(access_key=rid, secret_key=fake_uuid("secret", name))
+            state.update(accessKey=rid, secretKey=fake_uuid("secret", name))
         elif t == "civo:index/instance:Instance":
-            state.update(public_ip=fake_ipv4("203.0.113", name), status="ACTIVE", ram_mb=4096)
+            state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
         elif t == "equinix-metal:index/device:Device":
-            state.update(access_public_ipv4=fake_ipv4("198.51.100", name), state="active")
+            state.update(accessPublicIpv4=fake_ipv4("198.51.100", name), state="active")
         elif t == "scaleway:elasticmetal/server:Server":
             rid = f"{inputs.get('zone', 'fr-par-2')}/{rid}"
             state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
@@ -156,10 +156,10 @@ class KosmosMocks(_mocks_base()):
             }, []
         if args.token == "scaleway:elasticmetal/getOffer:getOffer":
             oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
-            return {"id": oid, "offer_id": oid, "name": a.get("name"), "zone": a.get("zone")}, []
+            return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}, []
         if args.token == "scaleway:elasticmetal/getOs:getOs":
             oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
-            return {"id": oid, "os_id": oid, "name": a.get("name"), "version": a.get("version")}, []
+            return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}, []
         return {}, []
 
 
@@ -223,6 +223,8 @@ def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
     if isinstance(value, list):
         pairs = [_redact(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
         return [p[0] for p in pairs], [p[1] for p in pairs]
+    if isinstance(value, float) and value.is_integer():
+        return int(value), int(value)  # protobuf carries every number as a double
     if isinstance(value, str) and value.startswith(SECRET_PLACEHOLDER_PREFIX):
         secret_paths.append(path)
         return SECRET, value

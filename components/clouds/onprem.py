@@ -25,14 +25,15 @@ def as_root(host: OnPremHost, command_line: str) -> str:
     return command_line if host.user == "root" else f"sudo -n {command_line}"
 
 
-def join_command(host: OnPremHost) -> str:
-    """Runs the script read from stdin."""
-    return as_root(host, "bash -s")
+def join_command(host: OnPremHost, userdata_sha256: str) -> str:
+    """Runs the script read from stdin. The redacted userdata hash rides along as an (ignored) script argument so
+    that a template change is a visible, in-place change of this command."""
+    return as_root(host, f"bash -s -- userdata-sha256={userdata_sha256}")
 
 
-def rejoin_command(host: OnPremHost) -> str:
-    """Runs on userdata changes: the same script, forced past the 'already joined' check."""
-    return as_root(host, "env KOSMOS_JOIN_FORCE=1 bash -s")
+def rejoin_command(host: OnPremHost, userdata_sha256: str) -> str:
+    """Runs on userdata changes (an update): the same script, forced past the 'already joined' check."""
+    return as_root(host, f"env KOSMOS_JOIN_FORCE=1 bash -s -- userdata-sha256={userdata_sha256}")
 
 
 def leave_command(host: OnPremHost, leave_script: str) -> str:
@@ -76,12 +77,13 @@ class OnPremNodes(MachineSet):
             join = command.remote.Command(
                 f"{name}-{host.name}",
                 connection=connection,
-                create=join_command(host),
-                update=rejoin_command(host),
+                # No `triggers`: pulumi-command replaces on trigger changes, and create-before-delete would run the
+                # old command's leave *after* the re-join. The hash inside create/update makes a template change an
+                # in-place update instead, which re-runs the join (forced); the machine and its node are kept.
+                create=args.userdata.sha256.apply(lambda sha, h=host: join_command(h, sha)),
+                update=args.userdata.sha256.apply(lambda sha, h=host: rejoin_command(h, sha)),
                 delete=leave_script.apply(lambda script, h=host: leave_command(h, script)),
                 stdin=args.userdata.script,
-                # A template change re-runs the join in place (`update`), the machine is kept.
-                triggers=[args.userdata.sha256],
                 opts=self.machine_options(args),
             )
             machines.append(

@@ -1,0 +1,45 @@
+# kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+).
+#   make plan [STACK=dev]   offline plan of a stack (mock engine: no credentials, no Pulumi CLI)
+#   make test               install everything the tests need, run the suite
+#   make golden             regenerate the committed golden renders under tests/golden/
+#   make bench              scale benchmark (writes build/bench.json)
+
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt constraints.txt | sha256sum | cut -c1-16)
+TEST_STAMP := $(VENV)/.test-$(shell cat requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: plan test golden bench system-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt constraints.txt | $(PY)
+	$(PIP) install -r requirements.txt -c constraints.txt
+	touch $@
+
+$(TEST_STAMP): $(RUNTIME_STAMP) requirements-test.txt
+	$(PIP) install -r requirements-test.txt -c constraints.txt
+	touch $@
+
+plan: $(RUNTIME_STAMP)
+	$(PY) -m tools.plan --stack $(STACK)
+
+system-deps:
+	bash tools/install-system-deps.sh
+
+test: $(TEST_STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+golden: $(TEST_STAMP)
+	$(PY) -m tools.golden
+
+bench: $(RUNTIME_STAMP)
+	$(PY) -m tools.bench
+
+clean:
+	rm -rf build .pytest_cache

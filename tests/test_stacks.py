@@ -1,0 +1,406 @@
+"""The real __main__.py against the real stack files, on the SDK's mock engine (preview=False, fresh loop per run)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO, STACKS, run_config, stack_config
+from graph import critical_path, custom_dependencies, reachable
+from tools.engine import fake_uuid, run_program
+
+CLUSTER = "scaleway:kubernetes/cluster:Cluster"
+POOL = "scaleway:kubernetes/pool:Pool"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+APP, POLICY, APIKEY = "scaleway:iam/application:Application", "scaleway:iam/policy:Policy", "scaleway:iam/apiKey:ApiKey"
+FIREWALL, INSTANCE = "civo:index/firewall:Firewall", "civo:index/instance:Instance"
+DEVICE = "equinix-metal:index/device:Device"
+EM_SERVER = "scaleway:elasticmetal/server:Server"
+COMMAND = "command:remote:Command"
+REGISTRATION = "pulumi-python:dynamic/kosmos:NodeRegistration"
+PATCH = "kubernetes:core/v1:NodePatch"
+MACHINE_TYPES = (INSTANCE, DEVICE, EM_SERVER, COMMAND)
+USERDATA_INPUT = {INSTANCE: "script", DEVICE: "userData", EM_SERVER: "cloudInit", COMMAND: "stdin"}
+# What the mock engine hands out as the join key's secret (tools/engine.py KosmosMocks: ApiKey).
+JOIN_SECRET = fake_uuid("secret", "kosmos-join-key")
+
+
+def names(run, type_):
+    return sorted(r.name for r in run.by_type(type_))
+
+
+def one(run, type_, name):
+    [reg] = [r for r in run.by_type(type_) if r.name == name]
+    return reg
+
+
+# --------------------------------------------------------------------------------------------------------------
+# dev: cluster + one Scaleway pool
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_dev_registers_exactly_cluster_provider_and_pool(stack_run):
+    run = stack_run("dev")
+    assert sorted((r.type, r.name) for r in run.custom()) == sorted(
+        [(CLUSTER, "kosmos-cluster-k8s"), (K8S_PROVIDER, "kosmos-cluster-provider"), (POOL, "kosmos-default-pool")]
+    )
+    assert sorted((r.type, r.name) for r in run.registrations if not r.custom) == sorted(
+        [
+            ("kosmos:index:MulticloudCluster", "kosmos"),
+            ("kosmos:index:KosmosCluster", "kosmos-cluster"),
+            ("kosmos:index:ScalewayPool", "kosmos-default"),
+        ]
+    )
+
+
+def test_dev_cluster_inputs(stack_run):
+    cluster = one(stack_run("dev"), CLUSTER, "kosmos-cluster-k8s").inputs
+    assert cluster["name"] == "kosmos-dev"  # default name: kosmos-<stack>
+    assert (cluster["region"], cluster["version"], cluster["type"], cluster["cni"]) == (
+        "fr-par", "1.31", "multicloud", "kilo"
+    )
+    assert cluster["autoUpgrade"] == {"enable": True, "maintenanceWindowDay": "sunday", "maintenanceWindowStartHour": 3}
+    assert cluster["deleteAdditionalResources"] is False
+    assert "privateNetworkId" not in cluster
+
+
+def test_dev_pool_inputs(stack_run):
+    run = stack_run("dev")
+    pool = one(run, POOL, "kosmos-default-pool")
+    assert pool.inputs["nodeType"] == "DEV1-M"
+    assert pool.inputs["size"] == 1
+    assert pool.inputs["zone"] == "fr-par-1"  # default zone: <region>-1
+    assert pool.inputs["region"] == "fr-par"
+    assert pool.inputs["labels"] == {"team": "platform", "cloud": "scaleway", "cloud-region": "fr-par"}
+    cluster = one(run, CLUSTER, "kosmos-cluster-k8s")
+    assert pool.property_dependencies["clusterId"] == [cluster.urn]
+
+
+def test_stack_exports(any_stack_run):
+    run = any_stack_run
+    assert run.exports["kubeconfig"].secret is True
+    assert "mock-admin-token" in run.export_value("kubeconfig")
+    for name in ("clusterId", "apiserverUrl", "poolIds", "nodes", "userdata"):
+        assert run.exports[name].secret is False, name
+        assert run.exports[name].known is True, name
+    assert run.export_value("clusterId").startswith("fr-par/")
+    pools = {r.inputs["name"]: r for r in run.by_type(POOL)}
+    assert set(run.export_value("poolIds")) == set(pools)
+
+
+def test_no_plaintext_secret_in_any_export_or_redacted_input(any_stack_run):
+    run = any_stack_run
+    public = {k: e.value for k, e in run.exports.items() if not e.secret}
+    assert JOIN_SECRET not in json.dumps(public)
+    assert "offline-plan" not in json.dumps(public)  # the ssh key placeholder
+    for reg in run.registrations:
+        assert JOIN_SECRET not in json.dumps(reg.inputs), reg.name
+
+
+def test_no_resource_deletes_before_replacing(any_stack_run):
+    # Userdata changes replace machines create-before-delete: the new machine joins before the old one goes.
+    assert [r.name for r in any_stack_run.registrations if r.delete_before_replace] == []
+
+
+def test_critical_path_is_at_most_five(any_stack_run):
+    assert len(critical_path(any_stack_run)) <= 5
+
+
+# --------------------------------------------------------------------------------------------------------------
+# blog: the seed topology
+# --------------------------------------------------------------------------------------------------------------
+
+BLOG_POOLS = {"civo-lon1": 2, "civo-nyc1": 1, "metal-x86": 1, "metal-arm": 1, "home": 1}
+
+
+def test_blog_registers_exactly_the_seed_topology(stack_run):
+    run = stack_run("blog")
+    expected = {
+        (CLUSTER, "kosmos-cluster-k8s"),
+        (K8S_PROVIDER, "kosmos-cluster-provider"),
+        (POOL, "kosmos-par-pool"),
+        (POOL, "kosmos-ams-pool"),
+        (APP, "kosmos-join-app"),
+        (POLICY, "kosmos-join-policy"),
+        (APIKEY, "kosmos-join-key"),
+        (FIREWALL, "kosmos-civo-lon1-nodes-firewall"),
+        (FIREWALL, "kosmos-civo-nyc1-nodes-firewall"),
+        (INSTANCE, "kosmos-civo-lon1-nodes-0"),
+        (INSTANCE, "kosmos-civo-lon1-nodes-1"),
+        (INSTANCE, "kosmos-civo-nyc1-nodes-0"),
+        (DEVICE, "kosmos-metal-x86-nodes-0"),
+        (DEVICE, "kosmos-metal-arm-nodes-0"),
+        (COMMAND, "kosmos-home-nodes-mac-vm"),
+    }
+    for pool, count in BLOG_POOLS.items():
+        expected.add((POOL, f"kosmos-{pool}-pool"))
+        keys = ["mac-vm"] if pool == "home" else [str(i) for i in range(count)]
+        for key in keys:
+            expected.add((REGISTRATION, f"kosmos-{pool}-{key}-registration"))
+            expected.add((PATCH, f"kosmos-{pool}-{key}-labels"))
+    assert {(r.type, r.name) for r in run.custom()} == expected
+
+
+def test_blog_pools_sizes_and_zones(stack_run):
+    pools = {r.inputs["name"]: r.inputs for r in stack_run("blog").by_type(POOL)}
+    assert (pools["par"]["zone"], pools["ams"]["zone"]) == ("fr-par-1", "nl-ams-1")
+    assert pools["ams"]["region"] == "fr-par"  # a pool lives in its cluster's region, its nodes run in nl-ams-1
+    for name, count in BLOG_POOLS.items():
+        p = pools[name]
+        assert p["nodeType"] == "external"
+        assert (p["size"], p["minSize"], p["maxSize"], p["autoscaling"]) == (count, count, count, False)
+        assert p["waitForPoolReady"] is False  # nodes join after the pool exists: waiting would deadlock
+
+
+def test_blog_join_key_policy_grants_only_external_node_register(stack_run):
+    run = stack_run("blog")
+    [policy] = run.by_type(POLICY)
+    app = one(run, APP, "kosmos-join-app")
+    cluster = one(run, CLUSTER, "kosmos-cluster-k8s")
+    assert policy.inputs["applicationId"] == app.state.get("id", policy.inputs["applicationId"])
+    assert policy.inputs["rules"] == [
+        {"permissionSetNames": ["KubernetesExternalNodeRegister"], "projectIds": [cluster.state["projectId"]]}
+    ]
+    [key] = run.by_type(APIKEY)
+    assert key.inputs["expiresAt"] == "2027-06-30T00:00:00Z"
+    assert key.inputs["applicationId"] == policy.inputs["applicationId"]
+    assert "secretKey" in key.additional_secret_outputs
+
+
+def test_blog_every_userdata_input_is_a_secret_carrying_the_join_key_not_the_operators(stack_run):
+    run = stack_run("blog")
+    machines = [r for r in run.custom() if r.type in MACHINE_TYPES]
+    assert len(machines) == sum(BLOG_POOLS.values())
+    for machine in machines:
+        field = USERDATA_INPUT[machine.type]
+        assert field in machine.secret_paths, machine.name
+        assert machine.inputs[field] == "[secret]"
+        assert JOIN_SECRET in machine.raw_inputs[field], machine.name
+
+
+def test_blog_machines_wait_for_the_join_policy(stack_run):
+    run = stack_run("blog")
+    policy = one(run, POLICY, "kosmos-join-policy")
+    for machine in (r for r in run.custom() if r.type in MACHINE_TYPES):
+        assert policy.urn in machine.dependencies, machine.name
+
+
+def test_blog_replacement_semantics(stack_run):
+    run = stack_run("blog")
+    for inst in run.by_type(INSTANCE):
+        assert inst.replace_on_changes == ["script"]
+    for dev in run.by_type(DEVICE):
+        assert dev.replace_on_changes == ["userData"]
+
+
+def test_blog_civo_firewalls_close_ssh_unless_listed(stack_run):
+    run = stack_run("blog")
+    lon = one(run, FIREWALL, "kosmos-civo-lon1-nodes-firewall").inputs
+    nyc = one(run, FIREWALL, "kosmos-civo-nyc1-nodes-firewall").inputs
+    for fw in (lon, nyc):
+        assert fw["createDefaultRules"] is False
+        assert {"label": "kilo-wireguard", "protocol": "udp", "portRange": "51820", "cidrs": ["0.0.0.0/0"],
+                "action": "allow"} in fw["ingressRules"]
+    assert [r for r in nyc["ingressRules"] if r["portRange"] == "22"] == []
+    [ssh] = [r for r in lon["ingressRules"] if r["portRange"] == "22"]
+    assert ssh["cidrs"] == ["203.0.113.10/32"]
+    for inst in run.by_type(INSTANCE):
+        fw = lon if "lon1" in inst.name else nyc
+        assert inst.inputs["region"] == fw["region"]
+        assert inst.inputs["size"] == "g3.medium"
+
+
+def test_blog_equinix_devices(stack_run):
+    run = stack_run("blog")
+    x86 = one(run, DEVICE, "kosmos-metal-x86-nodes-0").inputs
+    arm = one(run, DEVICE, "kosmos-metal-arm-nodes-0").inputs
+    assert (x86["plan"], arm["plan"]) == ("c3.small.x86", "c3.large.arm64")
+    for d in (x86, arm):
+        assert (d["metro"], d["operatingSystem"], d["billingCycle"]) == ("da", "ubuntu_22_04", "hourly")
+        assert d["projectId"] == "6f1c4b1e-3c2a-4d5e-9f60-7a8b9c0d1e2f"
+        assert d["userData"].startswith("[secret") and d["userData"] == "[secret]"
+    raw = one(run, DEVICE, "kosmos-metal-arm-nodes-0").raw_inputs["userData"]
+    assert raw.startswith("#cloud-config\n")  # one template family, cloud-init form for cloud-init clouds
+
+
+def test_blog_warns_loudly_about_equinix_metal(stack_run):
+    warnings = [w for w in stack_run("blog").warnings if "Equinix Metal was shut down on 2026-06-30" in w]
+    assert len(warnings) == 2  # one per equinix-metal pool
+    assert not [w for w in stack_run("baremetal").warnings if "Equinix" in w]
+
+
+def test_blog_onprem_secret_travels_only_on_stdin(stack_run):
+    run = stack_run("blog")
+    cmd = one(run, COMMAND, "kosmos-home-nodes-mac-vm")
+    assert "stdin" in cmd.secret_paths
+    assert JOIN_SECRET in cmd.raw_inputs["stdin"]
+    assert "environment" not in cmd.inputs  # AcceptEnv would silently drop it
+    for field in ("create", "update", "delete"):
+        text = cmd.raw_inputs[field]
+        assert JOIN_SECRET not in text and "offline-plan" not in text, field
+    assert cmd.raw_inputs["create"].startswith("sudo -n bash -s -- userdata-sha256=")
+    assert cmd.raw_inputs["update"].startswith("sudo -n env KOSMOS_JOIN_FORCE=1 bash -s -- userdata-sha256=")
+    assert "kosmos leave" in cmd.raw_inputs["delete"]
+    conn = cmd.raw_inputs["connection"]
+    assert (conn["host"], conn["user"], conn["port"]) == ("192.168.64.5", "ubuntu", 22)
+    assert conn["privateKey"] == "[secret:offline-plan:kosmos:sshPrivateKey]"
+    assert "connection" in cmd.secret_paths
+
+
+def test_blog_labels_per_node(stack_run):
+    run = stack_run("blog")
+    expected = {
+        "kosmos-civo-lon1-0-labels": {"team": "web", "cloud": "civo", "cloud-region": "LON1"},
+        "kosmos-civo-lon1-1-labels": {"team": "web", "cloud": "civo", "cloud-region": "LON1"},
+        "kosmos-civo-nyc1-0-labels": {"cloud": "civo", "cloud-region": "NYC1"},
+        "kosmos-metal-x86-0-labels": {"cloud": "equinix-metal", "cloud-region": "da"},
+        "kosmos-metal-arm-0-labels": {"workload": "arm", "cloud": "equinix-metal", "cloud-region": "da"},
+        "kosmos-home-mac-vm-labels": {"cloud": "on-prem", "cloud-region": "home"},
+    }
+    patches = {r.name: r for r in run.by_type(PATCH)}
+    assert {n: p.inputs["metadata"]["labels"] for n, p in patches.items()} == expected
+    provider = one(run, K8S_PROVIDER, "kosmos-cluster-provider")
+    for patch in patches.values():
+        assert patch.provider.startswith(provider.urn + "::")
+        assert "topology.kubernetes.io/region" not in patch.inputs["metadata"]["labels"]
+    # The patch targets the node the registration found (mock: the machine's name / reported hostname).
+    assert patches["kosmos-home-mac-vm-labels"].inputs["metadata"]["name"] == "mac-vm"
+    pools = {r.inputs["name"]: r.inputs["labels"] for r in run.by_type(POOL)}
+    assert pools["civo-lon1"] == expected["kosmos-civo-lon1-0-labels"]
+    assert pools["par"]["cloud"] == "scaleway"
+
+
+def test_blog_every_machine_has_a_registration_and_patches_follow_registrations(stack_run):
+    run = stack_run("blog")
+    by_urn = run.by_urn()
+    registrations = run.by_type(REGISTRATION)
+    machine_urns = {r.urn for r in run.custom() if r.type in MACHINE_TYPES}
+    covered = set()
+    for reg in registrations:
+        deps = {by_urn[d].type for d in reg.dependencies}
+        assert deps & set(MACHINE_TYPES), reg.name
+        covered |= set(reg.dependencies) & machine_urns
+        assert reg.inputs["wait"] is True and reg.inputs["timeout_seconds"] == 900 and reg.inputs["skip_drain"] is False
+    assert covered == machine_urns
+    reg_urns = {r.urn for r in registrations}
+    for patch in run.by_type(PATCH):
+        assert set(patch.dependencies) & reg_urns, patch.name
+    # Civo/Equinix registrations match on the machine's public IP reported by the cloud.
+    lon0 = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration")
+    inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0")
+    assert lon0.inputs["match_ip"] == inst.state["publicIp"]
+    home = one(run, REGISTRATION, "kosmos-home-mac-vm-registration")
+    assert home.inputs["match_name"] == "mac-vm"  # parsed from the join's KOSMOS_NODE_NAME line
+
+
+def test_blog_no_dependency_between_two_nodes(stack_run):
+    run = stack_run("blog")
+    graph = custom_dependencies(run)
+    per_node = {}
+    for reg in run.custom():
+        if reg.type in MACHINE_TYPES + (REGISTRATION, PATCH):
+            node = reg.name.replace("-nodes-", "-").replace("-registration", "").replace("-labels", "")
+            per_node.setdefault(node, set()).add(reg.urn)
+    assert len(per_node) == sum(BLOG_POOLS.values())
+    for node, urns in per_node.items():
+        others = set().union(*(u for n, u in per_node.items() if n != node))
+        for urn in urns:
+            assert not (reachable(graph, urn) & others), node
+
+
+def test_blog_node_summary_export(stack_run):
+    run = stack_run("blog")
+    nodes = run.export_value("nodes")
+    assert [(n["pool"], n["machine"], n["cloud"], n["region"], n["arch"]) for n in nodes] == [
+        ("civo-lon1", "civo-lon1-0", "civo", "LON1", "amd64"),
+        ("civo-lon1", "civo-lon1-1", "civo", "LON1", "amd64"),
+        ("civo-nyc1", "civo-nyc1-0", "civo", "NYC1", "amd64"),
+        ("metal-x86", "metal-x86-0", "equinix-metal", "da", "amd64"),
+        ("metal-arm", "metal-arm-0", "equinix-metal", "da", "arm64"),
+        ("home", "mac-vm", "on-prem", "home", "arm64"),
+    ]
+    userdata = run.export_value("userdata")
+    for node in nodes:
+        assert node["userdataSha256"] == userdata[node["pool"]]["sha256"]
+        assert "REDACTED-JOIN-KEY" in userdata[node["pool"]]["redacted"]
+
+
+def test_wait_false_keeps_cleanup_but_drops_the_wait_and_the_label_patch():
+    raw = stack_config("blog")
+    raw["kosmos:externalPools"][0]["registration"] = {"wait": False, "skipDrain": True, "timeoutMinutes": 2}
+    run = run_config(raw, stack="blog", raise_errors=True)
+    lon = [r for r in run.by_type(REGISTRATION) if "civo-lon1" in r.name]
+    assert len(lon) == 2
+    for reg in lon:
+        assert (reg.inputs["wait"], reg.inputs["skip_drain"], reg.inputs["timeout_seconds"]) == (False, True, 120)
+    assert not [p for p in run.by_type(PATCH) if "civo-lon1" in p.name]
+    assert len(run.by_type(PATCH)) == 4  # the other pools still wait and label
+
+
+# --------------------------------------------------------------------------------------------------------------
+# baremetal: the Equinix -> Elastic Metal swap
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_baremetal_elastic_metal_servers(stack_run):
+    run = stack_run("baremetal")
+    assert run.by_type(DEVICE) == []
+    servers = {r.name: r for r in run.by_type(EM_SERVER)}
+    assert sorted(servers) == ["kosmos-em-arm-nodes-0", "kosmos-em-x86-nodes-0"]
+    for name, server in servers.items():
+        assert server.inputs["zone"] == "fr-par-2"
+        assert server.replace_on_changes == ["cloudInit"]
+        assert "cloudInit" in server.secret_paths
+        assert server.raw_inputs["cloudInit"].startswith("#cloud-config\n")
+        assert JOIN_SECRET in server.raw_inputs["cloudInit"]
+    # Offer and OS names resolved through the provider's lookups (mock ids derived from the names).
+    assert servers["kosmos-em-x86-nodes-0"].inputs["offer"] == f"fr-par-2/{fake_uuid('offer', 'EM-A115X-SSD')}"
+    assert servers["kosmos-em-arm-nodes-0"].inputs["os"] == fake_uuid("os", "Ubuntu", "22.04 LTS (Jammy Jellyfish)")
+    labels = {r.name: r.inputs["metadata"]["labels"] for r in run.by_type(PATCH)}
+    assert labels["kosmos-em-arm-0-labels"] == {
+        "workload": "arm", "cloud": "scaleway-elastic-metal", "cloud-region": "fr-par-2"
+    }
+    nodes = {n["machine"]: n for n in run.export_value("nodes")}
+    assert nodes["em-arm-0"]["arch"] == "arm64"
+    assert nodes["em-x86-0"]["onUserdataChange"].startswith("replaces the server")
+
+
+def test_baremetal_keeps_the_rest_of_the_seed(stack_run):
+    blog, bare = stack_run("blog"), stack_run("baremetal")
+    keep = (CLUSTER, INSTANCE, FIREWALL, COMMAND, APP, POLICY, APIKEY)
+    for type_ in keep:
+        assert names(blog, type_) == names(bare, type_), type_
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Composition from another program
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_multicloud_cluster_composes_from_a_plain_mapping_in_another_program():
+    run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "compose_mapping.py")
+    types = sorted((r.type, r.name) for r in run.custom())
+    assert (CLUSTER, "lab-cluster-k8s") in types
+    assert (POOL, "lab-gpu-pool") in types
+    assert (INSTANCE, "lab-edge-nodes-0") in types
+    assert run.export_value("clusterName") == "lab"
+    cluster = one(run, CLUSTER, "lab-cluster-k8s").inputs
+    assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.32")
+
+
+def test_a_bad_mapping_in_another_program_fails_before_registering_anything():
+    run = run_program(
+        "lab", config={"lab:bad": "true"}, secret_keys=[],
+        program=REPO / "tests" / "programs" / "compose_mapping.py", raise_errors=False,
+    )
+    assert run.error is not None
+    assert "kosmos:scalewayPools[0].zone" in str(run.error)
+    assert run.registrations == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_file_runs(stack):
+    # Fresh run (not the cached one): a separate event loop each time must give the same resources.
+    again = run_program(stack)
+    assert len(again.custom()) > 0
