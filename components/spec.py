@@ -570,7 +570,10 @@ def _parse_cluster(c: _Checker, raw: Any, stack: str) -> Optional[ClusterSpec]:
     if m.get("region") is not None:
         region = c.string(f"{p}.region", m["region"], choices=catalog.SCALEWAY_REGIONS)
     version = None
-    if m.get("version") is not None:
+    if isinstance(m.get("version"), (int, float)) and not isinstance(m.get("version"), bool):
+        # YAML reads an unquoted 1.30 as the number 1.3: say so instead of "not a string".
+        c.error(f"{p}.version", f'{m["version"]} is a number; quote the version, e.g. version: "1.31"')
+    elif m.get("version") is not None:
         version = c.string(
             f"{p}.version", m["version"], pattern=_VERSION, expected='a Kubernetes version like "1.31" or "1.31.2"'
         )
@@ -665,7 +668,7 @@ def _parse_scaleway_pools(c: _Checker, raw: Any, region: Optional[str]) -> list[
         elif size is not None and max_size is not None and size > max_size:
             c.error(f"{pp}.size", f"{size} is above maxSize {max_size}")
         zone = None
-        if region is not None:
+        if region is not None or m.get("zone") is not None:  # an explicit zone is checked even if region is bad
             zone = c.string(f"{pp}.zone", m.get("zone", f"{region}-1"), choices=catalog.ALL_SCALEWAY_ZONES)
             if zone is None and isinstance(m.get("zone"), str):
                 # Replace the generic message with the one that says what a zone looks like.
