@@ -376,7 +376,8 @@ def run_program(
         asyncio.set_event_loop(None)
         if sys_path_added:
             sys.path.remove(str(program.parent))
-    run = ProgramRun(stack, monitor.registrations, exports, collector.messages, error)
+    # Warnings arrive in asyncio order: sort them so plans and golden files are stable.
+    run = ProgramRun(stack, monitor.registrations, exports, sorted(set(collector.messages)), error)
     if error is not None and raise_errors:
         raise error
     return run

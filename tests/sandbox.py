@@ -1,0 +1,166 @@
+"""A sandbox that really runs the rendered join/leave scripts with bash.
+
+Only what would touch the machine or the internet is replaced: paths are re-rooted with KOSMOS_JOIN_ROOT, `id`,
+`uname` and `systemctl` are stubs on a PATH that otherwise holds the real tools (symlinked one by one, so the set of
+commands the script needs is explicit), and the node-agent is served by a real HTTP server on 127.0.0.1 as a small
+executable that records its environment, argv and every process's command line while it runs.
+"""
+
+from __future__ import annotations
+
+import http.server
+import pathlib
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Optional
+
+# Real tools the join and leave scripts call (besides bash builtins). curl or wget: whichever is present.
+SCRIPT_TOOLS = ("bash", "date", "mkdir", "chmod", "mv", "rm", "sha256sum", "awk", "df", "sleep", "cat")
+FAKE_AGENT = r"""#!/bin/sh
+# Fake Scaleway node-agent: records what the join gave it, then behaves as told by FAKE_AGENT_EXIT.
+out="$KOSMOS_JOIN_ROOT/agent"
+/usr/bin/mkdir -p "$out"
+printf '%s' "$POOL_ID" > "$out/POOL_ID"
+printf '%s' "$POOL_REGION" > "$out/POOL_REGION"
+printf '%s' "$SCW_SECRET_KEY" > "$out/SCW_SECRET_KEY"
+printf '%s\n' "$@" > "$out/argv"
+printf 'run\n' >> "$out/runs"
+for f in /proc/[0-9]*/cmdline; do /usr/bin/tr '\0' ' ' < "$f" 2>/dev/null; echo; done > "$out/cmdlines"
+echo "node-agent: registering with key $SCW_SECRET_KEY"
+echo "node-agent: done"
+exit "${FAKE_AGENT_EXIT:-0}"
+"""
+
+
+class AgentServer:
+    """Serves /node-agent_linux_<arch>; `plan[path]` lists the status codes to answer in turn (then 200)."""
+
+    def __init__(self, agent_body: bytes = FAKE_AGENT.encode()):
+        self.agent_body = agent_body
+        self.plan: dict[str, list[int]] = {}
+        self.always: dict[str, int] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.requests.append(self.path)
+                queued = server.plan.get(self.path)
+                status = server.always.get(self.path) or (queued.pop(0) if queued else 200)
+                if not self.path.startswith("/node-agent_linux_"):
+                    status = 404
+                body = server.agent_body if status == 200 else b"unavailable\n"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "AgentServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class Machine:
+    """A fake machine rooted at `root`: os-release, meminfo, stubbed uid/arch/systemd."""
+
+    root: pathlib.Path
+    os_id: str = "ubuntu"
+    os_version: str = "22.04"
+    mem_kib: int = 4_000_000
+    uid: int = 0
+    machine: str = "x86_64"
+    downloader: str = "curl"
+    hostname: str = "Node-A"
+    env: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.bin = self.root / "sandbox-bin"
+        self.write_facts()
+
+    def write_facts(self) -> None:
+        (self.root / "etc").mkdir(parents=True, exist_ok=True)
+        (self.root / "proc").mkdir(parents=True, exist_ok=True)
+        (self.root / "etc" / "os-release").write_text(
+            f'NAME="Test"\nID={self.os_id}\nVERSION_ID="{self.os_version}"\nPRETTY_NAME="test"\n'
+        )
+        (self.root / "proc" / "meminfo").write_text(f"MemTotal:       {self.mem_kib} kB\nMemFree:   1000 kB\n")
+        shutil.rmtree(self.bin, ignore_errors=True)
+        self.bin.mkdir()
+        for tool in SCRIPT_TOOLS + (self.downloader,):
+            real = shutil.which(tool)
+            assert real, f"{tool} is needed by the sandbox"
+            (self.bin / tool).symlink_to(real)
+        stubs = {
+            "id": f'#!/bin/sh\n[ "$1" = -u ] && echo {self.uid} && exit 0\necho "uid={self.uid}"\n',
+            "uname": f'#!/bin/sh\n[ "$1" = -m ] && echo {self.machine} && exit 0\necho Linux\n',
+            # Records calls; `systemctl cat <unit>` succeeds, as for units the node-agent installed.
+            "systemctl": '#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$KOSMOS_JOIN_ROOT/systemctl.calls"\nexit 0\n',
+        }
+        for name, body in stubs.items():
+            path = self.bin / name
+            path.write_text(body)
+            path.chmod(0o755)
+
+    def run(self, script: str, *, stdin: Optional[str] = None, timeout: float = 60, **extra_env) -> subprocess.CompletedProcess:
+        # The delivered userdata lives outside the fake machine root, like cloud-init's root-only copy.
+        path = self.root.parent / f"{self.root.name}-script.sh"
+        path.write_text(script)
+        env = {
+            "PATH": str(self.bin),
+            "KOSMOS_JOIN_ROOT": str(self.root),
+            "KOSMOS_JOIN_BACKOFF_SECONDS": "0",
+            "HOSTNAME": self.hostname,
+            "HOME": str(self.root),
+            **self.env,
+            **{k: str(v) for k, v in extra_env.items()},
+        }
+        bash = str(self.bin / "bash")
+        if stdin is not None:
+            return subprocess.run([bash, "-s"], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([bash, str(path)], env=env, capture_output=True, text=True, timeout=timeout)
+
+    # What the run left behind
+    def state(self) -> str:
+        return (self.root / "var/lib/kosmos/join.state").read_text().strip()
+
+    def log(self) -> str:
+        path = self.root / "var/log/kosmos-join.log"
+        return path.read_text() if path.exists() else ""
+
+    def agent(self, name: str) -> Optional[str]:
+        path = self.root / "agent" / name
+        return path.read_text() if path.exists() else None
+
+    def agent_runs(self) -> int:
+        runs = self.agent("runs")
+        return runs.count("run") if runs else 0
+
+    def all_files_text(self) -> str:
+        """Everything on the fake machine except the secret file and the agent's own records."""
+        texts = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and "agent" not in path.relative_to(self.root).parts[:1] and path.name != "join.secret":
+                try:
+                    texts.append(path.read_text(errors="replace"))
+                except OSError:
+                    pass
+        return "\n".join(texts)
+
