@@ -16,8 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Optional
 
-# Real tools the join and leave scripts call (besides bash builtins). curl or wget: whichever is present.
-SCRIPT_TOOLS = ("bash", "date", "mkdir", "chmod", "mv", "rm", "sha256sum", "awk", "df", "sleep", "cat")
+# Real tools the join and leave scripts call (besides bash builtins), plus `env` for the on-prem re-join command.
+# curl or wget: whichever the machine has.
+SCRIPT_TOOLS = ("bash", "date", "mkdir", "chmod", "mv", "rm", "sha256sum", "awk", "df", "sleep", "cat", "env")
 FAKE_AGENT = r"""#!/bin/sh
 # Fake Scaleway node-agent: records what the join gave it, then behaves as told by FAKE_AGENT_EXIT.
 out="$KOSMOS_JOIN_ROOT/agent"
