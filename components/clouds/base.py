@@ -58,6 +58,8 @@ class MachineSet(pulumi.ComponentResource):
     TYPE: ClassVar[str]
     USERDATA_VARIANT: ClassVar[Variant] = "script"
     """Which rendering of the join the cloud takes: a bash script, or cloud-config."""
+    USERDATA_PROPERTY: ClassVar[str]
+    """The machine input that carries the join userdata (always a secret, also in the provider's outputs)."""
 
     machines: list[Machine]
 
@@ -81,7 +83,14 @@ class MachineSet(pulumi.ComponentResource):
 
     def machine_options(self, args: MachineSetArgs, **extra) -> pulumi.ResourceOptions:
         # Default create-before-delete replacement: a new machine joins before the old one is removed.
-        return pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on), **extra)
+        # The userdata is a secret input already; additional_secret_outputs keeps the provider's echo of it secret
+        # too, and is what the policy pack checks (policies see inputs unwrapped).
+        return pulumi.ResourceOptions(
+            parent=self,
+            depends_on=list(args.depends_on),
+            additional_secret_outputs=[self.USERDATA_PROPERTY],
+            **extra,
+        )
 
     def arch_of(self, index: int) -> str:
         return self.pool.declared_arch(index) or ARCH_DETECTED_AT_BOOT

@@ -15,6 +15,7 @@ _ANYWHERE = ["0.0.0.0/0"]
 class CivoNodes(MachineSet):
     TYPE = "kosmos:index:CivoNodes"
     USERDATA_VARIANT = "script"
+    USERDATA_PROPERTY = "script"
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: CivoPoolSpec = args.pool

@@ -16,6 +16,7 @@ def _first_ipv4(ipv4s) -> str | None:
 class ElasticMetalNodes(MachineSet):
     TYPE = "kosmos:index:ElasticMetalNodes"
     USERDATA_VARIANT = "cloud-config"
+    USERDATA_PROPERTY = "cloud_init"
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: ElasticMetalPoolSpec = args.pool

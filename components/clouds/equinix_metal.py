@@ -14,6 +14,7 @@ from .base import Machine, MachineSet, MachineSetArgs
 class EquinixMetalNodes(MachineSet):
     TYPE = "kosmos:index:EquinixMetalNodes"
     USERDATA_VARIANT = "cloud-config"
+    USERDATA_PROPERTY = "user_data"
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: EquinixMetalPoolSpec = args.pool

@@ -57,6 +57,7 @@ def _ipv4(address: str) -> str | None:
 class OnPremNodes(MachineSet):
     TYPE = "kosmos:index:OnPremNodes"
     USERDATA_VARIANT = "script"
+    USERDATA_PROPERTY = "stdin"
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: OnPremPoolSpec = args.pool

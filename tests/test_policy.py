@@ -1,0 +1,209 @@
+"""The CrossGuard pack's validators, called with real ResourceValidationArgs / StackValidationArgs built from the
+resources the mock engine recorded for each stack (the PolicyPack itself is never constructed: it starts a server)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import sys
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
+
+from conftest import REPO, STACKS
+
+sys.path.insert(0, str(REPO / "policy"))
+import kosmos_policies as kp  # noqa: E402
+
+BY_NAME = {p.name: p for p in kp.POLICIES}
+
+
+def _opts(reg) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=reg.protect, ignore_changes=[], delete_before_replace=reg.delete_before_replace, aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=list(reg.additional_secret_outputs),
+        parent=reg.parent,
+    )
+
+
+def resource_args(reg, config=None, props=None) -> ResourceValidationArgs:
+    # Analyzers see inputs with secrets unwrapped: use the raw inputs, as the engine sends them.
+    return ResourceValidationArgs(reg.type, props if props is not None else reg.raw_inputs, reg.urn, reg.name,
+                                  _opts(reg), None, config or {})
+
+
+def stack_args(run, mutate=None) -> StackValidationArgs:
+    resources = []
+    for reg in run.custom():
+        props = copy.deepcopy(reg.raw_inputs)
+        if mutate:
+            mutate(reg, props)
+        resources.append(PolicyResource(reg.type, props, reg.urn, reg.name, _opts(reg), None, None, [], {}))
+    return StackValidationArgs(resources, {})
+
+
+def violations(policy_name, run, config=None, mutate=None) -> list[str]:
+    policy = BY_NAME[policy_name]
+    found: list[str] = []
+    report = lambda message, urn=None: found.append(message)  # noqa: E731
+    if isinstance(policy, ResourceValidationPolicy):
+        for reg in run.custom():
+            props = copy.deepcopy(reg.raw_inputs)
+            opts_reg = reg
+            if mutate:
+                opts_reg = mutate(reg, props) or reg
+            policy.validate(resource_args(opts_reg, config, props), report)
+    else:
+        policy.validate(stack_args(run, mutate), report)
+    return found
+
+
+MANDATORY = [p.name for p in kp.POLICIES if p.enforcement_level == EnforcementLevel.MANDATORY]
+ADVISORY = [p.name for p in kp.POLICIES if p.enforcement_level == EnforcementLevel.ADVISORY]
+
+
+def test_pack_has_the_required_policies():
+    assert set(MANDATORY) == {
+        "kosmos-cluster-multicloud-kilo", "kosmos-machine-memory", "kosmos-join-key-least-privilege",
+        "kosmos-join-userdata-secret", "kosmos-civo-ssh-not-public",
+    }
+    assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label", "kosmos-join-key-expiry"}
+    main = ast.parse((REPO / "policy" / "__main__.py").read_text())
+    calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "PolicyPack"]
+    assert len(calls) == 1 and {k.arg for k in calls[0].keywords} >= {"name", "policies"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("policy", MANDATORY)
+def test_every_stack_passes_every_mandatory_policy(stack_run, stack, policy):
+    assert violations(policy, stack_run(stack)) == []
+
+
+def test_advisories_on_the_shipped_stacks(stack_run):
+    blog = violations("kosmos-equinix-metal-shut-down", stack_run("blog"))
+    assert len(blog) == 2 and all("shut down on 2026-06-30" in v for v in blog)
+    assert violations("kosmos-equinix-metal-shut-down", stack_run("baremetal")) == []
+    for stack in STACKS:
+        assert violations("kosmos-pools-cloud-label", stack_run(stack)) == []
+        assert violations("kosmos-join-key-expiry", stack_run(stack)) == []
+
+
+def _set_prop(type_, key, value, only_first=False):
+    done = []
+
+    def mutate(reg, props):
+        if reg.type == type_ and not (only_first and done):
+            props[key] = value
+            done.append(reg.name)
+
+    return mutate
+
+
+def test_broken_cluster_cni_and_type(stack_run):
+    run = stack_run("dev")
+    assert violations("kosmos-cluster-multicloud-kilo", run, mutate=_set_prop(kp.CLUSTER, "cni", "cilium")) == [
+        "A multicloud cluster must use CNI 'kilo'; got 'cilium'."
+    ]
+    [v] = violations("kosmos-cluster-multicloud-kilo", run, mutate=_set_prop(kp.CLUSTER, "type", "kapsule"))
+    assert v.startswith("Kosmos cluster type must be one of multicloud") and v.endswith("got 'kapsule'.")
+
+
+def test_broken_memory(stack_run):
+    run = stack_run("blog")
+    found = violations("kosmos-machine-memory", run, mutate=_set_prop(kp.CIVO_INSTANCE, "size", "g3.xsmall", True))
+    assert found == ["Civo size 'g3.xsmall' has 1024 MiB of RAM; a Kosmos node needs at least 2048 MiB."]
+    found = violations("kosmos-machine-memory", stack_run("dev"), mutate=_set_prop(kp.POOL, "nodeType", "DEV1-S"))
+    assert found == ["Scaleway node type 'DEV1-S' has too little memory for a Kubernetes node."]
+
+
+def test_broken_join_key_privileges(stack_run):
+    run = stack_run("blog")
+
+    def widen(reg, props):
+        if reg.type == kp.IAM_POLICY:
+            props["rules"][0]["permissionSetNames"].append("AllProductsFullAccess")
+
+    [v] = violations("kosmos-join-key-least-privilege", run, mutate=widen)
+    assert v == ("The join key's policy must grant exactly one rule with only KubernetesExternalNodeRegister; it "
+                 "grants ['AllProductsFullAccess', 'KubernetesExternalNodeRegister'] in 1 rule(s).")
+
+    def org_wide(reg, props):
+        if reg.type == kp.IAM_POLICY:
+            props["rules"][0].pop("projectIds")
+            props["rules"][0]["organizationId"] = "org"
+
+    assert violations("kosmos-join-key-least-privilege", run, mutate=org_wide) == [
+        "The join key's policy must be scoped to the cluster's project, not the organization."
+    ]
+
+
+@pytest.mark.parametrize("stack, machine_type, prop", [
+    ("blog", kp.CIVO_INSTANCE, "script"),
+    ("blog", kp.EQUINIX_DEVICE, "userData"),
+    ("baremetal", kp.EM_SERVER, "cloudInit"),
+    ("blog", kp.REMOTE_COMMAND, "stdin"),
+])
+def test_broken_userdata_secrecy(stack_run, stack, machine_type, prop):
+    run = stack_run(stack)
+
+    def drop_secret(reg, props):
+        if reg.type == machine_type:
+            return _without_aso(reg)
+
+    found = violations("kosmos-join-userdata-secret", run, mutate=drop_secret)
+    assert found and set(found) == {
+        f"{prop!r} carries the join key: it must be a secret (additional_secret_outputs does not list it)."
+    }
+    assert len(found) == len(run.by_type(machine_type))
+
+
+def _without_aso(reg):
+    import dataclasses
+
+    return dataclasses.replace(reg, additional_secret_outputs=[])
+
+
+def test_broken_civo_firewall_ssh(stack_run):
+    run = stack_run("blog")
+
+    def open_ssh(reg, props):
+        if reg.type == kp.CIVO_FIREWALL:
+            props["ingressRules"].append({"protocol": "tcp", "portRange": "22", "cidrs": ["0.0.0.0/0"]})
+
+    found = violations("kosmos-civo-ssh-not-public", run, mutate=open_ssh)
+    assert len(found) == 2 and found[0].startswith("Civo firewall opens SSH (22) to 0.0.0.0/0")
+    assert violations("kosmos-civo-ssh-not-public", run, config={"allowPublicSsh": True}, mutate=open_ssh) == []
+
+    def open_range(reg, props):
+        if reg.type == kp.CIVO_FIREWALL:
+            props["ingressRules"].append({"protocol": "tcp", "portRange": "1-1024", "cidrs": ["0.0.0.0/0"]})
+
+    assert len(violations("kosmos-civo-ssh-not-public", run, mutate=open_range)) == 2
+
+
+def test_broken_cloud_label(stack_run):
+    def unlabel(reg, props):
+        if reg.type == kp.POOL:
+            props["labels"].pop("cloud")
+
+    assert violations("kosmos-pools-cloud-label", stack_run("dev"), mutate=unlabel) == [
+        "Pool has no 'cloud' label; kosmos labels every node with its cloud."
+    ]
+
+
+def test_broken_join_key_expiry(stack_run):
+    def never(reg, props):
+        if reg.type == kp.API_KEY:
+            props.pop("expiresAt", None)
+
+    assert violations("kosmos-join-key-expiry", stack_run("blog"), mutate=never) == [
+        "The join API key never expires; set kosmos:joinKeyExpiresAt and rotate it (README)."
+    ]
