@@ -1,0 +1,101 @@
+"""`make plan`: the offline plan CLI, what it prints and writes, and that no secret reaches disk or stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, STACKS, run_config, stack_config
+from tools.engine import fake_uuid
+
+JOIN_SECRET = fake_uuid("secret", "kosmos-join-key")
+SECRET_MARKERS = (JOIN_SECRET, "mock-admin-token", "offline-plan:kosmos:sshPrivateKey")
+
+
+def plan(*args, out):
+    return subprocess.run([sys.executable, "-m", "tools.plan", *args, "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_writes_plan_summary_and_userdata_without_secrets(tmp_path, stack):
+    result = plan("--stack", stack, out=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"kosmos offline plan for stack '{stack}'" in result.stdout
+    assert "+ scaleway:kubernetes/cluster:Cluster kosmos-cluster-k8s" in result.stdout
+    doc = json.loads((tmp_path / stack / "plan.json").read_text())
+    assert doc["stack"] == stack
+    for resource in doc["resources"]:
+        assert {"type", "name", "parent", "inputs", "dependencies", "secretInputs"} <= set(resource)
+    provider = [r for r in doc["resources"] if r["type"] == "pulumi:providers:kubernetes"][0]
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert doc["outputs"]["kubeconfig"] == "[secret]"
+    assert (tmp_path / stack / "summary.md").read_text().startswith(f"# kosmos plan: stack `{stack}`")
+    everything = result.stdout + result.stderr + "".join(
+        p.read_text() for p in (tmp_path / stack).rglob("*") if p.is_file()
+    )
+    for marker in SECRET_MARKERS:
+        assert marker not in everything
+
+
+def test_blog_plan_has_every_node_userdata_file_and_the_summary(tmp_path):
+    result = plan("--stack", "blog", out=tmp_path)
+    assert result.returncode == 0
+    files = sorted(str(p.relative_to(tmp_path / "blog" / "userdata")) for p in (tmp_path / "blog/userdata").rglob("*.*"))
+    assert files == [
+        "civo-lon1/civo-lon1-0.sh", "civo-lon1/civo-lon1-1.sh", "civo-nyc1/civo-nyc1-0.sh", "home/mac-vm.sh",
+        "metal-arm/metal-arm-0.yaml", "metal-x86/metal-x86-0.yaml",
+    ]
+    for path in (tmp_path / "blog/userdata").rglob("*.*"):
+        assert "REDACTED-JOIN-KEY" in path.read_text()
+    assert "civo                     LON1       2 node(s)" in result.stdout
+    assert "warning: Equinix Metal was shut down on 2026-06-30" in result.stdout
+    summary = (tmp_path / "blog" / "summary.md").read_text()
+    assert "| civo | LON1 | amd64 | 2 |" in summary
+    assert "- civo: replaces the instance" in summary
+    assert "- on-prem: re-runs the join over SSH" in summary
+    assert "capacity never drops" in summary
+
+
+def test_plan_tree_is_stable(tmp_path):
+    first = plan("--stack", "blog", out=tmp_path / "a").stdout
+    second = plan("--stack", "blog", out=tmp_path / "b").stdout
+    assert first.replace(str(tmp_path / "a"), "") == second.replace(str(tmp_path / "b"), "")
+    assert (tmp_path / "a/blog/plan.json").read_text() == (tmp_path / "b/blog/plan.json").read_text()
+
+
+def test_unknown_stack_exits_2_listing_the_known_ones(tmp_path):
+    result = plan("--stack", "nope", out=tmp_path)
+    assert result.returncode == 2
+    assert "no stack file stacks/Pulumi.nope.yaml; known stacks: baremetal, blog, dev" in result.stderr
+
+
+def test_bad_stack_file_exits_2_with_the_key_path(tmp_path):
+    bad = REPO / "stacks" / "Pulumi.zz-bad-test.yaml"
+    bad.write_text('config:\n  kosmos:cluster:\n    region: fr-par\n    version: "1.31"\n    cni: calico\n')
+    try:
+        result = plan("--stack", "zz-bad-test", out=tmp_path)
+    finally:
+        bad.unlink()
+    assert result.returncode == 2
+    assert 'kosmos:cluster.cni: "calico" is not allowed; a multicloud (Kosmos) cluster only runs the kilo CNI' in (
+        result.stderr
+    )
+    assert not (tmp_path / "zz-bad-test").exists()
+
+
+def test_plain_http_mirror_is_warned_about():
+    raw = stack_config("dev")
+    raw["kosmos:join"] = {"agentBaseUrl": "http://mirror.lan/agents"}
+    run = run_config(raw, raise_errors=True)
+    assert any("kosmos:join.agentBaseUrl uses plain http://" in w for w in run.warnings)
+
+
+def test_make_plan_runs_the_default_stack():
+    result = subprocess.run(["make", "plan"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "kosmos offline plan for stack 'dev'" in result.stdout
+    assert (REPO / "build" / "dev" / "plan.json").exists()
