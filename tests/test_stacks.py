@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import REPO, STACKS, run_config, stack_config
-from graph import critical_path, custom_dependencies, reachable
+from tools.graph import critical_path, custom_dependencies, reachable
 from tools.engine import fake_uuid, run_program
 
 CLUSTER = "scaleway:kubernetes/cluster:Cluster"

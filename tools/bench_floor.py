@@ -1,0 +1,53 @@
+"""The benchmark's floor: registers exactly the resources the kosmos program registered (same types through the same
+provider SDK classes, same count, same parent tree) with trivial inputs and no logic: the Pulumi SDK's own cost."""
+
+import json
+import os
+
+import pulumi
+import pulumi.dynamic as dyn
+import pulumi_civo as civo
+import pulumi_command as command
+import pulumi_equinix_metal as metal
+import pulumi_kubernetes as k8s
+import pulumiverse_scaleway.elasticmetal as em
+import pulumiverse_scaleway.iam as iam
+import pulumiverse_scaleway.kubernetes as scw_k8s
+
+
+from components.registration import NodeRegistrationProvider
+
+
+class _Dynamic(dyn.Resource, module="kosmos", name="NodeRegistration"):
+    # Same provider class (an importable one: dill would pickle a __main__ class by value), trivial inputs.
+    def __init__(self, name, opts=None):
+        super().__init__(NodeRegistrationProvider(), name, {"value": name}, opts)
+
+
+# type token -> constructor with the fewest inputs the class accepts
+FACTORIES = {
+    "scaleway:kubernetes/cluster:Cluster": lambda n, o: scw_k8s.Cluster(
+        n, cni="kilo", version="1.31", delete_additional_resources=False, opts=o),
+    "scaleway:kubernetes/pool:Pool": lambda n, o: scw_k8s.Pool(n, cluster_id="c", node_type="t", size=1, opts=o),
+    "pulumi:providers:kubernetes": lambda n, o: k8s.Provider(n, opts=o),
+    "scaleway:iam/application:Application": lambda n, o: iam.Application(n, opts=o),
+    "scaleway:iam/policy:Policy": lambda n, o: iam.Policy(n, rules=[], opts=o),
+    "scaleway:iam/apiKey:ApiKey": lambda n, o: iam.ApiKey(n, opts=o),
+    "civo:index/firewall:Firewall": lambda n, o: civo.Firewall(n, opts=o),
+    "civo:index/instance:Instance": lambda n, o: civo.Instance(n, disk_image="d", firewall_id="f", opts=o),
+    "equinix-metal:index/device:Device": lambda n, o: metal.Device(
+        n, operating_system="o", plan="p", project_id="p", opts=o),
+    "scaleway:elasticmetal/server:Server": lambda n, o: em.Server(n, offer="o", opts=o),
+    "command:remote:Command": lambda n, o: command.remote.Command(n, connection={"host": "h"}, opts=o),
+    "pulumi-python:dynamic/kosmos:NodeRegistration": lambda n, o: _Dynamic(n, opts=o),
+    "kubernetes:core/v1:NodePatch": lambda n, o: k8s.core.v1.NodePatch(n, opts=o),
+}
+
+shape = json.loads(os.environ["KOSMOS_BENCH_FLOOR_SHAPE"])  # [[type, name, custom, parent_index], ...]
+made: list = []
+for type_, name, custom, parent in shape:
+    opts = pulumi.ResourceOptions(parent=made[parent]) if parent >= 0 else None
+    if custom:
+        made.append(FACTORIES[type_](name, opts))
+    else:
+        made.append(pulumi.ComponentResource(type_, name, None, opts=opts))
