@@ -104,6 +104,7 @@ class ExternalPool(pulumi.ComponentResource):
         self.registrations = []
         self.label_patches = []
         reg = spec.registration
+        taints = [{"key": t.key, "value": t.value, "effect": t.effect} for t in spec.taints]
         for machine in self.machine_set.machines:
             registration = NodeRegistration(
                 f"{name}-{machine.key}-registration",
@@ -128,18 +129,13 @@ class ExternalPool(pulumi.ComponentResource):
             self.registrations.append(registration)
             if reg.wait and args.k8s_provider is not None:
                 # Whether Scaleway reconciles pool labels onto external nodes is unconfirmed: put them there.
+                # Plain mappings, not ObjectMetaPatchArgs: the SDK walks every declared field of an Args class,
+                # which is most of the cost of a thousand patches.
                 self.label_patches.append(
                     k8s.core.v1.NodePatch(
                         f"{name}-{machine.key}-labels",
-                        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=registration.node_name, labels=labels),
-                        spec=k8s.core.v1.NodeSpecPatchArgs(
-                            taints=[
-                                k8s.core.v1.TaintPatchArgs(key=t.key, value=t.value, effect=t.effect)
-                                for t in spec.taints
-                            ]
-                        )
-                        if spec.taints
-                        else None,
+                        metadata={"name": registration.node_name, "labels": labels},
+                        spec={"taints": taints} if taints else None,
                         opts=pulumi.ResourceOptions(
                             parent=self, provider=args.k8s_provider, depends_on=[registration]
                         ),

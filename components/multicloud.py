@@ -85,7 +85,9 @@ class MulticloudCluster(pulumi.ComponentResource):
             **{n: p.pool_id for n, p in self.scaleway_pools.items()},
             **{n: p.pool_id for n, p in self.external_pools.items()},
         }
-        self.nodes = [node for pool in self.external_pools.values() for node in pool.nodes]
+        # Grouped by pool, never one flat list: Output.all unions dependency sets pairwise, so a flat list of a
+        # thousand Output-bearing summaries costs quadratic time (see README, Performance).
+        self.nodes = {name: pool.nodes for name, pool in self.external_pools.items()}
         self.userdata = {
             n: {"redacted": p.userdata.redacted, "sha256": p.userdata.sha256} for n, p in self.external_pools.items()
         }

@@ -9,6 +9,7 @@ directory.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 import pulumi
 import pulumi.dynamic as dyn
+from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
 # Fields that identify which node a registration tracks: a change means a different node (replace).
 IDENTITY_FIELDS = ("cluster_id", "region", "pool_id", "machine", "match_ip", "match_name")
@@ -182,6 +184,17 @@ class NodeRegistrationArgs:
     poll_seconds: float = 5
 
 
+@functools.lru_cache(maxsize=1)
+def serialized_provider() -> str:
+    """The provider as the engine receives it, serialised once per process with the SDK's own serializer.
+
+    pulumi.dynamic.Resource serialises its provider for every resource, and each serialize_provider call leaves one
+    more wrapper around pickle's _batch_setitems behind (pulumi 3.272): a program with about a thousand dynamic
+    resources dies with RecursionError. The provider holds no per-resource state, so one serialisation serves all.
+    """
+    return serialize_provider(NodeRegistrationProvider())
+
+
 class NodeRegistration(dyn.Resource, module="kosmos", name="NodeRegistration"):
     node_id: pulumi.Output[str]
     node_name: pulumi.Output[str]
@@ -207,5 +220,7 @@ class NodeRegistration(dyn.Resource, module="kosmos", name="NodeRegistration"):
             "node_id": None,
             "node_name": None,
             "status": None,
+            # What dyn.Resource.__init__ would set, minus the per-resource re-serialisation (see serialized_provider).
+            PROVIDER_KEY: pulumi.Output.secret(serialized_provider()),
         }
-        super().__init__(NodeRegistrationProvider(), name, props, opts)
+        pulumi.CustomResource.__init__(self, f"pulumi-python:{self._resource_type_name}", name, props, opts)

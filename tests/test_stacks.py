@@ -311,7 +311,9 @@ def test_blog_no_dependency_between_two_nodes(stack_run):
 
 def test_blog_node_summary_export(stack_run):
     run = stack_run("blog")
-    nodes = run.export_value("nodes")
+    by_pool = run.export_value("nodes")
+    assert list(by_pool) == ["civo-lon1", "civo-nyc1", "metal-x86", "metal-arm", "home"]
+    nodes = [n for pool_nodes in by_pool.values() for n in pool_nodes]
     assert [(n["pool"], n["machine"], n["cloud"], n["region"], n["arch"]) for n in nodes] == [
         ("civo-lon1", "civo-lon1-0", "civo", "LON1", "amd64"),
         ("civo-lon1", "civo-lon1-1", "civo", "LON1", "amd64"),
@@ -361,7 +363,7 @@ def test_baremetal_elastic_metal_servers(stack_run):
     assert labels["kosmos-em-arm-0-labels"] == {
         "workload": "arm", "cloud": "scaleway-elastic-metal", "cloud-region": "fr-par-2"
     }
-    nodes = {n["machine"]: n for n in run.export_value("nodes")}
+    nodes = {n["machine"]: n for pool_nodes in run.export_value("nodes").values() for n in pool_nodes}
     assert nodes["em-arm-0"]["arch"] == "arm64"
     assert nodes["em-x86-0"]["onUserdataChange"].startswith("replaces the server")
 

@@ -57,14 +57,15 @@ def bench_config(nodes: int) -> dict:
     }
 
 
-def _program_run(config, secret_keys):
-    return run_program("bench", config=config, secret_keys=secret_keys)
+def _program_run(config, secret_keys, record=False):
+    # Timed runs use the SDK's plain MockMonitor: recording every request is the harness's cost, not the program's.
+    return run_program("bench", config=config, secret_keys=secret_keys, record=record)
 
 
-def _floor_run(shape):
+def _floor_run(shape, record=False):
     os.environ["KOSMOS_BENCH_FLOOR_SHAPE"] = json.dumps(shape)
     try:
-        return run_program("bench", config={}, secret_keys=[], program=FLOOR)
+        return run_program("bench", config={}, secret_keys=[], program=FLOOR, record=record)
     finally:
         del os.environ["KOSMOS_BENCH_FLOOR_SHAPE"]
 
@@ -93,7 +94,7 @@ def _peak_memory(kind: str, nodes: int) -> int:
 
 def _memory_child(kind: str, nodes: int) -> int:
     config, secret_keys = flatten_config(bench_config(nodes))
-    first = _program_run(config, secret_keys)
+    first = _program_run(config, secret_keys, record=True)
     run = (lambda: _program_run(config, secret_keys)) if kind == "program" else (lambda: _floor_run(_shape(first)))
     run()  # warm-up
     gc.collect()
@@ -107,7 +108,7 @@ def _memory_child(kind: str, nodes: int) -> int:
 
 def measure(nodes: int, runs: int) -> dict:
     config, secret_keys = flatten_config(bench_config(nodes))
-    first = _program_run(config, secret_keys)  # warm-up; also the run the structure is read from
+    first = _program_run(config, secret_keys, record=True)  # warm-up; also the run the structure is read from
     shape = _shape(first)
     _floor_run(shape)
     program_times, floor_times = [], []

@@ -5,7 +5,6 @@ import json
 import os
 
 import pulumi
-import pulumi.dynamic as dyn
 import pulumi_civo as civo
 import pulumi_command as command
 import pulumi_equinix_metal as metal
@@ -15,13 +14,7 @@ import pulumiverse_scaleway.iam as iam
 import pulumiverse_scaleway.kubernetes as scw_k8s
 
 
-from components.registration import NodeRegistrationProvider
-
-
-class _Dynamic(dyn.Resource, module="kosmos", name="NodeRegistration"):
-    # Same provider class (an importable one: dill would pickle a __main__ class by value), trivial inputs.
-    def __init__(self, name, opts=None):
-        super().__init__(NodeRegistrationProvider(), name, {"value": name}, opts)
+from components.registration import NodeRegistration, NodeRegistrationArgs
 
 
 # type token -> constructor with the fewest inputs the class accepts
@@ -39,7 +32,9 @@ FACTORIES = {
         n, operating_system="o", plan="p", project_id="p", opts=o),
     "scaleway:elasticmetal/server:Server": lambda n, o: em.Server(n, offer="o", opts=o),
     "command:remote:Command": lambda n, o: command.remote.Command(n, connection={"host": "h"}, opts=o),
-    "pulumi-python:dynamic/kosmos:NodeRegistration": lambda n, o: _Dynamic(n, opts=o),
+    # Same class (its provider serialised once per process: see components/registration.py), trivial inputs.
+    "pulumi-python:dynamic/kosmos:NodeRegistration": lambda n, o: NodeRegistration(
+        n, NodeRegistrationArgs(cluster_id="c", region="r", pool_id="p", pool_name="p", machine=n), opts=o),
     "kubernetes:core/v1:NodePatch": lambda n, o: k8s.core.v1.NodePatch(n, opts=o),
 }
 

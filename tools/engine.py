@@ -326,11 +326,13 @@ def run_program(
     secret_keys: Optional[list[str]] = None,
     program: Optional[pathlib.Path] = None,
     raise_errors: bool = True,
+    record: bool = True,
 ) -> ProgramRun:
     """Run `program` (default: the real __main__.py) for `stack` on the mock engine in a fresh event loop.
 
     `config` defaults to stacks/Pulumi.<stack>.yaml. With raise_errors=False a program error is returned in
     `ProgramRun.error` together with whatever was registered before it (for "nothing was registered" checks).
+    record=False uses the SDK's plain MockMonitor (no registrations recorded): the benchmark times that.
     """
     import pulumi
     from pulumi.runtime import config as runtime_config
@@ -347,7 +349,7 @@ def run_program(
     logger.propagate = False
     logger.addHandler(collector)
     mocks = KosmosMocks()
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks) if record else _monitor_class()(mocks)
     error: Optional[BaseException] = None
     exports: dict[str, Export] = {}
     sys_path_added = str(program.parent) not in sys.path
@@ -377,7 +379,7 @@ def run_program(
         if sys_path_added:
             sys.path.remove(str(program.parent))
     # Warnings arrive in asyncio order: sort them so plans and golden files are stable.
-    run = ProgramRun(stack, monitor.registrations, exports, sorted(set(collector.messages)), error)
+    run = ProgramRun(stack, getattr(monitor, "registrations", []), exports, sorted(set(collector.messages)), error)
     if error is not None and raise_errors:
         raise error
     return run

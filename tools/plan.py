@@ -94,7 +94,8 @@ def plan_document(run: ProgramRun) -> dict:
 
 
 def _nodes(run: ProgramRun) -> list[dict]:
-    return run.export_value("nodes") or []
+    """The `nodes` export ({pool: [node, ...]}) flattened, in stack-file order."""
+    return [node for pool_nodes in (run.export_value("nodes") or {}).values() for node in pool_nodes]
 
 
 def summary_lines(run: ProgramRun) -> list[str]:
