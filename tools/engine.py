@@ -184,6 +184,9 @@ class Registration:
     dependencies: list[str]
     property_dependencies: dict[str, list[str]]
     replace_on_changes: list[str]
+    ignore_changes: list[str]
+    replacement_trigger: Any
+    """The replacement_trigger option's value (None when unset)."""
     delete_before_replace: bool
     protect: bool
     provider: str
@@ -201,6 +204,8 @@ class Registration:
             "secretInputs": sorted(self.secret_paths),
             "dependencies": sorted(self.dependencies),
             "replaceOnChanges": self.replace_on_changes,
+            "ignoreChanges": self.ignore_changes,
+            "replacementTrigger": self.replacement_trigger,
             "deleteBeforeReplace": self.delete_before_replace,
             "protect": self.protect,
             "provider": self.provider,
@@ -229,6 +234,14 @@ def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
         secret_paths.append(path)
         return SECRET, value
     return value, value
+
+
+def _trigger_value(request) -> Any:
+    from google.protobuf import json_format
+
+    if not request.HasField("replacement_trigger"):
+        return None
+    return json_format.MessageToDict(request.replacement_trigger)
 
 
 def _monitor_class():
@@ -267,6 +280,8 @@ class RecordingMonitor(_monitor_class()):
                 dependencies=list(request.dependencies),
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 replace_on_changes=list(request.replaceOnChanges),
+                ignore_changes=list(request.ignoreChanges),
+                replacement_trigger=_trigger_value(request),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 protect=bool(request.protect),
                 provider=request.provider,

@@ -69,6 +69,8 @@ def render_tree(run: ProgramRun) -> str:
             flags = []
             if reg.replace_on_changes:
                 flags.append(f"replaceOnChanges={reg.replace_on_changes}")
+            if reg.replacement_trigger is not None:
+                flags.append(f"replaced when userdata sha256 changes ({_short(reg.replacement_trigger, 12)})")
             if reg.protect:
                 flags.append("protect")
             suffix = f"  {shown}" if shown else ""
@@ -160,7 +162,8 @@ def summary_markdown(run: ProgramRun) -> str:
             "",
             "Machines are replaced create-before-delete (no `deleteBeforeReplace` on machines or registrations): the "
             "new machine is created and its node must register and become Ready before the old machine's node is "
-            "deleted and the old machine destroyed, so capacity never drops.",
+            "deleted and the old machine destroyed, so capacity never drops. Replacement follows the *redacted* "
+            "userdata hash: rotating the join key changes no hash and replaces nothing.",
             "",
         ]
         for cloud in sorted({n["cloud"] for n in nodes}):

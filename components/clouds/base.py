@@ -60,6 +60,8 @@ class MachineSet(pulumi.ComponentResource):
     """Which rendering of the join the cloud takes: a bash script, or cloud-config."""
     USERDATA_PROPERTY: ClassVar[str]
     """The machine input that carries the join userdata (always a secret, also in the provider's outputs)."""
+    REPLACE_ON_USERDATA_CHANGE: ClassVar[bool] = True
+    """The userdata only runs at first boot: a new rendering needs a new machine."""
 
     machines: list[Machine]
 
@@ -81,15 +83,24 @@ class MachineSet(pulumi.ComponentResource):
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         raise NotImplementedError
 
-    def machine_options(self, args: MachineSetArgs, **extra) -> pulumi.ResourceOptions:
-        # Default create-before-delete replacement: a new machine joins before the old one is removed.
-        # The userdata is a secret input already; additional_secret_outputs keeps the provider's echo of it secret
-        # too, and is what the policy pack checks (policies see inputs unwrapped).
+    def machine_options(self, args: MachineSetArgs) -> pulumi.ResourceOptions:
+        """Options every machine of this cloud gets.
+
+        - Replacement is Pulumi's default create-before-delete: a new machine joins before the old one goes.
+        - The userdata is a secret input; additional_secret_outputs keeps the provider's echo of it secret too, and
+          is what the policy pack checks (policies see inputs unwrapped).
+        - Boot-time userdata (REPLACE_ON_USERDATA_CHANGE): the machine is replaced when the *redacted* userdata hash
+          changes (replacement_trigger), and the raw userdata is ignored in diffs. So a template change replaces
+          the machine (these clouds cannot change boot userdata in place) while rotating the join key, which only
+          changes the secret, does not replace every machine.
+        """
+        boot_time = self.REPLACE_ON_USERDATA_CHANGE
         return pulumi.ResourceOptions(
             parent=self,
             depends_on=list(args.depends_on),
             additional_secret_outputs=[self.USERDATA_PROPERTY],
-            **extra,
+            ignore_changes=[self.USERDATA_PROPERTY] if boot_time else None,
+            replacement_trigger=args.userdata.sha256 if boot_time else None,
         )
 
     def arch_of(self, index: int) -> str:

@@ -67,8 +67,7 @@ class CivoNodes(MachineSet):
                 sshkey_id=pool.ssh_key_id,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
                 notes=f"kosmos external node of pool {pool.name}",
-                # Civo refuses in-place script changes: a new script means a new instance.
-                opts=self.machine_options(args, replace_on_changes=["script"]),
+                opts=self.machine_options(args),
             )
             machines.append(Machine(str(index), hostname, instance, instance.id, instance.public_ip, self.arch_of(index)))
         return machines

@@ -36,8 +36,7 @@ class ElasticMetalNodes(MachineSet):
                 ssh_key_ids=list(pool.ssh_key_ids) or None,
                 cloud_init=args.userdata.script,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                # cloud-init only runs at install: new userdata means a new server.
-                opts=self.machine_options(args, replace_on_changes=["cloud_init"]),
+                opts=self.machine_options(args),
             )
             machines.append(
                 Machine(str(index), hostname, server, server.id, server.ipv4s.apply(_first_ipv4), self.arch_of(index))

@@ -31,7 +31,7 @@ class EquinixMetalNodes(MachineSet):
                 project_id=args.equinix_project_id,
                 user_data=args.userdata.script,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                opts=self.machine_options(args, replace_on_changes=["user_data"]),
+                opts=self.machine_options(args),
             )
             machines.append(Machine(str(index), hostname, device, device.id, device.access_public_ipv4, self.arch_of(index)))
         return machines

@@ -58,6 +58,7 @@ class OnPremNodes(MachineSet):
     TYPE = "kosmos:index:OnPremNodes"
     USERDATA_VARIANT = "script"
     USERDATA_PROPERTY = "stdin"
+    REPLACE_ON_USERDATA_CHANGE = False  # the host is kept: a new rendering re-runs the join (update)
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: OnPremPoolSpec = args.pool
