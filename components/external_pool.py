@@ -115,7 +115,7 @@ class ExternalPool(pulumi.ComponentResource):
                     pool_name=spec.name,
                     machine=machine.name,
                     match_ip=machine.public_ip,
-                    match_name=machine.node_name or machine.name,
+                    match_name=machine.node_name or machine.hostname or machine.name,
                     wait=reg.wait,
                     timeout_seconds=reg.timeout_minutes * 60,
                     skip_drain=reg.skip_drain,

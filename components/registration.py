@@ -170,7 +170,7 @@ class NodeRegistrationArgs:
     pool_id: pulumi.Input[str]
     pool_name: str
     machine: str
-    """Machine name, for messages."""
+    """Machine name (stable across replacements), for messages."""
     match_ip: Optional[pulumi.Input[str]] = None
     """The machine's public IPv4: the node whose public_ip_v4 equals it is this machine's node."""
     match_name: Optional[pulumi.Input[str]] = None

@@ -308,6 +308,7 @@ _OS_ENTRY = re.compile(r"^(ubuntu|debian):[0-9]+(\.[0-9]+)?$")
 _DAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 PROVIDERS = ("civo", "equinix-metal", "scaleway-elastic-metal", "on-prem")
+MAX_EXTERNAL_POOL_NAME = 52  # + "-<n up to 499>-<6 hex>" = 63, a DNS label
 
 
 def _q(value: Any) -> str:
@@ -782,6 +783,12 @@ def _parse_external_pools(c: _Checker, raw: Any, join: JoinSpec, allow_public_ss
             required=("name",) + _PROVIDER_REQUIRED[provider],
         )
         before = len(c.problems)
+        if isinstance(m.get("name"), str) and len(m["name"]) > MAX_EXTERNAL_POOL_NAME:
+            c.error(
+                f"{pp}.name",
+                f"{_q(m['name'])} is too long: machines are named <pool>-<n>-<6 hex> and a hostname has at most 63 "
+                f"characters, so an external pool name has at most {MAX_EXTERNAL_POOL_NAME}",
+            )
         common = dict(
             name=_pool_name(c, f"{pp}.name", m.get("name")),
             labels=c.labels(f"{pp}.labels", m.get("labels", {})),

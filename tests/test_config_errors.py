@@ -209,6 +209,9 @@ CASES = [
      "timeoutMinutes, skipDrain"),
     ("external-pools-not-a-list", _blog(_set([((EXT,), {"name": "x"})])),
      'kosmos:externalPools: expected a list of pools; got {\'name\': \'x\'}'),
+    ("external-pool-name-too-long", _blog(_set([((EXT, 1, "name"), "n" * 53)])),
+     f'kosmos:externalPools[1].name: "{"n" * 53}" is too long: machines are named <pool>-<n>-<6 hex> and a hostname '
+     "has at most 63 characters, so an external pool name has at most 52"),
     ("project-id-secret", _blog(_set([(("kosmos:equinixProjectId",), {"secure": "AAAA"})])),
      "kosmos:equinixProjectId: is not a credential and must not be a secret; set it without --secret"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -430,3 +431,28 @@ def test_each_stack_file_runs(stack):
     # Fresh run (not the cached one): a separate event loop each time must give the same resources.
     again = run_program(stack)
     assert len(again.custom()) > 0
+
+
+def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
+    # create-before-delete means old and new machine are both in the cluster for a while: they must register under
+    # different node names, so the hostname carries a fingerprint of everything that replaces the machine.
+    run = stack_run("blog")
+    inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs
+    assert re.fullmatch(r"civo-lon1-0-[0-9a-f]{6}", inst["hostname"])
+    reg = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration").inputs
+    patch = one(run, PATCH, "kosmos-civo-lon1-0-labels").inputs
+    assert reg["match_name"] == inst["hostname"] == patch["metadata"]["name"]
+    dev = one(run, DEVICE, "kosmos-metal-arm-nodes-0").inputs
+    assert re.fullmatch(r"metal-arm-0-[0-9a-f]{6}", dev["hostname"])
+    nodes = {n["machine"]: n for p in run.export_value("nodes").values() for n in p}
+    assert nodes["civo-lon1-0"]["hostname"] == inst["hostname"]
+    assert nodes["mac-vm"]["hostname"] == "mac-vm"  # on-prem hosts keep their own name
+
+    raw = stack_config("blog")
+    raw["kosmos:join"] = {"minMemoryMiB": 4096}  # a template change: new generation, new hostname
+    changed = run_config(raw, stack="blog", raise_errors=True)
+    assert one(changed, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs["hostname"] != inst["hostname"]
+    raw = stack_config("blog")
+    raw["kosmos:externalPools"][0]["labels"] = {"team": "api"}  # labels do not replace machines
+    relabelled = run_config(raw, stack="blog", raise_errors=True)
+    assert one(relabelled, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs["hostname"] == inst["hostname"]

@@ -6,6 +6,7 @@ registration and labels live in ExternalPool, identical for every cloud.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
@@ -30,8 +31,10 @@ class Machine:
     public_ip: pulumi.Input[Optional[str]]
     arch: str
     """amd64 / arm64 when known before boot, else ARCH_DETECTED_AT_BOOT (the join script picks the binary)."""
+    hostname: Optional[pulumi.Input[str]] = None
+    """The hostname the machine boots with, i.e. the node name it registers under (see MachineSet.hostname)."""
     node_name: Optional[pulumi.Input[str]] = None
-    """The Kubernetes node name when known (on-prem: reported by the join over SSH)."""
+    """The Kubernetes node name when reported by the machine itself (on-prem: printed by the join over SSH)."""
 
 
 @dataclass
@@ -103,6 +106,22 @@ class MachineSet(pulumi.ComponentResource):
             replacement_trigger=args.userdata.sha256 if boot_time else None,
         )
 
+    def replacement_inputs(self) -> tuple:
+        """Pool settings whose change makes the cloud replace the machine (besides the userdata)."""
+        return ()
+
+    def hostname(self, args: MachineSetArgs, base_name: str) -> pulumi.Output:
+        """`<pool>-<n>-<fingerprint>`: a replaced machine boots under a new name.
+
+        Replacement is create-before-delete, so the new machine joins while the old node still exists; the node
+        name comes from the hostname, so the two must differ. The fingerprint covers everything that replaces the
+        machine: the redacted userdata hash and the cloud's force-new inputs.
+        """
+        fixed = "|".join(str(v) for v in self.replacement_inputs())
+        return pulumi.Output.from_input(args.userdata.sha256).apply(
+            lambda sha: f"{base_name}-{hashlib.sha256(f'{sha}|{fixed}'.encode()).hexdigest()[:6]}"
+        )
+
     def arch_of(self, index: int) -> str:
         return self.pool.declared_arch(index) or ARCH_DETECTED_AT_BOOT
 
@@ -110,6 +129,7 @@ class MachineSet(pulumi.ComponentResource):
         return {
             "pool": self.pool.name,
             "machine": machine.name,
+            "hostname": machine.hostname if machine.hostname is not None else machine.name,
             "cloud": self.pool.provider,
             "region": self.pool.location,
             "arch": machine.arch,

@@ -17,6 +17,9 @@ class CivoNodes(MachineSet):
     USERDATA_VARIANT = "script"
     USERDATA_PROPERTY = "script"
 
+    def replacement_inputs(self) -> tuple:
+        return (self.pool.region, self.pool.image)
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.
@@ -55,7 +58,8 @@ class CivoNodes(MachineSet):
             opts=pulumi.ResourceOptions(parent=self),
         )
         machines = []
-        for index, hostname in enumerate(pool.machine_names()):
+        for index, machine_name in enumerate(pool.machine_names()):
+            hostname = self.hostname(args, machine_name)
             instance = civo.Instance(
                 f"{name}-{index}",
                 hostname=hostname,
@@ -69,5 +73,8 @@ class CivoNodes(MachineSet):
                 notes=f"kosmos external node of pool {pool.name}",
                 opts=self.machine_options(args),
             )
-            machines.append(Machine(str(index), hostname, instance, instance.id, instance.public_ip, self.arch_of(index)))
+            machines.append(
+                Machine(str(index), machine_name, instance, instance.id, instance.public_ip, self.arch_of(index),
+                        hostname)
+            )
         return machines

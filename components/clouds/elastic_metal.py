@@ -18,6 +18,9 @@ class ElasticMetalNodes(MachineSet):
     USERDATA_VARIANT = "cloud-config"
     USERDATA_PROPERTY = "cloud_init"
 
+    def replacement_inputs(self) -> tuple:
+        return (self.pool.zone, self.pool.offer, self.pool.os, self.pool.os_version)
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: ElasticMetalPoolSpec = args.pool
         lookup = pulumi.InvokeOutputOptions(parent=self)
@@ -25,7 +28,8 @@ class ElasticMetalNodes(MachineSet):
         offer = em.get_offer_output(name=pool.offer, zone=pool.zone, opts=lookup)
         os = em.get_os_output(name=pool.os, version=pool.os_version, zone=pool.zone, opts=lookup)
         machines = []
-        for index, hostname in enumerate(pool.machine_names()):
+        for index, machine_name in enumerate(pool.machine_names()):
+            hostname = self.hostname(args, machine_name)
             server = em.Server(
                 f"{name}-{index}",
                 name=hostname,
@@ -39,6 +43,7 @@ class ElasticMetalNodes(MachineSet):
                 opts=self.machine_options(args),
             )
             machines.append(
-                Machine(str(index), hostname, server, server.id, server.ipv4s.apply(_first_ipv4), self.arch_of(index))
+                Machine(str(index), machine_name, server, server.id, server.ipv4s.apply(_first_ipv4),
+                        self.arch_of(index), hostname)
             )
         return machines

@@ -16,11 +16,15 @@ class EquinixMetalNodes(MachineSet):
     USERDATA_VARIANT = "cloud-config"
     USERDATA_PROPERTY = "user_data"
 
+    def replacement_inputs(self) -> tuple:
+        return (self.pool.metro, self.pool.plan, self.pool.os)
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: EquinixMetalPoolSpec = args.pool
         pulumi.log.warn(catalog.EQUINIX_SHUTDOWN_WARNING.format(pool=pool.name), resource=self)
         machines = []
-        for index, hostname in enumerate(pool.machine_names()):
+        for index, machine_name in enumerate(pool.machine_names()):
+            hostname = self.hostname(args, machine_name)
             device = metal.Device(
                 f"{name}-{index}",
                 hostname=hostname,
@@ -33,5 +37,8 @@ class EquinixMetalNodes(MachineSet):
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
                 opts=self.machine_options(args),
             )
-            machines.append(Machine(str(index), hostname, device, device.id, device.access_public_ipv4, self.arch_of(index)))
+            machines.append(
+                Machine(str(index), machine_name, device, device.id, device.access_public_ipv4, self.arch_of(index),
+                        hostname)
+            )
         return machines
