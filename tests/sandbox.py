@@ -12,9 +12,10 @@ import http.server
 import pathlib
 import shutil
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from typing import Optional
+
+from loopback import LoopbackServer
 
 # Real tools the join and leave scripts call (besides bash builtins), plus `env` for the on-prem re-join command.
 # curl or wget: whichever the machine has.
@@ -35,7 +36,7 @@ exit "${FAKE_AGENT_EXIT:-0}"
 """
 
 
-class AgentServer:
+class AgentServer(LoopbackServer):
     """Serves /node-agent_linux_<arch>; `plan[path]` lists the status codes to answer in turn (then 200)."""
 
     def __init__(self, agent_body: bytes = FAKE_AGENT.encode()):
@@ -61,21 +62,7 @@ class AgentServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> "AgentServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
 
 
 @dataclass

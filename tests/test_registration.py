@@ -8,7 +8,6 @@ import http.server
 import json
 import subprocess
 import sys
-import threading
 import urllib.parse
 
 import pytest
@@ -16,6 +15,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.registration import NodeRegistrationProvider, RegistrationError
 from conftest import REPO
+from loopback import LoopbackServer
 
 REGION = "fr-par"
 CLUSTER = "11111111-1111-4111-8111-111111111111"
@@ -34,7 +34,7 @@ def node(status: str, ip: str = "203.0.113.7", name: str = "civo-lon1-0", error:
     }
 
 
-class FakeK8sApi:
+class FakeK8sApi(LoopbackServer):
     """GET .../clusters/<id>/nodes returns timeline[i] on the i-th poll (the last one repeats);
     DELETE .../nodes/<id> answers `delete_status`."""
 
@@ -78,12 +78,7 @@ class FakeK8sApi:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(Handler)
 
     def gets(self):
         return [r for r in self.requests if r[0] == "GET" and r[2].get("page", "1") == "1"]
@@ -91,12 +86,8 @@ class FakeK8sApi:
 
 @pytest.fixture
 def api():
-    fake = FakeK8sApi()
-    fake.thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
-    fake.thread.join(timeout=5)
+    with FakeK8sApi() as fake:
+        yield fake
 
 
 class FakeClock:
