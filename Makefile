@@ -16,7 +16,8 @@ PYTEST_ARGS ?=
 .PHONY: plan test golden bench system-deps clean
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "kosmos needs Python 3.11+ ($(PYTHON) is older); run make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "python venv failed: on Debian/Ubuntu run 'sudo apt-get install python3-venv'" >&2; exit 1; }
 
 $(RUNTIME_STAMP): requirements.txt constraints.txt | $(PY)
 	$(PIP) install -r requirements.txt -c constraints.txt

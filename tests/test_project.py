@@ -96,3 +96,14 @@ def test_equinix_shutdown_is_said_loudly_in_the_readme():
     readme = (REPO / "README.md").read_text()
     assert "Equinix Metal was shut down on 2026-06-30" in readme
     assert "Migrating off Equinix Metal" in readme
+
+
+def test_the_projects_own_shell_scripts_pass_shellcheck():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    scripts = [REPO / ".ci" / "run", REPO / "tools" / "install-system-deps.sh"]
+    result = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
