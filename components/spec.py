@@ -7,7 +7,6 @@ one `SpecError`, so a bad stack file fails before anything is registered.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import difflib
 import ipaddress
@@ -1020,7 +1019,3 @@ def _parse_expiry(c: _Checker, value: Any, now: Optional[_dt.datetime]) -> Optio
         return None
     return value
 
-
-def replace(spec: Any, **changes: Any) -> Any:
-    """dataclasses.replace, re-exported for callers composing specs."""
-    return dataclasses.replace(spec, **changes)

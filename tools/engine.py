@@ -17,7 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import pulumi
 import yaml
+from google.protobuf import json_format
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MAIN = REPO / "__main__.py"
@@ -79,13 +85,7 @@ def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _mocks_base():
-    import pulumi
-
-    return pulumi.runtime.Mocks
-
-
-class KosmosMocks(_mocks_base()):
+class KosmosMocks(pulumi.runtime.Mocks):
     """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase)."""
 
     def new_resource(self, args):  # type: ignore[override]
@@ -214,8 +214,6 @@ class Registration:
 
 def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
     """Returns (redacted, unwrapped) copies, recording where secrets were."""
-    from pulumi.runtime import rpc
-
     if rpc.is_rpc_secret(value):
         secret_paths.append(path)
         _, raw = _redact(rpc.unwrap_rpc_secret(value), path, [])
@@ -237,27 +235,17 @@ def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
 
 
 def _trigger_value(request) -> Any:
-    from google.protobuf import json_format
-
     if not request.HasField("replacement_trigger"):
         return None
     return json_format.MessageToDict(request.replacement_trigger)
 
 
-def _monitor_class():
-    from pulumi.runtime.mocks import MockMonitor
-
-    return MockMonitor
-
-
-class RecordingMonitor(_monitor_class()):
+class RecordingMonitor(MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
-        from pulumi.runtime import rpc
-
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -349,11 +337,6 @@ def run_program(
     `ProgramRun.error` together with whatever was registered before it (for "nothing was registered" checks).
     record=False uses the SDK's plain MockMonitor (no registrations recorded): the benchmark times that.
     """
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-    from pulumi.runtime import settings
-    from pulumi.runtime.stack import run_pulumi_func
-
     if config is None:
         config, secret_keys = load_stack_config(stack)
     program = program or MAIN
@@ -364,7 +347,7 @@ def run_program(
     logger.propagate = False
     logger.addHandler(collector)
     mocks = KosmosMocks()
-    monitor = RecordingMonitor(mocks) if record else _monitor_class()(mocks)
+    monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     error: Optional[BaseException] = None
     exports: dict[str, Export] = {}
     sys_path_added = str(program.parent) not in sys.path
