@@ -142,10 +142,10 @@ class ExternalPool(pulumi.ComponentResource):
                     )
                 )
         self.nodes = self.machine_set.summary
+        """Per-node summary; registered (in state) once, by the machine set that owns the machines."""
         self.register_outputs(
             {
                 "pool_id": self.pool_id,
-                "nodes": self.nodes,
                 "userdata_redacted": self.userdata.redacted,
                 "userdata_sha256": self.userdata.sha256,
                 "node_names": [r.node_name for r in self.registrations],

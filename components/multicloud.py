@@ -91,13 +91,14 @@ class MulticloudCluster(pulumi.ComponentResource):
         self.userdata = {
             n: {"redacted": p.userdata.redacted, "sha256": p.userdata.sha256} for n, p in self.external_pools.items()
         }
+        # Node summaries are registered once, by each pool's machine set, and exported once by the program: not
+        # copied into every ancestor's state (with a thousand nodes that was four copies and ~5% of the run time).
         self.register_outputs(
             {
                 "cluster_id": self.cluster_id,
                 "apiserver_url": self.apiserver_url,
                 "kubeconfig": self.kubeconfig,
                 "pool_ids": self.pool_ids,
-                "nodes": self.nodes,
                 "userdata": self.userdata,
             }
         )
