@@ -51,7 +51,8 @@ def test_blog_plan_has_every_node_userdata_file_and_the_summary(tmp_path):
     ]
     for path in (tmp_path / "blog/userdata").rglob("*.*"):
         assert "REDACTED-JOIN-KEY" in path.read_text()
-    assert "civo                     LON1       2 node(s)" in result.stdout
+    assert "civo                     LON1       2 nodes" in result.stdout
+    assert "on-prem                  home       1 node\n" in result.stdout
     assert "warning: Equinix Metal was shut down on 2026-06-30" in result.stdout
     summary = (tmp_path / "blog" / "summary.md").read_text()
     assert "| civo | LON1 | amd64 | 2 |" in summary

@@ -100,21 +100,25 @@ def _nodes(run: ProgramRun) -> list[dict]:
     return [node for pool_nodes in (run.export_value("nodes") or {}).values() for node in pool_nodes]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def summary_lines(run: ProgramRun) -> list[str]:
     nodes = _nodes(run)
     pools = run.by_type("scaleway:kubernetes/pool:Pool")
     scw = [p for p in pools if p.inputs.get("nodeType") != catalog.EXTERNAL_NODE_TYPE]
     lines = [
         f"{len(run.custom())} resources ({len(run.registrations) - len(run.custom())} components) would be created.",
-        f"Scaleway pools: {len(scw)} ({sum(p.inputs.get('size', 0) for p in scw)} nodes); "
-        f"external pools: {len(pools) - len(scw)} ({len(nodes)} nodes).",
+        f"Scaleway pools: {len(scw)} ({_count(sum(p.inputs.get('size', 0) for p in scw), 'node')}); "
+        f"external pools: {len(pools) - len(scw)} ({_count(len(nodes), 'node')}).",
     ]
     per_location = Counter((n["cloud"], n["region"]) for n in nodes)
     per_location.update(
         {("scaleway", p.inputs.get("zone")): p.inputs.get("size", 0) for p in scw}  # type: ignore[dict-item]
     )
     for (cloud, where), count in sorted(per_location.items()):
-        lines.append(f"  {cloud:<24} {where:<10} {count} node(s)")
+        lines.append(f"  {cloud:<24} {where:<10} {_count(count, 'node')}")
     return lines
 
 
