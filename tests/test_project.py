@@ -107,3 +107,17 @@ def test_the_projects_own_shell_scripts_pass_shellcheck():
     scripts = [REPO / ".ci" / "run", REPO / "tools" / "install-system-deps.sh"]
     result = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+def test_readme_config_reference_names_every_accepted_key():
+    from components import spec
+
+    reference = (REPO / "README.md").read_text().split("## Config reference", 1)[1].split("\n## ", 1)[0]
+    for key in spec.TOP_LEVEL_KEYS:
+        assert f"kosmos:{key}" in reference, key
+    for provider, keys in spec._PROVIDER_KEYS.items():
+        assert provider in reference, provider
+        for key in keys:
+            assert f".{key}" in reference, f"{provider}.{key}"
+    for key in spec._COMMON_EXTERNAL_KEYS:
+        assert f".{key}" in reference or key == "provider", key
