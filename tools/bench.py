@@ -9,11 +9,13 @@ logic. Several runs each, medians reported. Writes build/bench.json. A benchmark
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
 import math
 import os
 import pathlib
+import pstats
 import statistics
 import subprocess
 import sys
@@ -84,6 +86,18 @@ def _timed(fn, *args):
     return time.process_time() - cpu, time.perf_counter() - wall, result
 
 
+def _python_calls(fn, *args) -> int:
+    """Python function calls of one run (cProfile's count): deterministic, so unlike wall time it does not move with
+    the machine's load. Reported beside the time ratio to show where a change came from."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        fn(*args)
+    finally:
+        profiler.disable()
+    return pstats.Stats(profiler).total_calls
+
+
 def _peak_memory(kind: str, nodes: int) -> int:
     """Peak traced allocations of one run, in a fresh process (after a warm-up run there, so imports and template
     compilation are not counted), so the program and the floor never share a heap."""
@@ -121,6 +135,8 @@ def measure(nodes: int, runs: int) -> dict:
         cpu, wall, _ = _timed(_floor_run, shape)
         floor_times.append(cpu)
         floor_wall.append(wall)
+    program_calls = _python_calls(_program_run, config, secret_keys)
+    floor_calls = _python_calls(_floor_run, shape)
     program_mem = _peak_memory("program", nodes)
     floor_mem = _peak_memory("floor", nodes)
     custom = len(first.custom())
@@ -147,6 +163,11 @@ def measure(nodes: int, runs: int) -> dict:
         "program_cpu_seconds": round(p_cpu, 4),
         "floor_cpu_seconds": round(f_cpu, 4),
         "cpu_ratio": round(p_cpu / f_cpu, 3),
+        "program_runs_seconds": [round(t, 3) for t in program_wall],
+        "floor_runs_seconds": [round(t, 3) for t in floor_wall],
+        "program_python_calls": program_calls,
+        "floor_python_calls": floor_calls,
+        "calls_ratio": round(program_calls / floor_calls, 3),
         "program_peak_bytes": program_mem,
         "floor_peak_bytes": floor_mem,
         "memory_ratio": round(program_mem / floor_mem, 3),
@@ -172,13 +193,14 @@ def main(argv=None) -> int:
         print(_memory_child(args.memory_of, args.nodes[0]))
         return 0
     results = []
-    print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} {'mem x':>6} "
-          f"{'path':>4} {'render ms/node':>14}")
+    print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} {'calls x':>7} "
+          f"{'mem x':>6} {'path':>4} {'render ms/node':>14}")
     for n in args.nodes:
         r = measure(n, max(3, args.runs))
         results.append(r)
         print(f"{r['nodes']:>6} {r['resources']:>9} {r['program_seconds']:>10.3f} {r['floor_seconds']:>8.3f} "
-              f"{r['time_ratio']:>7.3f} {r['cpu_ratio']:>6.3f} {r['memory_ratio']:>6.3f} {r['critical_path']:>4} "
+              f"{r['time_ratio']:>7.3f} {r['cpu_ratio']:>6.3f} {r['calls_ratio']:>7.3f} {r['memory_ratio']:>6.3f} "
+              f"{r['critical_path']:>4} "
               f"{r['render_ms_per_node']:>14.4f}")
     summary = {"results": results, "resources_per_node": resources_per_node(results) if len(results) > 1 else None,
                "python": sys.version.split()[0]}

@@ -240,10 +240,27 @@ def _trigger_value(request) -> Any:
     return json_format.MessageToDict(request.replacement_trigger)
 
 
+@dataclass
+class RegisteredOutputs:
+    """A RegisterResourceOutputs request as the engine would store it in state."""
+
+    outputs: dict
+    """Redacted: secrets replaced by "[secret]"."""
+    secret_paths: list[str]
+
+
 class RecordingMonitor(MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.outputs: dict[str, RegisteredOutputs] = {}
+        """Latest registered outputs per URN (components, and the stack's exports under its own URN)."""
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        secret_paths: list[str] = []
+        redacted, _ = _redact(rpc.deserialize_properties(request.outputs, keep_unknowns=True), "", secret_paths)
+        self.outputs[request.urn] = RegisteredOutputs(redacted, secret_paths)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -299,6 +316,13 @@ class ProgramRun:
     exports: dict[str, Export]
     warnings: list[str]
     error: Optional[BaseException] = None
+    registered_outputs: dict[str, RegisteredOutputs] = field(default_factory=dict)
+    """What reached the engine through RegisterResourceOutputs, per URN (recording runs only)."""
+
+    def stack_outputs(self) -> RegisteredOutputs:
+        """The stack's exports as the engine stores them (massaged and serialised by the SDK, secrets marked)."""
+        [urn] = [u for u in self.registered_outputs if "::pulumi:pulumi:Stack::" in u]
+        return self.registered_outputs[urn]
 
     def by_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -320,6 +344,16 @@ class _WarningCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+def _run_in_stack(program: pathlib.Path) -> None:
+    """The program, then what the CLI's entrypoint (run_in_stack) does after it: massage the stack exports and
+    register them as the root's outputs. set_mocks registered the root's outputs up front (empty), so without this
+    the exports would never be serialised and their cost would be missing from the benchmark."""
+    runpy.run_path(str(program), run_name="__main__")
+    root = settings.get_root_resource()
+    root._outputs_registered = False  # pulumi 3.272: Stack._finish registers once; set_mocks already called it
+    root._finish()
 
 
 def run_program(
@@ -358,10 +392,10 @@ def run_program(
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
         runtime_config.set_all_config(dict(config), list(secret_keys or []))
         try:
-            loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+            loop.run_until_complete(run_pulumi_func(lambda: _run_in_stack(program)))
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             error = exc
-        if error is None:
+        if error is None and record:
             root = settings.get_root_resource()
             for name, out in dict(getattr(root, "outputs", {}) or {}).items():
                 out = pulumi.Output.from_input(out)
@@ -377,7 +411,8 @@ def run_program(
         if sys_path_added:
             sys.path.remove(str(program.parent))
     # Warnings arrive in asyncio order: sort them so plans and golden files are stable.
-    run = ProgramRun(stack, getattr(monitor, "registrations", []), exports, sorted(set(collector.messages)), error)
+    run = ProgramRun(stack, getattr(monitor, "registrations", []), exports, sorted(set(collector.messages)), error,
+                     getattr(monitor, "outputs", {}))
     if error is not None and raise_errors:
         raise error
     return run

@@ -1,0 +1,46 @@
+"""The benchmark's validity (make bench): its floor really is the same resource set, and its report is computed from
+what it measured. No timing assertions: timing is measured by `make bench`, never asserted."""
+
+from __future__ import annotations
+
+from tools import bench
+from tools.engine import flatten_config
+
+
+def test_the_floor_registers_exactly_the_programs_resources_types_names_and_parents():
+    config, secret_keys = flatten_config(bench.bench_config(12))
+    program = bench._program_run(config, secret_keys, record=True)
+    floor = bench._floor_run(bench._shape(program), record=True)
+
+    def tree(run):  # registration order is the event loop's, so compare the set of (type, name, custom, parent)
+        names = {r.urn: r.name for r in run.registrations}
+        return sorted((r.type, r.name, r.custom, names.get(r.parent, "")) for r in run.registrations)
+
+    assert tree(floor) == tree(program)
+    assert len(program.custom()) > 3 * 12
+    # and nothing more: the floor sets no dependencies and has no exports (its inputs are trivial)
+    assert all(not r.dependencies for r in floor.registrations)
+    assert floor.stack_outputs().outputs == {}
+
+
+def test_the_bench_config_spreads_nodes_over_three_clouds_in_pools_of_at_most_fifty():
+    pools = bench.bench_config(1000)["kosmos:externalPools"]
+    sizes = {}
+    for pool in pools:
+        size = len(pool["hosts"]) if pool["provider"] == "on-prem" else pool["count"]
+        assert 0 < size <= bench.POOL_SIZE, pool["name"]
+        sizes[pool["provider"]] = sizes.get(pool["provider"], 0) + size
+    assert sizes == {"civo": 334, "equinix-metal": 333, "on-prem": 333}
+
+
+def test_a_small_measurement_reports_what_it_measured():
+    result = bench.measure(10, runs=3)
+    assert result["resources"] == 40 and result["critical_path"] == 5
+    assert len(result["program_runs_seconds"]) == len(result["floor_runs_seconds"]) == 3
+    # seconds are reported rounded, the ratio from the unrounded medians
+    assert abs(result["time_ratio"] - result["program_seconds"] / result["floor_seconds"]) < 0.01
+    assert result["calls_ratio"] == round(result["program_python_calls"] / result["floor_python_calls"], 3)
+    assert result["memory_ratio"] == round(result["program_peak_bytes"] / result["floor_peak_bytes"], 3)
+    # the program does more than the floor (real inputs, dependencies, exports): calls are deterministic
+    assert result["program_python_calls"] > result["floor_python_calls"] > 0
+    assert 0 < result["render_ms_per_node"] < 1
