@@ -36,7 +36,7 @@ class ExternalPoolArgs:
     """Kubernetes provider of the cluster; label patches need it."""
     join: JoinSpec = JoinSpec()
     join_depends_on: tuple = ()
-    """Resources machines wait for before booting (the join key's IAM policy)."""
+    """Extra resources machines wait for before booting. JoinKey.secret_key already carries the join key's policy."""
     equinix_project_id: Optional[str] = None
     ssh_private_key: Optional[pulumi.Input[str]] = None
     scaleway_access_key: Optional[pulumi.Input[str]] = None
@@ -123,8 +123,11 @@ class ExternalPool(pulumi.ComponentResource):
                     secret_key=args.scaleway_secret_key,
                     api_url=args.scaleway_api_url,
                 ),
-                # Depends on its machine: on destroy/replace the node is deleted before the machine goes.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[machine.resource]),
+                # Depends on its machine: on destroy/replace the node is deleted before the machine goes. An IP or
+                # node name reported by the machine already carries that dependency; depends_on only without one.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=None if machine.reports_identity() else [machine.resource]
+                ),
             )
             self.registrations.append(registration)
             if reg.wait and args.k8s_provider is not None:
@@ -136,13 +139,12 @@ class ExternalPool(pulumi.ComponentResource):
                         f"{name}-{machine.key}-labels",
                         metadata={"name": registration.node_name, "labels": labels},
                         spec={"taints": taints} if taints else None,
-                        opts=pulumi.ResourceOptions(
-                            parent=self, provider=args.k8s_provider, depends_on=[registration]
-                        ),
+                        # registration.node_name makes the patch wait for the node's registration.
+                        opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider),
                     )
                 )
         self.nodes = self.machine_set.summary
-        """Per-node summary; registered (in state) once, by the machine set that owns the machines."""
+        """Pool facts and per-node summary (MulticloudCluster.nodes; the program exports it as `nodes`)."""
         self.register_outputs(
             {
                 "pool_id": self.pool_id,

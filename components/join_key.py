@@ -19,7 +19,7 @@ class JoinKey(pulumi.ComponentResource):
     policy: iam.Policy
     api_key: iam.ApiKey
     secret_key: pulumi.Output[str]
-    """Secret."""
+    """Secret; depends on the policy too (usable only once the policy is attached)."""
     access_key: pulumi.Output[str]
 
     def __init__(
@@ -55,7 +55,11 @@ class JoinKey(pulumi.ComponentResource):
             expires_at=expires_at,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["secret_key"]),
         )
-        self.secret_key = pulumi.Output.secret(self.api_key.secret_key)
+        # The key is only usable once its policy is attached: carrying the policy in the Output makes everything the
+        # key is rendered into (every machine's userdata) wait for it, without a depends_on on every machine.
+        self.secret_key = pulumi.Output.secret(
+            pulumi.Output.all(self.api_key.secret_key, self.policy.id).apply(lambda key_and_policy: key_and_policy[0])
+        )
         self.access_key = self.api_key.access_key
         self.register_outputs(
             {"application_id": self.application.id, "access_key": self.access_key, "secret_key": self.secret_key}

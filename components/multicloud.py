@@ -68,7 +68,6 @@ class MulticloudCluster(pulumi.ComponentResource):
                         join_secret=self.join_key.secret_key,
                         k8s_provider=self.cluster.provider,
                         join=spec.join,
-                        join_depends_on=(self.join_key.policy,),
                         equinix_project_id=spec.equinix_project_id,
                         ssh_private_key=ssh_key,
                         scaleway_access_key=scaleway_access_key,

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, STACKS, run_config, stack_config
 from tools.graph import critical_path, custom_dependencies, reachable
 from tools.engine import fake_uuid, run_program
+from tools.plan import node_rows
 
 CLUSTER = "scaleway:kubernetes/cluster:Cluster"
 POOL = "scaleway:kubernetes/pool:Pool"
@@ -88,6 +89,19 @@ def test_stack_exports(any_stack_run):
     assert run.export_value("clusterId").startswith("fr-par/")
     pools = {r.inputs["name"]: r for r in run.by_type(POOL)}
     assert set(run.export_value("poolIds")) == set(pools)
+
+
+def test_exports_reach_the_engine_with_the_kubeconfig_as_a_secret(any_stack_run):
+    # After the program, the SDK massages the exports and registers them as the stack's outputs (what state keeps).
+    # tools/engine.py does what the CLI entrypoint does; this is the request the engine would receive.
+    run = any_stack_run
+    stored = run.stack_outputs()
+    assert stored.secret_paths == ["kubeconfig"]
+    assert stored.outputs["kubeconfig"] == "[secret]"
+    assert set(stored.outputs) == set(run.exports)
+    for name in ("clusterId", "apiserverUrl", "poolIds", "nodes", "userdata"):
+        assert stored.outputs[name] == run.export_value(name), name
+    assert JOIN_SECRET not in json.dumps(stored.outputs)
 
 
 def test_no_plaintext_secret_in_any_export_or_redacted_input(any_stack_run):
@@ -180,10 +194,16 @@ def test_blog_every_userdata_input_is_a_secret_carrying_the_join_key_not_the_ope
         assert JOIN_SECRET in machine.raw_inputs[field], machine.name
 
 
-def test_blog_machines_wait_for_the_join_policy(stack_run):
-    run = stack_run("blog")
+@pytest.mark.parametrize("stack", ["blog", "baremetal"])
+def test_machines_wait_for_the_join_policy_through_their_userdata(stack_run, stack):
+    # The join secret carries the policy (JoinKey.secret_key), so the userdata input itself depends on it: no machine
+    # can boot with a key that cannot register yet, and no per-machine depends_on is needed.
+    run = stack_run(stack)
     policy = one(run, POLICY, "kosmos-join-policy")
-    for machine in (r for r in run.custom() if r.type in MACHINE_TYPES):
+    machines = [r for r in run.custom() if r.type in MACHINE_TYPES]
+    assert machines
+    for machine in machines:
+        assert policy.urn in machine.property_dependencies[USERDATA_INPUT[machine.type]], machine.name
         assert policy.urn in machine.dependencies, machine.name
 
 
@@ -296,21 +316,28 @@ def test_blog_labels_per_node(stack_run):
     assert pools["par"]["cloud"] == "scaleway"
 
 
-def test_blog_every_machine_has_a_registration_and_patches_follow_registrations(stack_run):
-    run = stack_run("blog")
-    by_urn = run.by_urn()
-    registrations = run.by_type(REGISTRATION)
-    machine_urns = {r.urn for r in run.custom() if r.type in MACHINE_TYPES}
-    covered = set()
-    for reg in registrations:
-        deps = {by_urn[d].type for d in reg.dependencies}
-        assert deps & set(MACHINE_TYPES), reg.name
-        covered |= set(reg.dependencies) & machine_urns
+def _node_key(name: str) -> str:
+    """kosmos-<pool>-nodes-<key> / kosmos-<pool>-<key>-registration / kosmos-<pool>-<key>-labels -> <pool>-<key>"""
+    return name.removeprefix("kosmos-").replace("-nodes-", "-").removesuffix("-registration").removesuffix("-labels")
+
+
+@pytest.mark.parametrize("stack", ["blog", "baremetal"])
+def test_every_machine_has_a_registration_and_each_patch_follows_its_registration(stack_run, stack):
+    # Destroy order depends on these edges (node deleted before its machine, label patch before its node), whether
+    # they come from depends_on or from inputs that are the machine's / registration's outputs.
+    run = stack_run(stack)
+    machines = {_node_key(r.name): r for r in run.custom() if r.type in MACHINE_TYPES}
+    registrations = {_node_key(r.name): r for r in run.by_type(REGISTRATION)}
+    patches = {_node_key(r.name): r for r in run.by_type(PATCH)}
+    assert machines and set(registrations) == set(machines) == set(patches)
+    for key, reg in registrations.items():
+        assert machines[key].urn in reg.dependencies, reg.name
         assert reg.inputs["wait"] is True and reg.inputs["timeout_seconds"] == 900 and reg.inputs["skip_drain"] is False
-    assert covered == machine_urns
-    reg_urns = {r.urn for r in registrations}
-    for patch in run.by_type(PATCH):
-        assert set(patch.dependencies) & reg_urns, patch.name
+        assert reg.urn in patches[key].dependencies, patches[key].name
+
+
+def test_blog_registrations_match_what_the_machine_reports(stack_run):
+    run = stack_run("blog")
     # Civo/Equinix registrations match on the machine's public IP reported by the cloud.
     lon0 = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration")
     inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0")
@@ -338,19 +365,35 @@ def test_blog_node_summary_export(stack_run):
     run = stack_run("blog")
     by_pool = run.export_value("nodes")
     assert list(by_pool) == ["civo-lon1", "civo-nyc1", "metal-x86", "metal-arm", "home"]
-    nodes = [n for pool_nodes in by_pool.values() for n in pool_nodes]
-    assert [(n["pool"], n["machine"], n["cloud"], n["region"], n["arch"]) for n in nodes] == [
-        ("civo-lon1", "civo-lon1-0", "civo", "LON1", "amd64"),
-        ("civo-lon1", "civo-lon1-1", "civo", "LON1", "amd64"),
-        ("civo-nyc1", "civo-nyc1-0", "civo", "NYC1", "amd64"),
-        ("metal-x86", "metal-x86-0", "equinix-metal", "da", "amd64"),
-        ("metal-arm", "metal-arm-0", "equinix-metal", "da", "arm64"),
-        ("home", "mac-vm", "on-prem", "home", "arm64"),
+    assert [(name, p["cloud"], p["region"]) for name, p in by_pool.items()] == [
+        ("civo-lon1", "civo", "LON1"),
+        ("civo-nyc1", "civo", "NYC1"),
+        ("metal-x86", "equinix-metal", "da"),
+        ("metal-arm", "equinix-metal", "da"),
+        ("home", "on-prem", "home"),
+    ]
+    assert [(name, m["machine"], m["arch"]) for name, p in by_pool.items() for m in p["machines"]] == [
+        ("civo-lon1", "civo-lon1-0", "amd64"),
+        ("civo-lon1", "civo-lon1-1", "amd64"),
+        ("civo-nyc1", "civo-nyc1-0", "amd64"),
+        ("metal-x86", "metal-x86-0", "amd64"),
+        ("metal-arm", "metal-arm-0", "arm64"),
+        ("home", "mac-vm", "arm64"),
     ]
     userdata = run.export_value("userdata")
-    for node in nodes:
-        assert node["userdataSha256"] == userdata[node["pool"]]["sha256"]
-        assert "REDACTED-JOIN-KEY" in userdata[node["pool"]]["redacted"]
+    instances = {r.name: r for r in run.by_type(INSTANCE)}
+    for name, pool in by_pool.items():
+        assert pool["userdataSha256"] == userdata[name]["sha256"]
+        assert "REDACTED-JOIN-KEY" in userdata[name]["redacted"]
+        # The labels the pool's nodes get (what the label patches write).
+        patch = one(run, PATCH, f"kosmos-{name}-{0 if name != 'home' else 'mac-vm'}-labels")
+        assert pool["labels"] == patch.inputs["metadata"]["labels"]
+    lon0 = by_pool["civo-lon1"]["machines"][0]
+    inst = instances["kosmos-civo-lon1-nodes-0"]
+    # The id the mock engine gave the instance (tools/engine.py: fake_uuid(type, name)), and what it reported.
+    assert (lon0["machineId"], lon0["publicIp"], lon0["hostname"]) == (
+        fake_uuid(INSTANCE, "kosmos-civo-lon1-nodes-0"), inst.state["publicIp"], inst.inputs["hostname"]
+    )
 
 
 def test_wait_false_keeps_cleanup_but_drops_the_wait_and_the_label_patch():
@@ -388,7 +431,7 @@ def test_baremetal_elastic_metal_servers(stack_run):
     assert labels["kosmos-em-arm-0-labels"] == {
         "workload": "arm", "cloud": "scaleway-elastic-metal", "cloud-region": "fr-par-2"
     }
-    nodes = {n["machine"]: n for pool_nodes in run.export_value("nodes").values() for n in pool_nodes}
+    nodes = {n["machine"]: n for n in node_rows(run)}
     assert nodes["em-arm-0"]["arch"] == "arm64"
     assert nodes["em-x86-0"]["onUserdataChange"].startswith("replaces the server")
 
@@ -414,6 +457,16 @@ def test_multicloud_cluster_composes_from_a_plain_mapping_in_another_program():
     assert run.export_value("clusterName") == "lab"
     cluster = one(run, CLUSTER, "lab-cluster-k8s").inputs
     assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.32")
+
+
+def test_a_registration_depends_on_a_machine_that_reports_nothing_explicitly():
+    run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "silent_machines.py")
+    command = one(run, COMMAND, "lab-rack-nodes-h1")
+    registration = one(run, REGISTRATION, "lab-rack-h1-registration")
+    assert registration.inputs["match_ip"] == "192.0.2.10" and registration.inputs["match_name"] == "h1"
+    # No input of the registration is an output of the command: only depends_on can carry the edge.
+    assert not any(command.urn in urns for urns in registration.property_dependencies.values())
+    assert command.urn in registration.dependencies
 
 
 def test_a_bad_mapping_in_another_program_fails_before_registering_anything():
@@ -444,7 +497,7 @@ def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
     assert reg["match_name"] == inst["hostname"] == patch["metadata"]["name"]
     dev = one(run, DEVICE, "kosmos-metal-arm-nodes-0").inputs
     assert re.fullmatch(r"metal-arm-0-[0-9a-f]{6}", dev["hostname"])
-    nodes = {n["machine"]: n for p in run.export_value("nodes").values() for n in p}
+    nodes = {n["machine"]: n for n in node_rows(run)}
     assert nodes["civo-lon1-0"]["hostname"] == inst["hostname"]
     assert nodes["mac-vm"]["hostname"] == "mac-vm"  # on-prem hosts keep their own name
 

@@ -95,9 +95,13 @@ def plan_document(run: ProgramRun) -> dict:
     }
 
 
-def _nodes(run: ProgramRun) -> list[dict]:
-    """The `nodes` export ({pool: [node, ...]}) flattened, in stack-file order."""
-    return [node for pool_nodes in (run.export_value("nodes") or {}).values() for node in pool_nodes]
+def node_rows(run: ProgramRun) -> list[dict]:
+    """The `nodes` export ({pool: {pool facts, machines: [...]}}) as one row per node, in stack-file order."""
+    return [
+        {"pool": name, **{k: v for k, v in pool.items() if k != "machines"}, **machine}
+        for name, pool in (run.export_value("nodes") or {}).items()
+        for machine in pool["machines"]
+    ]
 
 
 def _count(n: int, noun: str) -> str:
@@ -105,7 +109,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def summary_lines(run: ProgramRun) -> list[str]:
-    nodes = _nodes(run)
+    nodes = node_rows(run)
     pools = run.by_type("scaleway:kubernetes/pool:Pool")
     scw = [p for p in pools if p.inputs.get("nodeType") != catalog.EXTERNAL_NODE_TYPE]
     lines = [
@@ -123,7 +127,7 @@ def summary_lines(run: ProgramRun) -> list[str]:
 
 
 def summary_markdown(run: ProgramRun) -> str:
-    nodes = _nodes(run)
+    nodes = node_rows(run)
     cluster = run.by_type("scaleway:kubernetes/cluster:Cluster")[0].inputs
     out = [
         f"# kosmos plan: stack `{run.stack}`",
@@ -188,7 +192,7 @@ def write_outputs(run: ProgramRun, out_dir: pathlib.Path) -> list[pathlib.Path]:
     summary_path.write_text(summary_markdown(run))
     written.append(summary_path)
     userdata = run.export_value("userdata") or {}
-    for node in _nodes(run):
+    for node in node_rows(run):
         text = userdata[node["pool"]]["redacted"]
         suffix = ".yaml" if text.startswith("#cloud-config") else ".sh"
         path = stack_dir / "userdata" / node["pool"] / f"{node['machine']}{suffix}"

@@ -23,11 +23,11 @@ class CivoNodes(MachineSet):
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.
-        image = civo.get_disk_image_output(
+        image_id = civo.get_disk_image_output(
             filters=[civo.GetDiskImageFilterArgs(key="name", values=[pool.image])],
             region=pool.region,
             opts=pulumi.InvokeOutputOptions(parent=self),
-        )
+        ).diskimages[0].id
         ingress = [
             civo.FirewallIngressRuleArgs(
                 label="kilo-wireguard",
@@ -65,7 +65,7 @@ class CivoNodes(MachineSet):
                 hostname=hostname,
                 region=pool.region,
                 size=pool.size,
-                disk_image=image.diskimages[0].id,
+                disk_image=image_id,
                 firewall_id=self.firewall.id,
                 script=args.userdata.script,
                 sshkey_id=pool.ssh_key_id,
