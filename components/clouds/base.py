@@ -77,7 +77,11 @@ class MachineSet(pulumi.ComponentResource):
     def __init__(self, name: str, args: MachineSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(self.TYPE, name, None, opts)
         self.pool = args.pool
-        self._fingerprint: Optional[pulumi.Output[str]] = None
+        fixed = "|".join(str(v) for v in self.replacement_inputs())
+        self.generation = args.userdata.sha256.apply(
+            lambda sha: hashlib.sha256(f"{sha}|{fixed}".encode()).hexdigest()[:6]
+        )
+        """Fingerprint of everything that replaces a machine of this pool (once per pool; see `hostname`)."""
         self.machines = self.create_machines(name, args)
         self.userdata_redacted = args.userdata.redacted
         self.userdata_sha256 = args.userdata.sha256
@@ -119,19 +123,14 @@ class MachineSet(pulumi.ComponentResource):
         """Pool settings whose change makes the cloud replace the machine (besides the userdata)."""
         return ()
 
-    def hostname(self, args: MachineSetArgs, base_name: str) -> pulumi.Output:
+    def hostname(self, base_name: str) -> pulumi.Output:
         """`<pool>-<n>-<fingerprint>`: a replaced machine boots under a new name.
 
         Replacement is create-before-delete, so the new machine joins while the old node still exists; the node
         name comes from the hostname, so the two must differ. The fingerprint covers everything that replaces the
         machine: the redacted userdata hash and the cloud's force-new inputs.
         """
-        if self._fingerprint is None:  # one hash per pool; each machine only appends it to its name
-            fixed = "|".join(str(v) for v in self.replacement_inputs())
-            self._fingerprint = args.userdata.sha256.apply(
-                lambda sha: hashlib.sha256(f"{sha}|{fixed}".encode()).hexdigest()[:6]
-            )
-        return self._fingerprint.apply(lambda fingerprint: f"{base_name}-{fingerprint}")
+        return self.generation.apply(lambda generation: f"{base_name}-{generation}")
 
     def arch_of(self, index: int) -> str:
         return self.pool.declared_arch(index) or ARCH_DETECTED_AT_BOOT

@@ -59,7 +59,7 @@ class CivoNodes(MachineSet):
         )
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
-            hostname = self.hostname(args, machine_name)
+            hostname = self.hostname(machine_name)
             instance = civo.Instance(
                 f"{name}-{index}",
                 hostname=hostname,

@@ -29,7 +29,7 @@ class ElasticMetalNodes(MachineSet):
         os = em.get_os_output(name=pool.os, version=pool.os_version, zone=pool.zone, opts=lookup)
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
-            hostname = self.hostname(args, machine_name)
+            hostname = self.hostname(machine_name)
             server = em.Server(
                 f"{name}-{index}",
                 name=hostname,

@@ -24,7 +24,7 @@ class EquinixMetalNodes(MachineSet):
         pulumi.log.warn(catalog.EQUINIX_SHUTDOWN_WARNING.format(pool=pool.name), resource=self)
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
-            hostname = self.hostname(args, machine_name)
+            hostname = self.hostname(machine_name)
             device = metal.Device(
                 f"{name}-{index}",
                 hostname=hostname,
