@@ -340,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread
         pass
     if args.exit_after:
-        threading.Timer(args.exit_after, stop.set).start()
+        timer = threading.Timer(args.exit_after, stop.set)
+        timer.daemon = True  # a SIGTERM stop must not wait for it
+        timer.start()
     print(f"kosmos-probe: node {args.node}, listening on {args.listen}:{args.port}, every {args.interval:g}s",
           file=sys.stderr, flush=True)
     try:

@@ -38,7 +38,10 @@ class FakePod:
     node: str
     ip: str
     port: int
-    """Container port the probe listens on (distinct per pod on 127.0.0.1)."""
+    """Where this pod really listens: every pod is on 127.0.0.1 here, so each gets its own port (in a cluster each
+    has its own IP and the same port). EndpointSlices carry it, as they carry the resolved target port."""
+    container_port: int = 9100
+    """The port the manifest declares (components/latency_probe.PORT): the pod proxy maps `<pod>:9100` to `port`."""
     labels: dict = field(default_factory=lambda: {"app.kubernetes.io/name": "kosmos-latency-probe"})
     phase: str = "Running"
 
@@ -82,7 +85,7 @@ class FakeCluster:
             "items": [
                 {"metadata": {"name": p.name, "namespace": self.namespace, "labels": p.labels},
                  "spec": {"nodeName": p.node, "containers": [{"name": "probe", "image": "python",
-                                                               "ports": [{"containerPort": p.port}]}]},
+                                                               "ports": [{"containerPort": p.container_port}]}]},
                  "status": {"phase": p.phase, "podIP": p.ip}}
                 for p in self.pods
             ],
@@ -139,7 +142,10 @@ def serve(cluster: FakeCluster) -> LoopbackServer:
                 desired = len(cluster.nodes) if cluster.desired is None else cluster.desired
                 return self._json(200, {"kind": "DaemonSet", "apiVersion": "apps/v1",
                                         "metadata": {"name": cluster.daemonset, "namespace": ns},
-                                        "status": {"desiredNumberScheduled": desired,
+                                        # The four counts are plain int32 without omitempty in k8s.io/api
+                                        # apps/v1 types.go: always present (the client refuses a missing one).
+                                        "status": {"currentNumberScheduled": len(cluster.pods),
+                                                   "desiredNumberScheduled": desired, "numberMisscheduled": 0,
                                                    "numberReady": len(cluster.pods)}})
             if parts[:5] == ["apis", "apps", "v1", "namespaces", ns] and len(parts) == 7:
                 return self._json(404, _status(404, "NotFound", f'daemonsets.apps "{parts[6]}" not found'))
@@ -157,7 +163,7 @@ def serve(cluster: FakeCluster) -> LoopbackServer:
             pod = next((p for p in cluster.pods if p.name == name), None)
             if pod is None:
                 return self._json(404, _status(404, "NotFound", f'pods "{name}" not found'))
-            target_port = int(port or pod.port)
+            target_port = pod.port if int(port or pod.container_port) == pod.container_port else int(port)
             try:
                 conn = http.client.HTTPConnection(pod.ip, target_port, timeout=2)
                 conn.request("GET", path)

@@ -132,8 +132,9 @@ def _status_message(err: ApiException) -> str:
 
 
 def collect(core, apps, *, timeout: float, poll: float, request_timeout: float = 10,
-            progress=sys.stderr, clock=time.monotonic, sleep=time.sleep) -> Scrape:
+            progress=None, clock=time.monotonic, sleep=time.sleep) -> Scrape:
     """Scrape until every probe has reported once (then once more, all of them, for fresh numbers) or timeout."""
+    progress = progress or sys.stderr
     start = clock()
     scrape, passes = None, 0
     while True:
@@ -278,6 +279,14 @@ def write_heatmap(result: dict, path: pathlib.Path, title: str) -> None:
             f"\n{cell['failures']} failed" if cell["failures"] else "")
     size = 2 + 1.3 * max(1, len(locations))
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    if not locations:  # no probe reported: still a file, saying so
+        ax.text(0.5, 0.5, "no probe has reported yet", ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return
     image = ax.imshow(grid, cmap="viridis_r")
     fig.colorbar(image, ax=ax, label="median RTT (ms)")
     ax.set_xticks(range(len(locations)), locations, rotation=45, ha="right")
