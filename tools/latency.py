@@ -287,7 +287,11 @@ def write_heatmap(result: dict, path: pathlib.Path, title: str) -> None:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return
-    image = ax.imshow(grid, cmap="viridis_r")
+    # Pairs with no sample (only failures, or not measured) in grey.
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="lightgrey")
+    image = ax.imshow(grid, cmap=cmap)
+    finite = [v for row in grid for v in row if not math.isnan(v)]
+    middle = (min(finite) + max(finite)) / 2 if finite else 0
     fig.colorbar(image, ax=ax, label="median RTT (ms)")
     ax.set_xticks(range(len(locations)), locations, rotation=45, ha="right")
     ax.set_yticks(range(len(locations)), locations)
@@ -297,8 +301,8 @@ def write_heatmap(result: dict, path: pathlib.Path, title: str) -> None:
     for i in range(len(locations)):
         for j in range(len(locations)):
             if labels[i][j]:
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color="white"
-                        if not math.isnan(grid[i][j]) else "black")
+                dark = not math.isnan(grid[i][j]) and grid[i][j] > middle  # viridis_r: high values are dark
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color="white" if dark else "black")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
