@@ -207,31 +207,35 @@ def matrix(metrics_texts: list[str]) -> dict:
     """Aggregate every probe's histograms per (source location, destination location)."""
     buckets: dict[tuple[str, str], dict[float, float]] = {}
     failures: dict[tuple[str, str], float] = {}
-    nodes: dict[str, str] = {}
-    for text in metrics_texts:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = sample.labels
-                if sample.name == "kosmos_probe_info":
-                    nodes[labels["node"]] = location(labels["cloud"], labels["cloud_region"])
-                    continue
-                if not sample.name.startswith(("kosmos_probe_rtt_seconds_bucket", "kosmos_probe_failures_total")):
-                    continue
-                key = (location(labels["source_cloud"], labels["source_cloud_region"]),
-                       location(labels["destination_cloud"], labels["destination_cloud_region"]))
-                if sample.name == "kosmos_probe_failures_total":
-                    failures[key] = failures.get(key, 0) + sample.value
-                else:
-                    bound = float(labels["le"])
-                    per_key = buckets.setdefault(key, {})
-                    per_key[bound] = per_key.get(bound, 0) + sample.value
+    samples = [s for text in metrics_texts for f in text_string_to_metric_families(text) for s in f.samples]
+    # Each probe states its own node's location; a probe that could not ask a peer (it died first) labels it
+    # `unknown`, and the peer's own statement fills the gap.
+    nodes = {s.labels["node"]: location(s.labels["cloud"], s.labels["cloud_region"])
+             for s in samples if s.name == "kosmos_probe_info" and s.labels.get("cloud") != "unknown"}
+
+    def where(labels: dict, side: str) -> str:
+        cloud, region = labels[f"{side}_cloud"], labels[f"{side}_cloud_region"]
+        if cloud == "unknown":
+            return nodes.get(labels[f"{side}_node"], location(cloud, region))
+        return location(cloud, region)
+
+    for sample in samples:
+        labels = sample.labels
+        if sample.name == "kosmos_probe_failures_total":
+            key = (where(labels, "source"), where(labels, "destination"))
+            failures[key] = failures.get(key, 0) + sample.value
+        elif sample.name == "kosmos_probe_rtt_seconds_bucket":
+            key = (where(labels, "source"), where(labels, "destination"))
+            per_key = buckets.setdefault(key, {})
+            bound = float(labels["le"])
+            per_key[bound] = per_key.get(bound, 0) + sample.value  # cumulative counts add up bucket by bucket
     cells = []
     for key in sorted(set(buckets) | set(failures)):
         cell_buckets = list(buckets.get(key, {}).items())
-        samples = max((c for b, c in cell_buckets if math.isinf(b)), default=0)
-        cell = {"from": key[0], "to": key[1], "samples": int(samples), "failures": int(failures.get(key, 0))}
+        count = max((c for b, c in cell_buckets if math.isinf(b)), default=0)
+        cell = {"from": key[0], "to": key[1], "samples": int(count), "failures": int(failures.get(key, 0))}
         for name, q in QUANTILES.items():
-            value = bucket_quantile(q, cell_buckets) if samples else math.nan
+            value = bucket_quantile(q, cell_buckets) if count else math.nan
             cell[f"{name}Seconds"] = None if math.isnan(value) else value
         cells.append(cell)
     locations = sorted({c["from"] for c in cells} | {c["to"] for c in cells} | set(nodes.values()))
