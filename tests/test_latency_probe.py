@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from components import catalog
 from components import latency_probe_program as program
+from components.spec import LatencyProbeSpec, parse_spec
 from conftest import REPO, STACKS, run_config, stack_config
 from kube_api import TOKEN, FakeCluster, FakePod, kubeconfig, serve
 from loopback import LoopbackServer
@@ -161,6 +162,14 @@ def test_off_by_default_no_kubernetes_workload_is_registered(stack_run, stack):
     assert run.by_type("kosmos:index:LatencyProbe") == []
     kube = {r.type for r in run.registrations if r.type.startswith("kubernetes:")}
     assert kube <= {"kubernetes:core/v1:NodePatch"}, kube
+
+
+def test_latency_probe_config_defaults_to_off_and_reads_its_keys():
+    base = {"cluster": {"region": "fr-par", "version": "1.31"}}
+    assert parse_spec(base).latency_probe == LatencyProbeSpec(False, 30, catalog.LATENCY_PROBE_IMAGE)
+    image = "registry.example:5000/tools/python@sha256:" + "a" * 64
+    spec = parse_spec(base | {"latencyProbe": {"enabled": True, "intervalSeconds": 60, "image": image}})
+    assert spec.latency_probe == LatencyProbeSpec(True, 60, image)
 
 
 # ---------------------------------------------------------------------------------------------------------------
