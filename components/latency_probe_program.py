@@ -211,9 +211,12 @@ class Probe:
                 url = f"http://{_host(peer.address)}:{peer.port}/identity"
                 with urllib.request.urlopen(url, timeout=self.timeout) as response:
                     data = json.load(response)
-                self._identities[key] = Identity(peer.node, data.get("cloud", UNKNOWN), data.get("cloudRegion", UNKNOWN))
+                found = Identity(peer.node, data.get("cloud", UNKNOWN), data.get("cloudRegion", UNKNOWN))
             except (OSError, ValueError):
                 return Identity(peer.node)  # not cached: asked again next round
+            if found.cloud == UNKNOWN:  # the peer has not read its own Node yet: ask again next round
+                return found
+            self._identities[key] = found
         return self._identities[key]
 
     def _measure(self, peer: Peer, deadline: float) -> None:
@@ -331,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                                     args.timeout)
     probe = Probe(discovery, node=args.node, pod=args.pod, interval=args.interval, timeout=args.timeout,
                   samples=args.samples, workers=args.workers, max_peers=args.max_peers)
+    try:  # best effort before serving, so peers asking /identity get the labels from the start
+        probe.metrics.identity = discovery.identity(args.node)
+    except (OSError, ValueError) as err:
+        print(f"kosmos-probe: cannot read node {args.node} yet: {err}", file=sys.stderr, flush=True)
     server = serve(probe, args.listen, args.port)
     stop = threading.Event()
     try:
