@@ -69,7 +69,9 @@ class LatencyProbe(pulumi.ComponentResource):
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-node-reader",
             metadata={"name": NAME, "labels": labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": node_reader.metadata.name},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": node_reader.metadata.name
+            },
             subjects=subject,
             opts=k8s_opts,
         )
@@ -149,7 +151,9 @@ class LatencyProbe(pulumi.ComponentResource):
                         "nodeSelector": {"kubernetes.io/os": "linux"},
                         "terminationGracePeriodSeconds": 5,
                         "containers": [container],
-                        "volumes": [{"name": "program", "configMap": {"name": code.metadata.name, "defaultMode": 0o444}}],
+                        "volumes": [
+                            {"name": "program", "configMap": {"name": code.metadata.name, "defaultMode": 0o444}}
+                        ],
                     },
                 },
             },
