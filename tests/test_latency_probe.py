@@ -84,8 +84,10 @@ def test_manifests_validate_against_the_clusters_kubernetes_schema():
 
 
 def tolerates(toleration: dict, taint: dict) -> bool:
-    """Kubernetes' rule (kubernetes/api core/v1/toleration.go, ToleratesTaint): an effect, if set, must match; a
-    key, if set, must match; operator Exists matches any value, Equal (the default) needs the same value."""
+    """Kubernetes' rule (Toleration.ToleratesTaint in k8s.io/api core/v1/toleration.go; the scheduler's copy is
+    k8s.io/component-helpers scheduling/corev1/helpers.go): an effect, if set, must match; a key, if set, must
+    match; operator Exists matches any value, Equal (the default) needs the same value. (The newer numeric Lt/Gt
+    operators are not used here.)"""
     if toleration.get("effect") and toleration["effect"] != taint["effect"]:
         return False
     if toleration.get("key") and toleration["key"] != taint["key"]:
