@@ -27,8 +27,9 @@ PROGRAM = pathlib.Path(__file__).with_name("latency_probe_program.py")
 # operator must be Exists; this combination means to match all values and all keys." With no effect it matches
 # every effect too: the probe runs on every node, whatever taints pools declare now or later.
 TOLERATE_EVERYTHING = {"operator": "Exists"}
-# Measured need: one Python interpreter, a thread pool of 8, a few KiB of metrics per peer. The CPU limit is far
-# above the need on purpose: CFS throttling would delay the probe's own clock reads and inflate the RTTs it reports.
+# Need: one Python interpreter (the probe measured 24 MiB resident on CPython 3.11, glibc, no peers), a thread pool
+# of 8, a few KiB of metrics per peer. The CPU limit is far above the need on purpose: CFS throttling would delay
+# the probe's own clock reads and inflate the RTTs it reports.
 RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
 
 
