@@ -3,6 +3,7 @@
 #   make test               install everything the tests need, run the suite
 #   make golden             regenerate the committed golden renders under tests/golden/
 #   make bench              scale benchmark (writes build/bench.json)
+#   make latency STACK=...  RTT matrix from the cluster's latency probes (build/<stack>/latency.{json,png})
 
 STACK ?= dev
 PYTHON ?= python3
@@ -13,7 +14,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt constraints.txt |
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: plan test golden bench system-deps clean
+.PHONY: plan test golden bench latency system-deps clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "kosmos needs Python 3.11+ ($(PYTHON) is older); run make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -41,6 +42,9 @@ golden: $(TEST_STAMP)
 
 bench: $(RUNTIME_STAMP)
 	$(PY) -m tools.bench
+
+latency: $(RUNTIME_STAMP)
+	$(PY) -m tools.latency --stack $(STACK) $(LATENCY_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -8,6 +8,7 @@ from .cluster import KosmosCluster
 from .clouds import CivoNodes, ElasticMetalNodes, EquinixMetalNodes, OnPremNodes
 from .external_pool import ExternalPool, ExternalPoolArgs
 from .join_key import JoinKey
+from .latency_probe import LatencyProbe, LatencyProbeArgs
 from .multicloud import MulticloudCluster
 from .registration import NodeRegistration, NodeRegistrationArgs, NodeRegistrationProvider
 from .scaleway_pool import ScalewayPool
@@ -21,6 +22,8 @@ __all__ = [
     "ExternalPoolArgs",
     "JoinKey",
     "KosmosCluster",
+    "LatencyProbe",
+    "LatencyProbeArgs",
     "MulticloudCluster",
     "MulticloudSpec",
     "NodeRegistration",

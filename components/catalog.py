@@ -89,3 +89,11 @@ USERDATA_CHANGE_EFFECT: dict[str, str] = {
     "scaleway-elastic-metal": "replaces the server (cloud_init is set at install time)",
     "on-prem": "re-runs the join over SSH (the machine is kept)",
 }
+
+# The latency probe's image: the official Docker `python` image, Alpine variant (~17 MB compressed), a multi-arch
+# index (linux/amd64 and linux/arm64 among its platforms), pinned by the index digest so every node of every arch
+# runs the same bits. Source: docker-library/repo-info, repos/python/remote/3.13-alpine.md (Python 3.13.15 on
+# Alpine 3.24.2): "docker pull python@sha256:79e7a9b9…". The tag is kept for readers; the runtime uses the digest.
+LATENCY_PROBE_IMAGE = (
+    "docker.io/library/python:3.13-alpine@sha256:79e7a9b9ff1cbceff819f856fb374477792a5967759d94df266de7b7b4120e6f"
+)

@@ -9,6 +9,7 @@ import pulumi
 from .cluster import KosmosCluster
 from .external_pool import ExternalPool, ExternalPoolArgs
 from .join_key import JoinKey
+from .latency_probe import LatencyProbe, LatencyProbeArgs
 from .scaleway_pool import ScalewayPool
 from .spec import MulticloudSpec, parse_spec
 
@@ -76,6 +77,15 @@ class MulticloudCluster(pulumi.ComponentResource):
                     ),
                     opts=child,
                 )
+
+        # Opt-in (`kosmos:latencyProbe.enabled`): without it kosmos runs no workload in the cluster.
+        self.latency_probe: Optional[LatencyProbe] = None
+        if spec.latency_probe.enabled:
+            self.latency_probe = LatencyProbe(
+                f"{name}-latency",
+                LatencyProbeArgs(spec=spec.latency_probe, k8s_provider=self.cluster.provider),
+                opts=child,
+            )
 
         self.cluster_id = self.cluster.cluster_id
         self.apiserver_url = self.cluster.apiserver_url

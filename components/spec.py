@@ -243,6 +243,18 @@ ExternalPool = Union[CivoPoolSpec, EquinixMetalPoolSpec, ElasticMetalPoolSpec, O
 
 
 @dataclass(frozen=True)
+class LatencyProbeSpec:
+    """`kosmos:latencyProbe`: an opt-in RTT probe on every node (components/latency_probe.py)."""
+
+    enabled: bool = False
+    """Deploy the probe DaemonSet. Off by default: without it kosmos runs no workload in the cluster."""
+    interval_seconds: int = 30
+    """Seconds between two measuring rounds of one probe (each round measures every peer)."""
+    image: str = catalog.LATENCY_PROBE_IMAGE
+    """Multi-arch image with a `python3` (the probe program itself is shipped in a ConfigMap)."""
+
+
+@dataclass(frozen=True)
 class MulticloudSpec:
     cluster: ClusterSpec
     scaleway_pools: tuple[ScalewayPoolSpec, ...] = ()
@@ -254,6 +266,7 @@ class MulticloudSpec:
     """Secret SSH key for on-prem hosts: a pulumi Output (secret) or a str (wrapped as a secret)."""
     allow_public_ssh: bool = False
     """Allow `0.0.0.0/0` in Civo `sshAllowedCidrs` (refused otherwise)."""
+    latency_probe: LatencyProbeSpec = LatencyProbeSpec()
 
     def warnings(self) -> list[str]:
         """Non-fatal findings a user should see on every plan/preview."""
@@ -470,6 +483,7 @@ TOP_LEVEL_KEYS = (
     "sshPrivateKey",
     "joinKeyExpiresAt",
     "allowPublicSsh",
+    "latencyProbe",
 )
 # Keys that must be Pulumi secrets in stack config (`pulumi config set --secret`).
 SECRET_KEYS = ("sshPrivateKey",)
@@ -526,6 +540,8 @@ def parse_spec(
     if top.get("joinKeyExpiresAt") is not None:
         expires_at = _parse_expiry(c, top["joinKeyExpiresAt"], now)
 
+    latency_probe = _parse_latency_probe(c, top.get("latencyProbe", {}))
+
     if c.problems:
         raise SpecError(c.problems)
     assert cluster is not None
@@ -538,6 +554,32 @@ def parse_spec(
         join_key_expires_at=expires_at,
         ssh_private_key=ssh_private_key,
         allow_public_ssh=allow_public_ssh,
+        latency_probe=latency_probe,
+    )
+
+
+# An image reference: [registry/]repository[:tag][@sha256:digest], with a tag or a digest (never implicit latest).
+_IMAGE = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"((:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
+)
+
+
+def _parse_latency_probe(c: _Checker, raw: Any) -> LatencyProbeSpec:
+    p = f"{NAMESPACE}:latencyProbe"
+    m = c.mapping(p, raw, ("enabled", "intervalSeconds", "image"))
+    if m is None:
+        return LatencyProbeSpec()
+    enabled = c.boolean(f"{p}.enabled", m.get("enabled", False))
+    interval = c.integer(f"{p}.intervalSeconds", m.get("intervalSeconds", 30), minimum=5, maximum=3600)
+    image = c.string(
+        f"{p}.image",
+        m.get("image", catalog.LATENCY_PROBE_IMAGE),
+        pattern=_IMAGE,
+        expected="an image reference with a tag or a digest, like python:3.13-alpine or python@sha256:<64 hex>",
+    )
+    return LatencyProbeSpec(
+        enabled=bool(enabled), interval_seconds=interval or 30, image=image or catalog.LATENCY_PROBE_IMAGE
     )
 
 

@@ -67,7 +67,7 @@ CASES = [
      "autoUpgrade, tags, deleteAdditionalResources, protect, privateNetworkId"),
     ("top-level-unknown-key", _dev(_set([(("kosmos:scalewayPool",), [])])),
      'kosmos:scalewayPool: unknown key (did you mean "scalewayPools"?); allowed keys: cluster, scalewayPools, '
-     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, allowPublicSsh"),
+     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, allowPublicSsh, latencyProbe"),
     ("cluster-missing", _dev(_set([((CLUSTER,), DELETE)])),
      "kosmos:cluster: is required (at least `region` and `version`)"),
     ("patch-version-with-auto-upgrade", _dev(_set([((CLUSTER, "version"), "1.31.2")])),
@@ -212,6 +212,22 @@ CASES = [
     ("external-pool-name-too-long", _blog(_set([((EXT, 1, "name"), "n" * 53)])),
      f'kosmos:externalPools[1].name: "{"n" * 53}" is too long: machines are named <pool>-<n>-<6 hex> and a hostname '
      "has at most 63 characters, so an external pool name has at most 52"),
+    ("latency-probe-not-a-mapping", _dev(_set([(("kosmos:latencyProbe",), True)])),
+     "kosmos:latencyProbe: expected a mapping with keys enabled, intervalSeconds, image; got bool"),
+    ("latency-probe-enabled-string", _dev(_set([(("kosmos:latencyProbe",), {"enabled": "yes"})])),
+     'kosmos:latencyProbe.enabled: expected true or false; got "yes"'),
+    ("latency-probe-interval-too-short", _dev(_set([(("kosmos:latencyProbe",), {"enabled": True,
+                                                                                 "intervalSeconds": 1})])),
+     "kosmos:latencyProbe.intervalSeconds: 1 is out of range; expected between 5 and 3600"),
+    ("latency-probe-interval-text", _dev(_set([(("kosmos:latencyProbe",), {"intervalSeconds": "30s"})])),
+     'kosmos:latencyProbe.intervalSeconds: expected a whole number; got "30s"'),
+    ("latency-probe-image-untagged", _dev(_set([(("kosmos:latencyProbe",), {"enabled": True,
+                                                                              "image": "python"})])),
+     'kosmos:latencyProbe.image: "python" is not an image reference with a tag or a digest, like '
+     "python:3.13-alpine or python@sha256:<64 hex>"),
+    ("latency-probe-unknown-key", _dev(_set([(("kosmos:latencyProbe",), {"enable": True})])),
+     'kosmos:latencyProbe.enable: unknown key (did you mean "enabled"?); allowed keys: enabled, intervalSeconds, '
+     "image"),
     ("project-id-secret", _blog(_set([(("kosmos:equinixProjectId",), {"secure": "AAAA"})])),
      "kosmos:equinixProjectId: is not a credential and must not be a secret; set it without --secret"),
 ]
