@@ -163,6 +163,7 @@ def plan_document(run: ProgramRun) -> dict:
     for reg in sorted(run.registrations, key=lambda r: r.urn):
         doc = reg.to_json()
         doc["inputs"], found = displayed_inputs(run, reg)
+        doc["provider"] = run.unknowns.mark(doc["provider"])  # `<provider urn>::<provider id>`
         doc["knownAfterApply"] = dict(sorted(found.items()))
         resources.append(doc)
     return {
