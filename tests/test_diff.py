@@ -198,6 +198,13 @@ def test_a_join_template_comment_replaces_boot_time_machines_and_updates_on_prem
     for m in machines:
         line = f"+- {m['type']} {m['name']}\n     replaced because replacementTrigger changed"
         assert line in out, m["name"]
+    # The new machine has a new address and node: its registration and label patch are replaced with it.
+    patches = [r["name"] for r in scenarios[0]["base"]["resources"].values() if r["type"] == "kubernetes:core/v1:NodePatch"]
+    replaced_patches = [p for p in patches if f"+- kubernetes:core/v1:NodePatch {p}\n" in out]
+    assert len(replaced_patches) == len(machines)
+    assert "metadata.name: (current value) → (assigned by Scaleway at join)" in out
+    assert "match_ip: (current value) → (known after apply)" in out
+    assert f"{3 * len(machines)} to replace" in out and "-+ " not in out
     for h in hosts:
         assert f"~  {COMMAND} {h['name']}\n" in out
         assert "stdin: [secret] changed" in out.split(f"~  {COMMAND} {h['name']}\n", 1)[1].split("\n\n")[0]
@@ -238,6 +245,18 @@ def test_exit_code_is_0_with_changes_unless_asked(scenarios, monkeypatch, tmp_pa
     assert (tmp_path / STACK / "diff.md").read_text().count("No changes.") == 1
     assert "\033[" in diff.render_text(diff.compare(plans["base"], plans["removed-pool"]), colour=True)
     capsys.readouterr()
+
+
+def test_delete_before_replace_is_marked_minus_plus():
+    res = {"type": "t:m:R", "name": "r", "parent": "", "custom": True, "inputs": {"a": 1}, "computed": {},
+           "secrets": {}, "replaceOnChanges": ["a"], "ignoreChanges": [], "replacementTrigger": None,
+           "deleteBeforeReplace": True}
+    base = {"stack": "s", "resources": {"urn:r": res}, "order": ["urn:r"]}
+    head = {"stack": "s", "resources": {"urn:r": {**res, "inputs": {"a": 2}}}, "order": ["urn:r"]}
+    [step] = diff.compare(base, head).steps
+    assert (step.op, step.reasons) == ("-+", ["a changed: in replaceOnChanges"])
+    head["resources"]["urn:r"]["deleteBeforeReplace"] = False
+    assert diff.compare(base, head).steps[0].op == "+-"
 
 
 def test_bad_base_ref_is_a_clear_error(clone):

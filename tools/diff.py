@@ -239,8 +239,8 @@ def _pool_notes(base: dict, head: dict) -> list[str]:
     for name, p in after.items():
         if name not in before:
             notes.append(f"+ pool {name}: {p['count']} × {p['machineType']} ({p['os']}) on {p['cloud']} {p['region']}")
-        elif (before[name]["count"], before[name]["machineType"], before[name]["os"]) != (
-                p["count"], p["machineType"], p["os"]):
+        elif before[name]["machineType"] and (before[name]["count"], before[name]["machineType"],
+                                              before[name]["os"]) != (p["count"], p["machineType"], p["os"]):
             b = before[name]
             notes.append(f"~ pool {name}: {b['count']} × {b['machineType']} ({b['os']}) → "
                          f"{p['count']} × {p['machineType']} ({p['os']})")
