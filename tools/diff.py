@@ -357,6 +357,10 @@ def default_base(repo: pathlib.Path) -> str:
     raise DiffError("no `main` or `origin/main` to compare with: pass BASE=<git ref>")
 
 
+def resolve(repo: pathlib.Path, ref: str) -> str:
+    return _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+
+
 def start_plan(checkout: pathlib.Path, stack: str, key: bytes, out: pathlib.Path, plan_out: str) -> tuple:
     """Plan `checkout` with these tools in a fresh process (its own `components`); returns (process, snapshot path)."""
     snap = out / f"{checkout.name}-{stack}.json"
@@ -380,7 +384,7 @@ def finish_plan(proc, snap: pathlib.Path, what: str) -> dict:
 
 def plan_both(repo: pathlib.Path, stack: str, ref: str, key: bytes, plan_out: str) -> tuple[dict, dict]:
     """Snapshots of `stack` at `ref` (in a temporary git worktree) and in the working tree, planned in parallel."""
-    commit = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    commit = resolve(repo, ref)
     with tempfile.TemporaryDirectory(prefix="kosmos-diff-") as tmp:
         work = pathlib.Path(tmp)
         base_tree = work / "base"
@@ -404,7 +408,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         ref = args.base or default_base(REPO)
-        label = ref if ref == "HEAD" or len(ref) < 40 else ref[:12]
+        commit = resolve(REPO, ref)
+        label = commit[:12] if ref == commit else f"{ref} ({commit[:12]})"
         key = secrets.token_bytes(32)  # this diff's only key: hashes from two diffs never compare
         base, head = plan_both(REPO, args.stack, ref, key, args.out)
     except DiffError as err:
