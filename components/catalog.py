@@ -97,3 +97,40 @@ USERDATA_CHANGE_EFFECT: dict[str, str] = {
 LATENCY_PROBE_IMAGE = (
     "docker.io/library/python:3.13-alpine@sha256:79e7a9b9ff1cbceff819f856fb374477792a5967759d94df266de7b7b4120e6f"
 )
+
+# Inputs whose change makes the provider replace the resource instead of updating it (Pulumi wire names), per
+# resource type: what `make diff` gives as the reason of a replacement. Read from the providers' source:
+# - scaleway (pulumiverse-scaleway bridges scaleway/terraform-provider-scaleway): `ForceNew: true` in
+#   internal/services/k8s/cluster.go, k8s/pool.go, iam/api_key.go; `region`/`zone` come from
+#   internal/locality/regional/schemas.go / zonal/schemas.go (ForceNew); baremetal/server.go has only `zone` and
+#   `project_id`, plus `offer` when the offer *name* changes (customDiffOffer, baremetal/helpers.go). `cloud_init` and
+#   `os` are updated in place there (os = reinstall): kosmos replaces EM servers through replacement_trigger instead.
+#   The cluster's `type` is ForceNew only when the API lists no in-place upgrade path (cluster.go CustomizeDiff):
+#   not knowable offline, so not listed.
+# - civo (pulumi-civo 2.4.8 bridges civo/terraform-provider-civo v1.1.4): civo/instances/resource_instance.go
+#   (region, network_id, disk_image, private_ipv4), civo/firewall/resource_firewall.go (network_id,
+#   create_default_rules).
+# - pulumi-command 1.2.1: only `triggers` (provider/pkg/provider/common/inputs.go, `provider:"replaceOnChanges"`);
+#   the SDK also sends it as replaceOnChanges, so it shows either way.
+# - pulumi-kubernetes: Patch resources replace on `.metadata.name` / `.metadata.namespace` and update everything else
+#   in place (provider/pkg/provider/provider.go, Diff).
+# - equinix-metal: unverified (the provider is archived with the service); none listed.
+FORCE_NEW_INPUTS: dict[str, tuple[str, ...]] = {
+    "scaleway:kubernetes/cluster:Cluster": ("region", "cni", "podCidr", "serviceCidr", "serviceDnsIp", "projectId"),
+    "scaleway:kubernetes/pool:Pool": (
+        "region", "zone", "clusterId", "name", "nodeType", "containerRuntime", "placementGroupId", "rootVolumeType",
+        "rootVolumeSizeInGb", "publicIpDisabled",
+    ),
+    "scaleway:iam/apiKey:ApiKey": ("applicationId", "expiresAt", "defaultProjectId"),
+    "scaleway:elasticmetal/server:Server": ("zone", "projectId", "offer"),
+    "civo:index/instance:Instance": ("region", "networkId", "diskImage", "privateIpv4"),
+    "civo:index/firewall:Firewall": ("networkId", "createDefaultRules"),
+    "command:remote:Command": ("triggers",),
+    "kubernetes:core/v1:NodePatch": ("metadata.name", "metadata.namespace"),
+}
+# Inputs the provider refuses to change at all (the update fails): civo/instances/resource_instance.go returns
+# "updating sshkey_id is not supported" / "updating initial_user is not supported", and its CustomizeDiff "the
+# 'script' field is immutable" (kosmos ignores `script` changes and replaces through replacement_trigger).
+UPDATE_REFUSED_INPUTS: dict[str, tuple[str, ...]] = {
+    "civo:index/instance:Instance": ("sshkeyId", "initialUser", "script"),
+}

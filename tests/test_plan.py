@@ -100,3 +100,70 @@ def test_make_plan_runs_the_default_stack():
     assert result.returncode == 0, result.stderr
     assert "kosmos offline plan for stack 'dev'" in result.stdout
     assert (REPO / "build" / "dev" / "plan.json").exists()
+
+
+def test_plan_removes_stale_files_from_an_earlier_plan(tmp_path):
+    stale = tmp_path / "blog" / "userdata" / "civo-lon1" / "civo-lon1-9.sh"  # e.g. after lowering `count`
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    (tmp_path / "blog" / "userdata" / "gone-pool").mkdir()
+    (tmp_path / "blog" / "diff.md").write_text("old diff")
+    other = tmp_path / "dev" / "plan.json"  # another stack's plan stays
+    other.parent.mkdir()
+    other.write_text("{}")
+    assert plan("--stack", "blog", out=tmp_path).returncode == 0
+    assert not stale.exists() and not (tmp_path / "blog/userdata/gone-pool").exists()
+    assert not (tmp_path / "blog/diff.md").exists() and other.exists()
+    assert (tmp_path / "blog/userdata/civo-lon1/civo-lon1-1.sh").exists()
+
+
+def test_values_only_a_deployment_knows_are_shown_as_such(stack_run, tmp_path):
+    from tools.plan import render_tree, summary_markdown, write_outputs
+
+    run = stack_run("blog")
+    written = write_outputs(run, tmp_path)
+    everything = render_tree(run) + summary_markdown(run) + "".join(p.read_text() for p in written)
+    # No id, address or node name the mock engine invented, not even inside the rendered script (POOL_ID).
+    invented = [v for values in run.unknowns.by_urn.values() for v, (_, scoped) in values.items() if not scoped]
+    assert invented and not [v for v in invented if v in everything]
+    pool = next(r for r in run.registrations if r.name == "kosmos-civo-lon1-pool")
+    bare_pool_uuid = fake_uuid(pool.type, pool.name)
+    assert bare_pool_uuid not in everything
+    assert "(known after apply)" in (tmp_path / "blog/userdata/civo-lon1/civo-lon1-0.sh").read_text()
+    doc = json.loads((tmp_path / "blog/plan.json").read_text())
+    patch = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-0-labels")
+    assert patch["inputs"]["metadata"]["name"] == "(assigned by Scaleway at join)"
+    reg = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-0-registration")
+    assert reg["inputs"]["match_ip"] == "(known after apply)" and reg["knownAfterApply"]["match_ip"].endswith(
+        "::kosmos-civo-lon1-nodes-0")
+    home = next(r for r in doc["resources"] if r["name"] == "kosmos-home-mac-vm-registration")
+    assert home["inputs"]["match_name"] == "(known after apply)"  # printed by the join over SSH
+    assert home["inputs"]["machine"] == "mac-vm" and home["inputs"]["match_ip"] == "192.168.64.5"  # configured
+    device = next(r for r in doc["resources"] if r["name"] == "kosmos-metal-x86-nodes-0")
+    assert device["inputs"]["projectId"] == stack_config("blog")["kosmos:equinixProjectId"]  # config, not invented
+
+
+def test_tree_is_in_dependency_order_with_wrapped_lines(stack_run):
+    from tools.plan import WIDTH, render_tree
+
+    tree = render_tree(stack_run("blog")).splitlines()
+    assert all(len(line) <= WIDTH for line in tree)
+    at = {line.split()[-1]: i for i, line in enumerate(tree) if line.lstrip().startswith("+ ")}
+    order = ["kosmos-cluster-k8s", "kosmos-join-app", "kosmos-join-key", "kosmos-civo-lon1-pool",
+             "kosmos-civo-lon1-nodes-firewall", "kosmos-civo-lon1-nodes-0", "kosmos-civo-lon1-nodes-1",
+             "kosmos-civo-lon1-0-registration", "kosmos-civo-lon1-0-labels", "kosmos-civo-lon1-1-registration",
+             "kosmos-civo-lon1-1-labels"]
+    assert [at[name] for name in order] == sorted(at[name] for name in order)
+
+
+def test_summary_states_per_pool_what_a_reviewer_pays_for(stack_run):
+    from tools.plan import summary_markdown
+
+    summary = summary_markdown(stack_run("blog"))
+    assert "| pool | cloud | region | machine | OS | count | on userdata change |" in summary
+    assert "| civo-lon1 | civo | LON1 | g3.medium | image ubuntu-jammy | 2 | replaces the instance" in summary
+    assert "| metal-arm | equinix-metal | da | plan c3.large.arm64 | ubuntu_22_04 | 1 | replaces the device" in summary
+    assert "| home | on-prem | home | existing host |" in summary and "| 1 | re-runs the join over SSH" in summary
+    assert "| par | scaleway | fr-par-1 | DEV1-M | managed by Scaleway | 1 |" in summary
+    baremetal = summary_markdown(stack_run("baremetal"))
+    assert "| scaleway-elastic-metal |" in baremetal and "offer EM-A115X-SSD" in baremetal

@@ -36,14 +36,125 @@ def test_actionlint_really_lints(tmp_path):
     assert code == 1 and findings[0]["kind"] == "expression"
 
 
-def test_preview_on_pull_requests_with_policy_pack_and_up_on_main():
-    wf = yaml.safe_load((REPO / ".github/workflows/preview.yml").read_text())
-    triggers = wf[True]  # YAML 1.1 reads the `on` key as a boolean
+# --- where secrets may appear -------------------------------------------------------------------------------------
+# GitHub passes secrets to `pull_request` runs from branches of this repository (only forks get none), and a
+# workflow-level or job-level `env` reaches every step, including `make test` on the pull request's code. So a secret
+# may only appear as a step's `env`/`with` value, in a job that never runs for a pull request. `workflow_run`
+# (trusted workflow file, untrusted artifact) may use the GITHUB_TOKEN only, and checks nothing out.
+# `pull_request_target` is refused outright (preview.yml's header has the references).
+
+UNTRUSTED_EVENTS = {"pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment",
+                    "issue_comment", "discussion_comment"}
+
+
+def _triggers(wf: dict) -> dict:
+    on = wf.get(True, wf.get("on"))  # YAML 1.1 reads the `on` key as a boolean
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return {t: None for t in on}
+    return dict(on)
+
+
+def _runs_for_untrusted_code(wf: dict, job: dict) -> bool:
+    """Whether the job can run on an event carrying a pull request's code (its `if` can only narrow that)."""
+    if not set(_triggers(wf)) & UNTRUSTED_EVENTS:
+        return False
+    condition = str(job.get("if", ""))
+    return not ("github.event_name == 'push'" in condition and "refs/heads/main" in condition)
+
+
+def _strings(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, (*path, i))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def secret_problems(wf: dict) -> list[str]:
+    """Every place a secret (or a write-capable token) sits where untrusted code could read it."""
+    problems = []
+    triggers = set(_triggers(wf))
+    if "pull_request_target" in triggers:
+        problems.append("pull_request_target runs with secrets next to untrusted code: use pull_request + workflow_run")
+    for path, text in _strings(wf):
+        if "secrets." not in text and "github.token" not in text:
+            continue
+        where = ".".join(map(str, path))
+        if not (len(path) == 6 and path[0] == "jobs" and path[2] == "steps" and path[4] in ("env", "with")):
+            problems.append(f"{where}: a secret outside a step's env/with (reaches more than the step that needs it)")
+            continue
+        job = wf["jobs"][path[1]]
+        if _runs_for_untrusted_code(wf, job):
+            problems.append(f"{where}: a secret in a job that runs for pull requests")
+        if "workflow_run" in triggers and "secrets.GITHUB_TOKEN" not in text:
+            problems.append(f"{where}: a workflow_run job handles untrusted artifacts: GITHUB_TOKEN only")
+    for name, job in wf.get("jobs", {}).items():
+        steps = job.get("steps", [])
+        if "workflow_run" in triggers or "pull_request_target" in triggers:
+            if any(str(s.get("uses", "")).startswith("actions/checkout") for s in steps):
+                problems.append(f"jobs.{name}: checks out code in a privileged run (the PR's code could run)")
+        for i, step in enumerate(steps):
+            if "${{ github.event." in str(step.get("run", "")) or "${{ github.head_ref" in str(step.get("run", "")):
+                problems.append(f"jobs.{name}.steps[{i}].run: event data interpolated into a script (use env)")
+    return problems
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_no_secret_where_untrusted_code_can_read_it(workflow):
+    assert secret_problems(yaml.safe_load(workflow.read_text())) == []
+
+
+def _preview() -> dict:
+    return yaml.safe_load((REPO / ".github/workflows/preview.yml").read_text())
+
+
+@pytest.mark.parametrize("move", [
+    "workflow env", "job env", "pull request job", "run script", "pull_request_target", "checkout in workflow_run",
+])
+def test_the_secret_check_catches_a_secret_moved_back(move):
+    wf = _preview()
+    secret = "${{ secrets.SCW_SECRET_KEY }}"
+    if move == "workflow env":
+        wf["env"]["SCW_SECRET_KEY"] = secret  # where it was before issue 13
+    elif move == "job env":
+        wf["jobs"]["test"]["env"] = {"SCW_SECRET_KEY": secret}
+    elif move == "pull request job":
+        wf["jobs"]["diff"]["steps"][-2]["env"]["SCW_SECRET_KEY"] = secret
+    elif move == "run script":
+        wf["jobs"]["up"]["steps"][2]["run"] += f"\necho {secret}"
+    elif move == "pull_request_target":
+        wf[True]["pull_request_target"] = wf[True].pop("pull_request")
+    else:
+        wf = yaml.safe_load((REPO / ".github/workflows/diff-comment.yml").read_text())
+        wf["jobs"]["comment"]["steps"].insert(0, {"uses": "actions/checkout@v4"})
+    assert secret_problems(wf)
+
+
+def test_pull_requests_get_the_offline_diff_and_main_gets_preview_and_up():
+    wf = _preview()
+    triggers = _triggers(wf)
     assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
-    preview = [s for s in wf["jobs"]["preview"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-    assert preview[0]["with"]["command"] == "preview"
-    assert preview[0]["with"]["diff"] is True and preview[0]["with"]["policyPacks"] == "policy"
-    assert preview[0]["with"]["comment-on-pr"] is True
-    up = [s for s in wf["jobs"]["up"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-    assert up[0]["with"]["command"] == "up"
-    assert "refs/heads/main" in wf["jobs"]["up"]["if"]
+    diff = wf["jobs"]["diff"]
+    assert diff["if"] == "github.event_name == 'pull_request'"
+    assert any("make diff" in str(s.get("run", "")) for s in diff["steps"])
+    upload = [s for s in diff["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload[0]["with"]["name"] == "kosmos-diff"
+    assert wf["permissions"] == {"contents": "read"}
+    up = wf["jobs"]["up"]
+    assert "refs/heads/main" in up["if"] and up["environment"] == "production"
+    pulumi = [s for s in up["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert [s["with"]["command"] for s in pulumi] == ["preview", "up"]
+    assert all(s["with"]["policyPacks"] == "policy" for s in pulumi)
+    # The comment workflow: triggered by this one's completion, downloads that run's artifact, never checks out.
+    comment = yaml.safe_load((REPO / ".github/workflows/diff-comment.yml").read_text())
+    assert _triggers(comment)["workflow_run"]["workflows"] == [wf["name"]]
+    [job] = comment["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"} and comment["permissions"] == {}
+    download = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")]
+    assert download[0]["with"]["name"] == "kosmos-diff"
+    assert "--body-file" in job["steps"][-1]["run"] and "^[0-9]+$" in job["steps"][-1]["run"]

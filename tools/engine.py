@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import pathlib
+import re
 import runpy
 import sys
 import uuid
@@ -30,6 +31,11 @@ MAIN = REPO / "__main__.py"
 STACKS = REPO / "stacks"
 SECRET = "[secret]"
 SECRET_PLACEHOLDER_PREFIX = "[secret:offline-plan:"
+KNOWN_AFTER_APPLY = "(known after apply)"
+"""What the plan shows instead of a value the mocks invented for a provider-computed output (Terraform's and Pulumi's
+wording for the same thing)."""
+ASSIGNED_AT_JOIN = "(assigned by Scaleway at join)"
+"""Kubernetes node names are Scaleway's (`scw-<cluster>-<pool>-<id>`, FACTS.md): unknown until the node joins."""
 _NS = uuid.UUID("5b0c7e4e-8d9a-4c55-9a3c-4b0f5c0f6d21")
 PROJECT = "kosmos"
 
@@ -86,9 +92,46 @@ def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 
 class KosmosMocks(pulumi.runtime.Mocks):
-    """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase)."""
+    """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase).
+
+    Every value invented for a provider-computed output (ids, addresses, keys, node names) is recorded in `invented`
+    (per resource) or `lookups` (data-source answers), so the plan can show "(known after apply)" instead of a fake
+    value. `scoped` values (e.g. a node name that equals the machine's hostname here) are only marked in inputs
+    that depend on the resource that produced them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invented: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
+        """(type, name) -> {value: (label, scoped)}"""
+        self.lookups: dict[str, str] = {}
+        """value -> label, for invoke (data source) answers: known at a real preview, never offline."""
+
+    def _invent(self, t: str, name: str, value: Any, label: str = KNOWN_AFTER_APPLY, scoped: bool = False) -> None:
+        if isinstance(value, str) and value:
+            self.invented.setdefault((t, name), {})[value] = (label, scoped)
 
     def new_resource(self, args):  # type: ignore[override]
+        rid, state = self._new_resource(args)
+        t, name = args.typ, args.name
+        if args.custom:
+            self._invent(t, name, rid)
+            for key in ("apiserverUrl", "projectId", "organizationId", "wildcardDns", "accessKey", "publicIp",
+                        "accessPublicIpv4", "node_id"):
+                if state.get(key) != args.inputs.get(key):  # computed here, not an echo of an input
+                    self._invent(t, name, state.get(key))
+            for ip in state.get("ipv4s") or []:
+                self._invent(t, name, ip.get("address"))
+                self._invent(t, name, ip.get("id"))
+            if t == "command:remote:Command":
+                self._invent(t, name, state["stdout"])
+                # The node name the join prints: the registration parses it out of stdout.
+                self._invent(t, name, state["stdout"].rsplit("KOSMOS_NODE_NAME=", 1)[-1].strip(), scoped=True)
+            if t.endswith("NodeRegistration"):
+                self._invent(t, name, state.get("node_name"), ASSIGNED_AT_JOIN, scoped=True)
+        return rid, state
+
+    def _new_resource(self, args):
         inputs = dict(args.inputs)
         t, name = args.typ, args.name
         if not args.custom:
@@ -149,18 +192,86 @@ class KosmosMocks(pulumi.runtime.Mocks):
         a = dict(args.args)
         if args.token == "civo:index/getDiskImage:getDiskImage":
             name = a["filters"][0]["values"][0]
+            image = fake_uuid("image", name)
+            self.lookups[image] = f"(id of image {name}, looked up at preview)"
             return {
                 "id": fake_uuid("image-lookup", name),
                 "region": a.get("region"),
-                "diskimages": [{"id": fake_uuid("image", name), "name": name, "label": name, "version": "22.04"}],
+                "diskimages": [{"id": image, "name": name, "label": name, "version": "22.04"}],
             }, []
         if args.token == "scaleway:elasticmetal/getOffer:getOffer":
             oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
+            self.lookups[oid] = f"(id of offer {a.get('name')} in {a.get('zone')}, looked up at preview)"
             return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}, []
         if args.token == "scaleway:elasticmetal/getOs:getOs":
             oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
+            self.lookups[oid] = f"(id of OS {a.get('name')} {a.get('version') or 'latest'}, looked up at preview)"
             return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}, []
         return {}, []
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Unknowns:
+    """Marks the values the mocks invented, wherever they flowed: what a real preview could not know yet.
+
+    Invented ids, addresses and keys are distinctive, so they are replaced wherever they appear, also inside
+    derived strings (the bare pool UUID in a join script). Scoped values are replaced only in inputs that depend on
+    their producer. `mark` records, per path, which resource produced the value (the diff needs it: an output of a
+    resource being created or replaced is unknown again).
+    """
+
+    def __init__(self, by_urn: dict[str, dict[str, tuple[str, bool]]], lookups: dict[str, str]):
+        self.by_urn = by_urn
+        self.exact: dict[str, tuple[str, str]] = {v: (label, "") for v, label in lookups.items()}
+        for urn, values in by_urn.items():
+            for value, (label, scoped) in values.items():
+                if not scoped:
+                    self.exact[value] = (label, urn)
+        self.fragments: dict[str, tuple[str, str]] = {}
+        for value, hit in self.exact.items():
+            for uuid_ in _UUID.findall(value):
+                self.fragments.setdefault(uuid_, hit)
+        self._pattern = re.compile("|".join(map(re.escape, sorted(self.fragments)))) if self.fragments else None
+
+    def mark(self, value: Any, deps: Any = (), found: Optional[dict[str, str]] = None, path: str = "") -> Any:
+        """A copy of `value` with invented values replaced by their label. `deps` are the URNs the value depends on
+        (a list, or a mapping of top-level key -> list); found[path] = the producing URN ("" for a lookup)."""
+        found = {} if found is None else found
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                sub = deps.get(k, ()) if isinstance(deps, dict) and not path else deps
+                out[k] = self.mark(v, sub, found, f"{path}.{k}" if path else str(k))
+            return out
+        if isinstance(value, list):
+            return [self.mark(v, deps, found, f"{path}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str) or value == SECRET:
+            return value
+        hit = self.exact.get(value)
+        if hit is None:
+            for dep in deps if not isinstance(deps, dict) else ():
+                scoped = self.by_urn.get(dep, {}).get(value)
+                if scoped is not None:
+                    hit = (scoped[0], dep)
+                    break
+        if hit is not None:
+            found[path] = hit[1]
+            return hit[0]
+        if self._pattern is not None:
+            producers: list[str] = []
+
+            def label(match: re.Match) -> str:
+                text, producer = self.fragments[match.group(0)]
+                producers.append(producer)
+                return text
+
+            marked = self._pattern.sub(label, value)
+            if producers:
+                found[path] = producers[0]
+                return marked
+        return value
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -252,6 +363,8 @@ class RegisteredOutputs:
 class RecordingMonitor(MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)
+        self.invented: dict[str, dict[str, tuple[str, bool]]] = {}
+        """URN -> the values the mocks invented for it (KosmosMocks.invented)."""
         self.registrations: list[Registration] = []
         self.outputs: dict[str, RegisteredOutputs] = {}
         """Latest registered outputs per URN (components, and the stack's exports under its own URN)."""
@@ -272,6 +385,9 @@ class RecordingMonitor(MockMonitor):
         if "__provider" in redacted:
             redacted["__provider"] = "[serialized dynamic provider]"
         urn = response.urn
+        invented = getattr(self.mocks, "invented", {}).pop((request.type, request.name), None)
+        if invented:
+            self.invented[urn] = invented
         self.registrations.append(
             Registration(
                 type=request.type,
@@ -318,6 +434,8 @@ class ProgramRun:
     error: Optional[BaseException] = None
     registered_outputs: dict[str, RegisteredOutputs] = field(default_factory=dict)
     """What reached the engine through RegisterResourceOutputs, per URN (recording runs only)."""
+    unknowns: Unknowns = field(default_factory=lambda: Unknowns({}, {}))
+    """The values the mocks invented (recording runs only): what the plan shows as "(known after apply)"."""
 
     def stack_outputs(self) -> RegisteredOutputs:
         """The stack's exports as the engine stores them (massaged and serialised by the SDK, secrets marked)."""
@@ -412,7 +530,7 @@ def run_program(
             sys.path.remove(str(program.parent))
     # Warnings arrive in asyncio order: sort them so plans and golden files are stable.
     run = ProgramRun(stack, getattr(monitor, "registrations", []), exports, sorted(set(collector.messages)), error,
-                     getattr(monitor, "outputs", {}))
+                     getattr(monitor, "outputs", {}), Unknowns(getattr(monitor, "invented", {}), mocks.lookups))
     if error is not None and raise_errors:
         raise error
     return run

@@ -1,25 +1,33 @@
 """`make plan`: what `pulumi up` would create for a stack, computed offline.
 
-    python -m tools.plan [--stack dev] [--out build]
+    python -m tools.plan [--stack dev] [--out build] [--repo <checkout>]
 
 Runs the real __main__.py against stacks/Pulumi.<stack>.yaml on the SDK's mock engine (tools/engine.py), prints a
-resource tree and a summary, and writes build/<stack>/plan.json, build/<stack>/summary.md and the redacted join
-userdata of every node under build/<stack>/userdata/<pool>/. Secrets are printed and written as "[secret]".
+resource tree (dependency order) and a summary, and writes build/<stack>/plan.json, build/<stack>/summary.md and the
+redacted join userdata of every node under build/<stack>/userdata/<pool>/, removing whatever an earlier plan left
+there. Secrets are printed and written as "[secret]"; values only a real deployment knows (ids, addresses, node
+names) as "(known after apply)" / "(assigned by Scaleway at join)".
+
+`--repo` plans another checkout's program, components, templates and stacks with these tools (make diff plans the
+base revision that way). `--snapshot FILE` also writes what make diff compares, with secrets as keyed hashes; the
+one-off key is read from stdin, never from argv.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import pathlib
+import re
+import shutil
 import sys
+import textwrap
 from collections import Counter
 from typing import Any
 
-from components import catalog
-from components.spec import SpecError
-
-from .engine import REPO, SECRET, ProgramRun, run_program
+from .engine import ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, load_stack_config, run_program
 
 # The inputs worth a glance in the tree, per resource type (others: the first few scalar inputs).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -27,15 +35,19 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "scaleway:kubernetes/pool:Pool": ("name", "nodeType", "size", "zone", "region"),
     "scaleway:iam/policy:Policy": ("name", "rules"),
     "scaleway:iam/apiKey:ApiKey": ("expiresAt",),
-    "civo:index/instance:Instance": ("hostname", "region", "size", "script"),
+    "civo:index/instance:Instance": ("hostname", "region", "size", "diskImage", "script"),
     "civo:index/firewall:Firewall": ("name", "region", "createDefaultRules"),
     "equinix-metal:index/device:Device": ("hostname", "metro", "plan", "operatingSystem", "userData"),
-    "scaleway:elasticmetal/server:Server": ("hostname", "zone", "offer", "cloudInit"),
+    "scaleway:elasticmetal/server:Server": ("hostname", "zone", "offer", "os", "cloudInit"),
     "command:remote:Command": ("create", "stdin", "triggers"),
     "pulumi-python:dynamic/kosmos:NodeRegistration": ("machine", "matchIp", "matchName", "wait", "timeoutSeconds"),
     "kubernetes:core/v1:NodePatch": ("metadata",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
+WIDTH = 118
+"""Tree lines wrap here: stable output (goldens, review) whatever the terminal."""
+PLAN_FILES = ("plan.json", "summary.md")
+"""What a plan writes under build/<stack>/ (plus userdata/); anything else there is stale and removed."""
 
 
 def _short(value: Any, limit: int = 70) -> str:
@@ -51,46 +63,113 @@ def _camel(key: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def render_tree(run: ProgramRun) -> str:
+def _natural(text: str) -> list:
+    """`node-2` before `node-10`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def displayed_inputs(run: ProgramRun, reg) -> tuple[dict, dict[str, str]]:
+    """A resource's inputs as a reviewer sees them (secrets "[secret]", invented values marked), and which resource
+    produced each marked value (path -> URN; "" for a lookup)."""
+    found: dict[str, str] = {}
+    deps = dict(reg.property_dependencies)
+    inputs = {k: v for k, v in reg.inputs.items() if k != "__provider"}
+    return run.unknowns.mark(inputs, deps, found), found
+
+
+def displayed_export(run: ProgramRun, name: str) -> Any:
+    export = run.exports.get(name)
+    if export is None:
+        return None
+    return SECRET if export.secret else run.unknowns.mark(export.value)
+
+
+def dependency_order(run: ProgramRun) -> list:
+    """Every registration, parents before children and, among siblings, a resource after the ones its subtree
+    depends on (Kahn's algorithm; ties in natural name order, so machine 0's registration and label patch come
+    before machine 1's)."""
+    by_urn = run.by_urn()
     children: dict[str, list] = {}
-    # Registration order depends on asyncio scheduling: sort so the same stack always prints the same tree.
-    for reg in sorted(run.registrations, key=lambda r: (r.custom, r.name)):
+    for reg in run.registrations:
         children.setdefault(reg.parent, []).append(reg)
-    root_urns = {r.parent for r in run.registrations} - {r.urn for r in run.registrations}
+
+    def subtree(reg) -> set[str]:
+        out = {reg.urn}
+        for child in children.get(reg.urn, []):
+            out |= subtree(child)
+        return out
+
+    def needs(reg) -> set[str]:
+        found: set[str] = set()
+        for urn in subtree(reg):
+            r = by_urn[urn]
+            found.update(r.dependencies)
+            for urns in r.property_dependencies.values():
+                found.update(urns)
+        return found
+
+    ordered: list = []
+
+    def walk(parent: str) -> None:
+        siblings = children.get(parent, [])
+        owner = {u: s.urn for s in siblings for u in subtree(s)}
+        after = {s.urn: {owner[d] for d in needs(s) if d in owner and owner[d] != s.urn} for s in siblings}
+        done: set[str] = set()
+        pending = sorted(siblings, key=lambda r: _natural(r.name))
+        while pending:
+            ready = next((s for s in pending if after[s.urn] <= done), pending[0])  # a cycle cannot happen
+            pending.remove(ready)
+            done.add(ready.urn)
+            ordered.append(ready)
+            walk(ready.urn)
+
+    for root in sorted({r.parent for r in run.registrations} - set(by_urn)):
+        walk(root)
+    return ordered
+
+
+def _depth(run: ProgramRun, reg) -> int:
+    by_urn, depth = run.by_urn(), 0
+    while reg.parent in by_urn:
+        reg, depth = by_urn[reg.parent], depth + 1
+    return depth
+
+
+def render_tree(run: ProgramRun, width: int = WIDTH) -> str:
     lines: list[str] = []
-
-    def walk(urn: str, depth: int) -> None:
-        for reg in children.get(urn, []):
-            inputs = {_camel(k): v for k, v in reg.inputs.items()}
-            wanted = KEY_INPUTS.get(reg.type)
-            if wanted is None:
-                wanted = tuple(k for k, v in inputs.items() if isinstance(v, (str, int, bool)) and k != "__provider")[:4]
-            shown = ", ".join(f"{k}={_short(inputs[k])}" for k in wanted if inputs.get(k) not in (None, "", [], {}))
-            flags = []
-            if reg.replace_on_changes:
-                flags.append(f"replaceOnChanges={reg.replace_on_changes}")
-            if reg.replacement_trigger is not None:
-                flags.append(f"replaced when userdata sha256 changes ({_short(reg.replacement_trigger, 12)})")
-            if reg.protect:
-                flags.append("protect")
-            suffix = f"  {shown}" if shown else ""
-            suffix += f"  [{'; '.join(flags)}]" if flags else ""
-            lines.append(f"{'  ' * depth}+ {reg.type} {reg.name}{suffix}")
-            walk(reg.urn, depth + 1)
-
-    for urn in sorted(root_urns):
-        walk(urn, 0)
+    for reg in dependency_order(run):
+        indent = "  " * _depth(run, reg)
+        inputs, _ = displayed_inputs(run, reg)
+        inputs = {_camel(k): v for k, v in inputs.items()}
+        wanted = KEY_INPUTS.get(reg.type)
+        if wanted is None:
+            wanted = tuple(k for k, v in inputs.items() if isinstance(v, (str, int, bool)))[:4]
+        shown = [f"{k}={_short(inputs[k])}" for k in wanted if inputs.get(k) not in (None, "", [], {})]
+        if reg.replace_on_changes:
+            shown.append(f"[replaceOnChanges={','.join(reg.replace_on_changes)}]")
+        if reg.replacement_trigger is not None:
+            shown.append(f"[replaced when the redacted userdata sha256 changes ({_short(reg.replacement_trigger, 13)})]")
+        if reg.protect:
+            shown.append("[protect]")
+        lines.append(f"{indent}+ {reg.type} {reg.name}")
+        if shown:
+            lines += textwrap.wrap(", ".join(shown), width=width, initial_indent=indent + "      ",
+                                   subsequent_indent=indent + "      ", break_on_hyphens=False)
     return "\n".join(lines)
 
 
 def plan_document(run: ProgramRun) -> dict:
-    def redact(export):
-        return SECRET if export.secret else export.value
-
+    resources = []
+    for reg in sorted(run.registrations, key=lambda r: r.urn):
+        doc = reg.to_json()
+        doc["inputs"], found = displayed_inputs(run, reg)
+        doc["provider"] = run.unknowns.mark(doc["provider"])  # `<provider urn>::<provider id>`
+        doc["knownAfterApply"] = dict(sorted(found.items()))
+        resources.append(doc)
     return {
         "stack": run.stack,
-        "resources": [r.to_json() for r in sorted(run.registrations, key=lambda r: r.urn)],
-        "outputs": {name: redact(e) for name, e in sorted(run.exports.items())},
+        "resources": resources,
+        "outputs": {name: displayed_export(run, name) for name in sorted(run.exports)},
         "warnings": run.warnings,
     }
 
@@ -108,10 +187,21 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _catalog():
+    from components import catalog  # imported late: with --repo, the planned checkout's components
+
+    return catalog
+
+
+def _scaleway_pools(run: ProgramRun) -> list:
+    return [p for p in run.by_type("scaleway:kubernetes/pool:Pool")
+            if p.inputs.get("nodeType") != _catalog().EXTERNAL_NODE_TYPE]
+
+
 def summary_lines(run: ProgramRun) -> list[str]:
     nodes = node_rows(run)
     pools = run.by_type("scaleway:kubernetes/pool:Pool")
-    scw = [p for p in pools if p.inputs.get("nodeType") != catalog.EXTERNAL_NODE_TYPE]
+    scw = _scaleway_pools(run)
     lines = [
         f"{len(run.custom())} resources ({len(run.registrations) - len(run.custom())} components) would be created.",
         f"Scaleway pools: {len(scw)} ({_count(sum(p.inputs.get('size', 0) for p in scw), 'node')}); "
@@ -126,8 +216,25 @@ def summary_lines(run: ProgramRun) -> list[str]:
     return lines
 
 
+def pool_rows(run: ProgramRun) -> list[dict]:
+    """One row per pool (Scaleway pools, then external pools in stack-file order): what a reviewer pays for."""
+    catalog = _catalog()
+    rows = [
+        {"pool": p.inputs["name"], "cloud": "scaleway", "region": p.inputs.get("zone"),
+         "machineType": p.inputs.get("nodeType"), "os": "managed by Scaleway", "count": p.inputs.get("size"),
+         "onUserdataChange": "no join userdata (Scaleway-managed nodes)"}
+        for p in _scaleway_pools(run)
+    ]
+    for name, pool in (run.export_value("nodes") or {}).items():
+        rows.append({"pool": name, "cloud": pool["cloud"], "region": pool["region"],
+                     "machineType": pool.get("machineType", ""), "os": pool.get("os", ""),
+                     "count": len(pool["machines"]),
+                     "onUserdataChange": pool.get("onUserdataChange", catalog.USERDATA_CHANGE_EFFECT[pool["cloud"]])})
+    return rows
+
+
 def summary_markdown(run: ProgramRun) -> str:
-    nodes = node_rows(run)
+    nodes = run.unknowns.mark(node_rows(run))
     cluster = run.by_type("scaleway:kubernetes/cluster:Cluster")[0].inputs
     out = [
         f"# kosmos plan: stack `{run.stack}`",
@@ -137,29 +244,29 @@ def summary_markdown(run: ProgramRun) -> str:
         "",
         "## Pools",
         "",
-        "| pool | kind | location | nodes |",
-        "| --- | --- | --- | --- |",
+        "| pool | cloud | region | machine | OS | count | on userdata change |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for pool in sorted(run.by_type("scaleway:kubernetes/pool:Pool"), key=lambda r: r.inputs["name"]):
-        p = pool.inputs
-        if p.get("nodeType") == catalog.EXTERNAL_NODE_TYPE:
-            labels = p.get("labels", {})
-            out.append(f"| {p['name']} | external ({labels.get('cloud')}) | {labels.get('cloud-region')} | {p['size']} |")
-        else:
-            out.append(f"| {p['name']} | Scaleway {p['nodeType']} | {p['zone']} | {p['size']} |")
+    for r in pool_rows(run):
+        out.append(f"| {r['pool']} | {r['cloud']} | {r['region']} | {r['machineType']} | {r['os']} | {r['count']} | "
+                   f"{r['onUserdataChange']} |")
     if nodes:
         out += [
             "",
             "## External nodes",
             "",
-            "| pool | machine | cloud | region | arch | labels | userdata sha256 | on userdata change |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"Node names are {ASSIGNED_AT_JOIN.strip('()')}; machine ids and public addresses are "
+            f"{KNOWN_AFTER_APPLY.strip('()')}. The userdata sha256 here is that of a rendering with a stand-in pool id, "
+            "so it is not the deployed value, but it changes exactly when the redacted userdata does.",
+            "",
+            "| pool | machine | hostname | arch | public IP | labels | userdata sha256 |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for n in nodes:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(n["labels"].items()))
             out.append(
-                f"| {n['pool']} | {n['machine']} | {n['cloud']} | {n['region']} | {n['arch']} | {labels} | "
-                f"`{n['userdataSha256'][:12]}` | {n['onUserdataChange']} |"
+                f"| {n['pool']} | {n['machine']} | {n['hostname']} | {n['arch']} | {n['publicIp']} | {labels} | "
+                f"`{n['userdataSha256'][:12]}` |"
             )
         counts = Counter((n["cloud"], n["region"], n["arch"]) for n in nodes)
         out += ["", "## Nodes per cloud, region and arch", "", "| cloud | region | arch | nodes |", "| --- | --- | --- | --- |"]
@@ -175,56 +282,139 @@ def summary_markdown(run: ProgramRun) -> str:
             "",
         ]
         for cloud in sorted({n["cloud"] for n in nodes}):
-            out.append(f"- {cloud}: {catalog.USERDATA_CHANGE_EFFECT[cloud]}")
+            out.append(f"- {cloud}: {_catalog().USERDATA_CHANGE_EFFECT[cloud]}")
     if run.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in run.warnings]
     return "\n".join(out) + "\n"
 
 
-def write_outputs(run: ProgramRun, out_dir: pathlib.Path) -> list[pathlib.Path]:
-    stack_dir = out_dir / run.stack
-    stack_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    plan_path = stack_dir / "plan.json"
-    plan_path.write_text(json.dumps(plan_document(run), indent=2, sort_keys=True) + "\n")
-    written.append(plan_path)
-    summary_path = stack_dir / "summary.md"
-    summary_path.write_text(summary_markdown(run))
-    written.append(summary_path)
-    userdata = run.export_value("userdata") or {}
+def userdata_files(run: ProgramRun) -> dict[str, str]:
+    """build/<stack>/-relative path -> redacted userdata of every node (pool id shown as not known yet)."""
+    userdata = displayed_export(run, "userdata") or {}
+    files = {}
     for node in node_rows(run):
         text = userdata[node["pool"]]["redacted"]
         suffix = ".yaml" if text.startswith("#cloud-config") else ".sh"
-        path = stack_dir / "userdata" / node["pool"] / f"{node['machine']}{suffix}"
+        files[f"userdata/{node['pool']}/{node['machine']}{suffix}"] = text
+    return files
+
+
+def write_outputs(run: ProgramRun, out_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Write the plan under out_dir/<stack>/ and remove everything an earlier plan (or diff) left there."""
+    stack_dir = out_dir / run.stack
+    files = {
+        "plan.json": json.dumps(plan_document(run), indent=2, sort_keys=True) + "\n",
+        "summary.md": summary_markdown(run),
+        **userdata_files(run),
+    }
+    if stack_dir.exists():
+        for path in sorted(stack_dir.rglob("*"), reverse=True):  # children before their directories
+            rel = path.relative_to(stack_dir).as_posix()
+            if path.is_dir() and not any(f.startswith(rel + "/") for f in files):
+                shutil.rmtree(path)
+            elif path.is_file() and rel not in files:
+                path.unlink()
+    written = []
+    for rel, text in files.items():
+        path = stack_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
     return written
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# What make diff compares
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _secret_hashes(redacted: Any, raw: Any, key: bytes, path: str, out: dict[str, str]) -> None:
+    """Keyed hashes (HMAC-SHA256, key used for one diff only) of every secret input: equal iff the value is."""
+    if redacted == SECRET:
+        digest = hmac.new(key, json.dumps(raw, sort_keys=True, default=str).encode(), hashlib.sha256).hexdigest()
+        out[path] = digest
+    elif isinstance(redacted, dict) and isinstance(raw, dict):
+        for k, v in redacted.items():
+            _secret_hashes(v, raw.get(k), key, f"{path}.{k}" if path else str(k), out)
+    elif isinstance(redacted, list) and isinstance(raw, list):
+        for i, (v, r) in enumerate(zip(redacted, raw)):
+            _secret_hashes(v, r, key, f"{path}[{i}]", out)
+
+
+def snapshot(run: ProgramRun, key: bytes) -> dict:
+    """Everything make diff compares, by URN. No secret value and no plain hash of one."""
+    resources = {}
+    for reg in run.registrations:
+        inputs, found = displayed_inputs(run, reg)
+        secrets: dict[str, str] = {}
+        _secret_hashes({k: v for k, v in reg.inputs.items() if k != "__provider"}, reg.raw_inputs, key, "", secrets)
+        resources[reg.urn] = {
+            "type": reg.type,
+            "name": reg.name,
+            "parent": reg.parent,
+            "custom": reg.custom,
+            "inputs": inputs,
+            "computed": found,
+            "secrets": secrets,
+            "dependencies": sorted(set(reg.dependencies).union(*reg.property_dependencies.values())),
+            "replaceOnChanges": reg.replace_on_changes,
+            "ignoreChanges": reg.ignore_changes,
+            "replacementTrigger": reg.replacement_trigger,
+            "deleteBeforeReplace": reg.delete_before_replace,
+        }
+    userdata = displayed_export(run, "userdata") or {}
+    return {
+        "stack": run.stack,
+        "resources": resources,
+        "order": [r.urn for r in dependency_order(run)],
+        "userdata": {pool: u["redacted"] for pool, u in userdata.items()},
+        "pools": pool_rows(run),
+        "warnings": run.warnings,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default: dev)")
-    parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/)")
+    parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/); '' = none")
+    parser.add_argument("--repo", default=str(REPO), help="checkout whose program and stacks to plan (default: this)")
+    parser.add_argument("--snapshot", help="also write make diff's snapshot here (hash key: hex on stdin)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
-    stack_file = REPO / "stacks" / f"Pulumi.{args.stack}.yaml"
+    repo = pathlib.Path(args.repo).resolve()
+    if repo != REPO:
+        sys.path.insert(0, str(repo))  # its `components` (nothing imported them yet), these tools
+    say = (lambda *a: None) if args.quiet else print
+    stack_file = repo / "stacks" / f"Pulumi.{args.stack}.yaml"
+    key = bytes.fromhex(sys.stdin.readline().strip()) if args.snapshot else b""
     if not stack_file.exists():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
-        print(f"error: no stack file {stack_file.relative_to(REPO)}; known stacks: {', '.join(known)}", file=sys.stderr)
+        if args.snapshot:  # a stack that does not exist at this revision: nothing to compare against
+            pathlib.Path(args.snapshot).write_text(json.dumps({"stack": args.stack, "missing": True, "resources": {},
+                                                               "order": [], "userdata": {}, "pools": []}))
+            return 0
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (repo / "stacks").glob("Pulumi.*.yaml"))
+        print(f"error: no stack file stacks/Pulumi.{args.stack}.yaml; known stacks: {', '.join(known)}",
+              file=sys.stderr)
         return 2
+    from components.spec import SpecError
+
     try:
-        run = run_program(args.stack)
+        config, secret_keys = load_stack_config(args.stack, stack_file)
+        run = run_program(args.stack, config=config, secret_keys=secret_keys, program=repo / "__main__.py")
     except SpecError as err:
         print(f"error: stacks/Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
         return 2
-    print(f"kosmos offline plan for stack {args.stack!r} (mock engine: no credentials, no cloud calls)\n")
-    print(render_tree(run))
-    print()
-    print("\n".join(summary_lines(run)))
+    say(f"kosmos offline plan for stack {args.stack!r} (mock engine: no credentials, no cloud calls)\n")
+    say(render_tree(run))
+    say()
+    say("\n".join(summary_lines(run)))
     for warning in run.warnings:
-        print(f"warning: {warning}")
-    written = write_outputs(run, pathlib.Path(args.out))
-    print(f"\nwrote {len(written)} files under {pathlib.Path(args.out) / args.stack}")
+        say(f"warning: {warning}")
+    if args.out:
+        written = write_outputs(run, pathlib.Path(args.out))
+        say(f"\nwrote {len(written)} files under {pathlib.Path(args.out) / args.stack}")
+    if args.snapshot:
+        pathlib.Path(args.snapshot).write_text(json.dumps(snapshot(run, key), sort_keys=True))
     return 0
 
 

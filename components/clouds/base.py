@@ -132,6 +132,10 @@ class MachineSet(pulumi.ComponentResource):
         """
         return self.generation.apply(lambda generation: f"{base_name}-{generation}")
 
+    def machine_facts(self) -> dict:
+        """What the pool's machines are, for reviewers: `machineType` (size / offer / plan) and `os`."""
+        return {"machineType": "", "os": ""}
+
     def arch_of(self, index: int) -> str:
         return self.pool.declared_arch(index) or ARCH_DETECTED_AT_BOOT
 
@@ -144,6 +148,7 @@ class MachineSet(pulumi.ComponentResource):
             "labels": self.pool.node_labels(),
             "userdataSha256": args.userdata.sha256,
             "onUserdataChange": catalog.USERDATA_CHANGE_EFFECT[self.pool.provider],
+            **self.machine_facts(),
             "machines": [
                 {
                     "machine": m.name,

@@ -20,6 +20,9 @@ class CivoNodes(MachineSet):
     def replacement_inputs(self) -> tuple:
         return (self.pool.region, self.pool.image)
 
+    def machine_facts(self) -> dict:
+        return {"machineType": self.pool.size, "os": f"image {self.pool.image}"}
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.

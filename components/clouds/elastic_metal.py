@@ -21,6 +21,9 @@ class ElasticMetalNodes(MachineSet):
     def replacement_inputs(self) -> tuple:
         return (self.pool.zone, self.pool.offer, self.pool.os, self.pool.os_version)
 
+    def machine_facts(self) -> dict:
+        return {"machineType": f"offer {self.pool.offer}", "os": f"{self.pool.os} {self.pool.os_version or '(latest)'}"}
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: ElasticMetalPoolSpec = args.pool
         lookup = pulumi.InvokeOutputOptions(parent=self)

@@ -19,6 +19,9 @@ class EquinixMetalNodes(MachineSet):
     def replacement_inputs(self) -> tuple:
         return (self.pool.metro, self.pool.plan, self.pool.os)
 
+    def machine_facts(self) -> dict:
+        return {"machineType": f"plan {self.pool.plan}", "os": self.pool.os}
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: EquinixMetalPoolSpec = args.pool
         pulumi.log.warn(catalog.EQUINIX_SHUTDOWN_WARNING.format(pool=pool.name), resource=self)

@@ -60,6 +60,9 @@ class OnPremNodes(MachineSet):
     USERDATA_PROPERTY = "stdin"
     REPLACE_ON_USERDATA_CHANGE = False  # the host is kept: a new rendering re-runs the join (update)
 
+    def machine_facts(self) -> dict:
+        return {"machineType": "existing host", "os": "as installed (checked against kosmos:join.allowedOs)"}
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: OnPremPoolSpec = args.pool
         leave_script = pulumi.Output.from_input(args.pool_id).apply(

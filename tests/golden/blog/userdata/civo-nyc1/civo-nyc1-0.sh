@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# kosmos join: registers this machine into the Kosmos pool 7c5afdf7-df9e-580c-be36-3a5d05f84eb3 (fr-par).
+# kosmos join: registers this machine into the Kosmos pool (known after apply) (fr-par).
 # Progress: /var/log/kosmos-join.log and /var/lib/kosmos/join.state (running:<step> | ok | failed:<step>: <reason>).
 # Re-running after a successful join does nothing; KOSMOS_JOIN_FORCE=1 joins again.
 set -euo pipefail
 umask 077
 
 # --- Rendered by kosmos (components/userdata.py) -------------------------------------------------------------------
-POOL_ID=7c5afdf7-df9e-580c-be36-3a5d05f84eb3
+POOL_ID=(known after apply)
 
 # Every path this script touches on the machine. KOSMOS_JOIN_ROOT re-roots them so the test suite can run the
 # script in a sandbox; it is never set on a real machine.
