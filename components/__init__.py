@@ -23,6 +23,8 @@ _EXPORTS = {
     "JoinKey": "join_key",
     "KosmosCluster": "cluster",
     "MulticloudCluster": "multicloud",
+    "MulticloudClusterArgs": "args",
+    "ExternalPoolProvider": "args",
     "NodeRegistration": "registration",
     "NodeRegistrationArgs": "registration",
     "NodeRegistrationProvider": "registration",
