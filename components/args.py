@@ -13,7 +13,7 @@ No `from __future__ import annotations` in this module or in multicloud.py: the 
 """
 
 from enum import Enum
-from typing import Any, Mapping, NotRequired, Optional, Required, TypedDict
+from typing import Any, Mapping, NotRequired, Optional, Required, TypedDict, get_args, get_origin, is_typeddict
 
 import pulumi
 
@@ -272,13 +272,26 @@ class PoolNodes(TypedDict):
     """The pool's machines."""
 
 
-def to_config(args: Any) -> Any:
-    """Plain stack-config mapping from args as a component provider hands them over: enum members become their
-    values (`parse_spec` compares plain strings), everything else is copied as is."""
-    if isinstance(args, Mapping):
-        return {key: to_config(value) for key, value in args.items()}
-    if isinstance(args, (list, tuple)):
-        return [to_config(value) for value in args]
-    if isinstance(args, Enum):
-        return args.value
-    return args
+def to_config(value: Any, typ: Any = MulticloudClusterArgs) -> Any:
+    """The plain stack-config mapping parse_spec reads, from args typed as above.
+
+    A component provider hands the args over with enum members for enums and, for integers, the doubles every
+    number travels as on the wire (pulumi 3.272 ComponentProvider.map_input_properties converts them to int, then
+    stores the original value again): so enums become their values and whole numbers in int fields become ints.
+    Anything else is left for parse_spec to judge.
+    """
+    while get_origin(typ) in (Required, NotRequired):
+        typ = get_args(typ)[0]
+    if isinstance(value, Enum):
+        return value.value
+    if is_typeddict(typ) and isinstance(value, Mapping):
+        fields = typ.__annotations__
+        return {key: to_config(item, fields.get(key, Any)) for key, item in value.items()}
+    if get_origin(typ) is list and isinstance(value, (list, tuple)):
+        (item_type,) = get_args(typ)
+        return [to_config(item, item_type) for item in value]
+    if typ is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
