@@ -1,8 +1,5 @@
-# kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+).
-#   make plan [STACK=dev]   offline plan of a stack (mock engine: no credentials, no Pulumi CLI)
-#   make test               install everything the tests need, run the suite
-#   make golden             regenerate the committed golden renders under tests/golden/
-#   make bench              scale benchmark (writes build/bench.json)
+# kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+). `make help` lists
+# the targets: each is documented by its `##` comment.
 
 STACK ?= dev
 PYTHON ?= python3
@@ -13,7 +10,10 @@ RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat requirements.txt constraints.txt |
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: plan test golden bench system-deps clean
+.PHONY: help plan test golden schema wheel bench system-deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "kosmos needs Python 3.11+ ($(PYTHON) is older); run make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -27,20 +27,27 @@ $(TEST_STAMP): $(RUNTIME_STAMP) requirements-test.txt
 	$(PIP) install -r requirements-test.txt -c constraints.txt
 	touch $@
 
-plan: $(RUNTIME_STAMP)
+plan: $(RUNTIME_STAMP) ## offline plan of a stack, STACK=dev|blog|baremetal (mock engine: no credentials, no Pulumi CLI)
 	$(PY) -m tools.plan --stack $(STACK)
 
-system-deps:
+system-deps: ## install the Debian packages the tests use (openssh-server, cloud-init, Node.js)
 	bash tools/install-system-deps.sh
 
-test: $(TEST_STAMP) system-deps
+test: $(TEST_STAMP) system-deps ## install everything the tests need, run the suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-golden: $(TEST_STAMP)
+golden: $(TEST_STAMP) ## regenerate the committed golden renders under tests/golden/
 	$(PY) -m tools.golden
 
-bench: $(RUNTIME_STAMP)
+schema: $(RUNTIME_STAMP) ## component package schema as the SDK infers it: build/schema.json (+ provider/schema.json)
+	$(PY) -m tools.schema
+
+wheel: $(PY) ## build the kosmos wheel into build/dist/ (pip install build/dist/kosmos-*.whl anywhere)
+	$(PIP) wheel --no-deps -w build/dist .
+	rm -rf kosmos.egg-info
+
+bench: $(RUNTIME_STAMP) ## scale benchmark (writes build/bench.json)
 	$(PY) -m tools.bench
 
-clean:
+clean: ## remove build outputs
 	rm -rf build .pytest_cache
