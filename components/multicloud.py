@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: Pulumi's component-package analyzer reads this class's annotations
 # (`args` and the outputs below) as objects.
+import inspect
 from typing import Optional
 
 import pulumi
@@ -19,9 +20,8 @@ class MulticloudCluster(pulumi.ComponentResource):
     (Civo, Scaleway Elastic Metal, on-prem), each machine joined with rendered userdata and waited for until its
     node is Ready.
 
-    `args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...], "externalPools":
-    [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is validated first, so
-    a bad one raises SpecError before any resource is registered.
+    The inputs are the `kosmos:*` stack-config keys. They are validated before any resource is registered, and every
+    problem is reported at once with its key path.
     """
 
     # Outputs (also the component package's outputs, read by the analyzer).
@@ -49,6 +49,11 @@ class MulticloudCluster(pulumi.ComponentResource):
         scaleway_secret_key: Optional[pulumi.Input[str]] = None,
         scaleway_api_url: Optional[str] = None,
     ):
+        """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
+        "externalPools": [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is
+        validated first, so a bad one raises SpecError before any resource is registered. The Scaleway credentials
+        are the ones node registration polls the Kubernetes API with (default: SCW_* environment, scw config file).
+        """
         spec = args if isinstance(args, MulticloudSpec) else parse_spec(to_config(args), stack=pulumi.get_stack())
         super().__init__("kosmos:index:MulticloudCluster", name, None, opts)
         self.spec = spec
@@ -119,3 +124,8 @@ class MulticloudCluster(pulumi.ComponentResource):
                 "userdata": self.userdata,
             }
         )
+
+
+# The component package's description is this docstring: dedented here so it is the same on every Python (3.13
+# dedents docstrings itself, 3.11 keeps the indentation).
+MulticloudCluster.__doc__ = inspect.cleandoc(MulticloudCluster.__doc__ or "")

@@ -22,7 +22,8 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from dynamic_host import diff, dynamic_host
+from dynamic_host import component_plugin, diff, dynamic_host
+from pulumi.runtime.proto import provider_pb2
 from tools.engine import run_program
 
 pytestmark = pytest.mark.slow
@@ -121,7 +122,8 @@ def test_wheel_holds_the_package_the_templates_and_the_runtime_pins(installed):
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("kosmos/templates/join/")) == templates
     assert not [n for n in names if n.startswith(("components/", "tests/", "tools/", "stacks/"))]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    requires = sorted(line.split(": ", 1)[1].lower() for line in metadata.splitlines() if line.startswith("Requires-Dist"))
+    requires = sorted(line.split(": ", 1)[1].lower() for line in metadata.splitlines()
+                      if line.startswith("Requires-Dist"))
     pins = sorted(line.strip().lower() for line in (REPO / "requirements.txt").read_text().splitlines()
                   if line.strip() and not line.startswith("#"))
     assert requires == pins, "pyproject.toml dependencies and requirements.txt disagree"
@@ -166,6 +168,15 @@ def test_consumer_program_outside_the_repo_renders_userdata_and_registers_nodes(
             diff(host, blob, seen["props"][0])
 
 
+def test_component_plugin_serves_the_committed_schema(installed, tmp_path):
+    """provider/__main__.py, run as Pulumi runs a plugin, with the installed kosmos: GetSchema answers exactly the
+    committed provider/schema.json (which `make schema` writes from the same inference)."""
+    python, _ = installed
+    with component_plugin(str(python), REPO / "provider", tmp_path, env=clean_env()) as plugin:
+        served = plugin.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=60).schema
+    assert json.loads(served) == json.loads((REPO / "provider" / "schema.json").read_text())
+
+
 def test_registration_provider_from_the_repository_loads_in_the_dynamic_host():
     """The repository's own program imports `components`: its provider is pickled by reference to that module and
     loads in the host the CLI starts in the project directory."""
@@ -173,7 +184,8 @@ def test_registration_provider_from_the_repository_loads_in_the_dynamic_host():
 
     blob = serialized_provider()
     assert b"components.registration" in base64.b64decode(blob)
-    props = {"cluster_id": "fr-par/c", "region": "fr-par", "pool_id": "fr-par/p", "machine": "m", "match_ip": "192.0.2.1"}
+    props = {"cluster_id": "fr-par/c", "region": "fr-par", "pool_id": "fr-par/p", "machine": "m",
+             "match_ip": "192.0.2.1"}
     with dynamic_host(sys.executable, REPO, env=clean_env()) as host:
         answer = diff(host, blob, props)
     assert answer.changes == answer.DIFF_NONE

@@ -1,5 +1,6 @@
-"""`make schema`: write the kosmos component package's schema to build/schema.json (and provider/schema.json), exactly as the Pulumi SDK
-infers it (pulumi.provider.experimental.ComponentProvider, the provider component_provider_host serves).
+"""`make schema`: write the kosmos component package's schema to build/schema.json (and provider/schema.json),
+exactly as the Pulumi SDK infers it (pulumi.provider.experimental.ComponentProvider, which component_provider_host
+serves).
 
 The plugin (provider/__main__.py) imports the installed `kosmos`; here the same component comes from this checkout
 (`components`), which is the same code: the schema names no Python module.
