@@ -216,3 +216,16 @@ def test_construct_with_a_bad_config_registers_nothing_and_names_the_key():
     assert run.error is not None
     assert 'kosmos:scalewayPools[0].zone: "nl-ams" is not a zone' in str(run.error)
     assert [r for r in run.registrations if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def test_plugin_directory_is_a_python_component_package():
+    import yaml
+
+    plugin = REPO / "provider"
+    assert yaml.safe_load((plugin / "PulumiPlugin.yaml").read_text())["runtime"]["name"] == "python"
+    main = (plugin / "__main__.py").read_text()
+    assert "component_provider_host(COMPONENTS, name=NAME" in main and 'NAME = "kosmos"' in main
+    # Its requirements install this repository (the kosmos distribution), resolved from the plugin directory.
+    [requirement] = [line for line in (plugin / "requirements.txt").read_text().splitlines()
+                     if line.strip() and not line.startswith("#")]
+    assert 'name = "kosmos"' in ((plugin / requirement).resolve() / "pyproject.toml").read_text()
