@@ -10,6 +10,7 @@ fetched, and pip still checks that every declared dependency is present).
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import pathlib
@@ -93,13 +94,27 @@ def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory):
-    """(python of a fresh virtualenv with the kosmos wheel installed, the wheel)."""
+    """(python of a fresh virtualenv with the kosmos wheel installed, the wheel), built once per test run: pytest-xdist
+    workers of one run share it (their run id and the base temp directory's parent are common), under a lock."""
     import importlib.util
 
     assert importlib.util.find_spec("kosmos") is None, "kosmos is installed in the test environment itself"
-    root = tmp_path_factory.mktemp("package")
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        return build_and_install(tmp_path_factory.mktemp("package"))
+    root = tmp_path_factory.getbasetemp().parent / f"kosmos-package-{run_id}"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "done").exists():
+            build_and_install(root)
+            (root / "done").write_text("")
+    return root / "venv" / "bin" / "python", next((root / "dist").glob("kosmos-*.whl"))
+
+
+def build_and_install(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     src = clean_checkout(root / "src")
     dist = root / "dist"
     # The build backend pinned in pyproject.toml, in pip's isolated build environment (from pip's cache offline).
