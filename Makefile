@@ -1,12 +1,5 @@
-# kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+).
-#   make plan [STACK=dev]   offline plan of a stack (mock engine: no credentials, no Pulumi CLI)
-#   make diff [STACK=dev] [BASE=<git ref>] [DIFF_ARGS=--exit-code]
-#                           what the working tree changes against BASE (default: merge-base with main, or HEAD
-#                           when there are uncommitted changes), offline; also writes build/<stack>/diff.md
-#   make test               install everything the tests need, run the suite
-#   make golden             regenerate the committed golden renders under tests/golden/
-#   make bench              scale benchmark (writes build/bench.json)
-#   make latency STACK=...  RTT matrix from the cluster's latency probes (build/<stack>/latency.{json,png})
+# kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+). `make help` lists
+# the targets: each is documented by its `##` comment.
 
 STACK ?= dev
 PYTHON ?= python3
@@ -19,7 +12,10 @@ PYTEST_ARGS ?=
 BASE ?=
 DIFF_ARGS ?=
 
-.PHONY: plan diff test golden bench latency system-deps clean
+.PHONY: help plan diff test golden schema wheel bench latency system-deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "kosmos needs Python 3.11+ ($(PYTHON) is older); run make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -33,26 +29,33 @@ $(TEST_STAMP): $(RUNTIME_STAMP) requirements-test.txt
 	$(PIP) install -r requirements-test.txt -c constraints.txt
 	touch $@
 
-plan: $(RUNTIME_STAMP)
+plan: $(RUNTIME_STAMP) ## offline plan of a stack, STACK=dev|blog|baremetal (mock engine: no credentials, no Pulumi CLI)
 	$(PY) -m tools.plan --stack $(STACK)
 
-diff: $(RUNTIME_STAMP)
+diff: $(RUNTIME_STAMP) ## what the working tree changes against BASE (default: merge-base with main, or HEAD when dirty), offline; build/<stack>/diff.md
 	@$(PY) -m tools.diff --stack $(STACK) $(if $(BASE),--base $(BASE)) $(DIFF_ARGS)
 
-system-deps:
+system-deps: ## install the Debian packages the tests use (openssh-server, cloud-init, Node.js)
 	bash tools/install-system-deps.sh
 
-test: $(TEST_STAMP) system-deps
+test: $(TEST_STAMP) system-deps ## install everything the tests need, run the suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-golden: $(TEST_STAMP)
+golden: $(TEST_STAMP) ## regenerate the committed golden renders under tests/golden/
 	$(PY) -m tools.golden
 
-bench: $(RUNTIME_STAMP)
+schema: $(RUNTIME_STAMP) ## component package schema as the SDK infers it: build/schema.json (+ provider/schema.json)
+	$(PY) -m tools.schema
+
+wheel: $(PY) ## build the kosmos wheel into build/dist/ (pip install build/dist/kosmos-*.whl anywhere)
+	$(PIP) wheel --no-deps -w build/dist .
+	rm -rf kosmos.egg-info
+
+bench: $(RUNTIME_STAMP) ## scale benchmark (writes build/bench.json)
 	$(PY) -m tools.bench
 
-latency: $(RUNTIME_STAMP)
+latency: $(RUNTIME_STAMP) ## RTT matrix from the cluster's latency probes, STACK=... (build/<stack>/latency.{json,png})
 	$(PY) -m tools.latency --stack $(STACK) $(LATENCY_ARGS)
 
-clean:
+clean: ## remove build outputs
 	rm -rf build .pytest_cache

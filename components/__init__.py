@@ -1,36 +1,52 @@
 """kosmos components: compose a Scaleway Kosmos multicloud cluster from any Pulumi Python program.
 
-    from components import MulticloudCluster
+    from kosmos import MulticloudCluster          # the installed distribution (pip install <repo>)
+    from components import MulticloudCluster      # inside this repository
     MulticloudCluster("kosmos", {"cluster": {"region": "fr-par", "version": "1.31"}, "scalewayPools": [...]})
+
+The names below are imported on first use (PEP 562), so `from kosmos.userdata import render` (and `catalog`,
+`spec`) work without Pulumi installed.
 """
 
-from .cluster import KosmosCluster
-from .clouds import CivoNodes, ElasticMetalNodes, EquinixMetalNodes, OnPremNodes
-from .external_pool import ExternalPool, ExternalPoolArgs
-from .join_key import JoinKey
-from .latency_probe import LatencyProbe, LatencyProbeArgs
-from .multicloud import MulticloudCluster
-from .registration import NodeRegistration, NodeRegistrationArgs, NodeRegistrationProvider
-from .scaleway_pool import ScalewayPool
-from .spec import MulticloudSpec, SpecError, parse_spec
+import importlib
 
-__all__ = [
-    "CivoNodes",
-    "ElasticMetalNodes",
-    "EquinixMetalNodes",
-    "ExternalPool",
-    "ExternalPoolArgs",
-    "JoinKey",
-    "KosmosCluster",
-    "LatencyProbe",
-    "LatencyProbeArgs",
-    "MulticloudCluster",
-    "MulticloudSpec",
-    "NodeRegistration",
-    "NodeRegistrationArgs",
-    "NodeRegistrationProvider",
-    "OnPremNodes",
-    "ScalewayPool",
-    "SpecError",
-    "parse_spec",
-]
+__version__ = "0.1.0"
+
+# name -> submodule that defines it
+_EXPORTS = {
+    "CivoNodes": "clouds",
+    "ElasticMetalNodes": "clouds",
+    "EquinixMetalNodes": "clouds",
+    "OnPremNodes": "clouds",
+    "ExternalPool": "external_pool",
+    "ExternalPoolArgs": "external_pool",
+    "JoinKey": "join_key",
+    "KosmosCluster": "cluster",
+    "LatencyProbe": "latency_probe",
+    "LatencyProbeArgs": "latency_probe",
+    "MulticloudCluster": "multicloud",
+    "MulticloudClusterArgs": "args",
+    "ExternalPoolProvider": "args",
+    "NodeRegistration": "registration",
+    "NodeRegistrationArgs": "registration",
+    "NodeRegistrationProvider": "registration",
+    "ScalewayPool": "scaleway_pool",
+    "MulticloudSpec": "spec",
+    "SpecError": "spec",
+    "parse_spec": "spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

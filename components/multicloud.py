@@ -1,11 +1,13 @@
 """MulticloudCluster: the whole Kosmos cluster from one spec."""
 
-from __future__ import annotations
-
-from typing import Any, Mapping, Optional, Union
+# No `from __future__ import annotations`: Pulumi's component-package analyzer reads this class's annotations
+# (`args` and the outputs below) as objects.
+import inspect
+from typing import Optional
 
 import pulumi
 
+from .args import MulticloudClusterArgs, PoolNodes, PoolUserdata, to_config
 from .cluster import KosmosCluster
 from .external_pool import ExternalPool, ExternalPoolArgs
 from .join_key import JoinKey
@@ -15,24 +17,45 @@ from .spec import MulticloudSpec, parse_spec
 
 
 class MulticloudCluster(pulumi.ComponentResource):
-    """A Kosmos control plane, its Scaleway pools and its external pools.
+    """A Scaleway Kosmos multicloud Kubernetes cluster: the control plane, its Scaleway pools and its external pools
+    (Civo, Scaleway Elastic Metal, on-prem), each machine joined with rendered userdata and waited for until its
+    node is Ready.
 
-    `spec` is a MulticloudSpec or a plain mapping in the stack-config shape
-    (`{"cluster": {...}, "scalewayPools": [...], "externalPools": [...], ...}`); a mapping is validated first, so a bad
-    one raises SpecError before any resource is registered.
+    The inputs are the `kosmos:*` stack-config keys. They are validated before any resource is registered, and every
+    problem is reported at once with its key path.
     """
+
+    # Outputs (also the component package's outputs, read by the analyzer).
+    cluster_id: pulumi.Output[str]
+    """Kosmos cluster id (`<region>/<uuid>`)."""
+    apiserver_url: pulumi.Output[str]
+    """URL of the Kubernetes API server."""
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig (secret)."""
+    pool_ids: pulumi.Output[dict[str, str]]
+    """Scaleway pool id of every pool, by pool name."""
+    nodes: pulumi.Output[dict[str, PoolNodes]]
+    """Every external pool's facts and machines, by pool name."""
+    userdata: pulumi.Output[dict[str, PoolUserdata]]
+    """Every external pool's redacted join userdata and its sha256, by pool name."""
 
     def __init__(
         self,
         name: str,
-        spec: Union[MulticloudSpec, Mapping[str, Any]],
+        # Typed for the component package's schema; a MulticloudSpec or any stack-shaped mapping is accepted too.
+        args: MulticloudClusterArgs,
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
         scaleway_access_key: Optional[pulumi.Input[str]] = None,
         scaleway_secret_key: Optional[pulumi.Input[str]] = None,
         scaleway_api_url: Optional[str] = None,
     ):
-        spec = parse_spec(spec, stack=pulumi.get_stack()) if not isinstance(spec, MulticloudSpec) else spec
+        """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
+        "externalPools": [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is
+        validated first, so a bad one raises SpecError before any resource is registered. The Scaleway credentials
+        are the ones node registration polls the Kubernetes API with (default: SCW_* environment, scw config file).
+        """
+        spec = args if isinstance(args, MulticloudSpec) else parse_spec(to_config(args), stack=pulumi.get_stack())
         super().__init__("kosmos:index:MulticloudCluster", name, None, opts)
         self.spec = spec
         for warning in spec.warnings():
@@ -111,3 +134,8 @@ class MulticloudCluster(pulumi.ComponentResource):
                 "userdata": self.userdata,
             }
         )
+
+
+# The component package's description is this docstring: dedented here so it is the same on every Python (3.13
+# dedents docstrings itself, 3.11 keeps the indentation).
+MulticloudCluster.__doc__ = inspect.cleandoc(MulticloudCluster.__doc__ or "")

@@ -19,7 +19,10 @@ import jinja2
 
 from . import catalog
 
-TEMPLATES_DIR = pathlib.Path(__file__).resolve().parent.parent / "templates"
+# Installed (the `kosmos` wheel) the templates are package data inside the package; in this repository they sit
+# beside components/ (pyproject.toml maps templates/ to kosmos/templates/).
+_HERE = pathlib.Path(__file__).resolve().parent
+TEMPLATES_DIR = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.parent / "templates"
 REDACTED_SECRET = "REDACTED-JOIN-KEY"
 """Stands in for the join key in every rendering a human or a log may see."""
 MAX_USERDATA_BYTES = 16 * 1024

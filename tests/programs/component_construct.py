@@ -1,0 +1,42 @@
+"""MulticloudCluster from inputs as a program in another language sends them (schema names, secrets marked).
+
+`lab:mode` = "construct": through the component package, as its plugin does: the ConstructRequest's inputs are
+deserialised by the SDK's provider server and handed to ComponentProvider.construct (the provider
+component_provider_host runs). "python": the same mapping given to the Python API.
+"""
+
+import json
+
+import pulumi
+from google.protobuf import struct_pb2
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.server import ProviderServicer
+from pulumi.runtime import rpc
+
+import components
+from components import MulticloudCluster
+
+config = pulumi.Config("lab")
+wire = json.loads(config.require("inputs"))
+
+if config.require("mode") == "construct":
+    request_inputs = struct_pb2.Struct()
+    request_inputs.update(wire)
+    # The server's own input handling (plain values stay plain, secrets become secret Outputs). Without input
+    # dependencies it never suspends, so it is driven to completion here, inside the program's event loop.
+    pending = ProviderServicer._construct_inputs(request_inputs, {})
+    try:
+        pending.send(None)
+        raise AssertionError("_construct_inputs suspended")
+    except StopIteration as done:
+        inputs = done.value
+    provider = ComponentProvider([MulticloudCluster], "kosmos", None, components.__version__)
+    state = provider.construct("lab", "kosmos:index:MulticloudCluster", inputs, None).state
+else:
+    args = {k: pulumi.Output.secret(rpc.unwrap_rpc_secret(v)) if rpc.is_rpc_secret(v) else v for k, v in wire.items()}
+    lab = MulticloudCluster("lab", args)
+    state = {"clusterId": lab.cluster_id, "apiserverUrl": lab.apiserver_url, "kubeconfig": lab.kubeconfig,
+             "poolIds": lab.pool_ids, "nodes": lab.nodes, "userdata": lab.userdata}
+
+for key, value in state.items():
+    pulumi.export(key, value)

@@ -1,0 +1,231 @@
+"""The kosmos component package (provider/): its schema as the Pulumi SDK infers it, checked against Pulumi's
+package metaschema, kept in step with the stack-config rules, and its construct path run on the mock engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from components import args as kargs
+from components.spec import SpecError, parse_spec
+from conftest import REPO
+from tools.engine import run_program
+from tools.schema import COMMITTED, infer_schema, render
+
+METASCHEMA = REPO / "tests" / "fixtures" / "pulumi-package.metaschema.json"
+CONSTRUCT = REPO / "tests" / "programs" / "component_construct.py"
+RESOURCE = "kosmos:index:MulticloudCluster"
+
+
+def metaschema_validator() -> jsonschema.Draft202012Validator:
+    # The metaschema's patterns are ECMA-262 regexes; the only construct Python's `re` spells differently is the
+    # named group, `(?<name>` -> `(?P<name>` (semver pattern of `version`).
+    text = re.sub(r"\(\?<([A-Za-z]+)>", r"(?P<\1>", METASCHEMA.read_text())
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return infer_schema()
+
+
+def test_schema_is_valid_against_pulumis_package_metaschema(schema):
+    validator = metaschema_validator()
+    assert [e.message for e in validator.iter_errors(schema)] == []
+    # The validator does reject what Pulumi rejects.
+    assert list(validator.iter_errors({**schema, "name": "9kosmos"}))
+    assert list(validator.iter_errors({**schema, "version": "one"}))
+    broken = json.loads(json.dumps(schema))
+    broken["resources"][RESOURCE]["inputProperties"]["equinixProjectId"]["type"] = "uuid"
+    assert list(validator.iter_errors(broken))
+
+
+def test_schema_names_the_package_and_the_component_inputs(schema):
+    assert schema["name"] == "kosmos"
+    import components
+
+    assert schema["version"] == components.__version__
+    resource = schema["resources"][RESOURCE]
+    assert resource["isComponent"] is True
+    inputs = resource["inputProperties"]
+    assert {"cluster", "scalewayPools", "externalPools"} <= set(inputs)
+    assert resource["requiredInputs"] == ["cluster"]
+    assert inputs["cluster"]["$ref"] == "#/types/kosmos:index:ClusterConfig"
+    assert inputs["scalewayPools"]["items"]["$ref"] == "#/types/kosmos:index:ScalewayPoolConfig"
+    assert inputs["externalPools"]["items"]["$ref"] == "#/types/kosmos:index:ExternalPoolConfig"
+    # Values must be known when the component is constructed (it validates before registering anything), so
+    # every input is plain except the secret SSH key.
+    assert [k for k, v in inputs.items() if not v.get("plain")] == ["sshPrivateKey"]
+    provider = schema["types"]["kosmos:index:ExternalPoolProvider"]
+    assert [e["value"] for e in provider["enum"]] == ["civo", "scaleway-elastic-metal", "on-prem", "equinix-metal"]
+    assert set(resource["properties"]) == {"clusterId", "apiserverUrl", "kubeconfig", "poolIds", "nodes", "userdata"}
+    assert schema["types"]["kosmos:index:ScalewayPoolConfig"]["required"] == ["name", "nodeType", "size"]
+    assert schema["types"]["kosmos:index:ClusterConfig"]["properties"]["region"]["description"].startswith(
+        "Scaleway region"
+    )
+
+
+def test_committed_schema_is_current(schema):
+    assert COMMITTED.read_text() == render(schema), "provider/schema.json is stale: run `make schema`"
+
+
+def test_make_schema_writes_build_schema_json(tmp_path):
+    out = tmp_path / "schema.json"
+    proc = subprocess.run([sys.executable, "-m", "tools.schema", "--out", str(out)], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == infer_schema()
+
+
+# -- the typed args and the stack-config rules stay one shape ----------------------------------------------------
+
+BASE = {"cluster": {"region": "fr-par", "version": "1.31"}}
+POOLS = {
+    "civo": {"name": "c", "provider": "civo", "region": "LON1", "size": "g4s.medium", "count": 1},
+    "equinix-metal": {"name": "e", "provider": "equinix-metal", "metro": "da", "plan": "c3.small.x86", "count": 1},
+    "scaleway-elastic-metal": {"name": "m", "provider": "scaleway-elastic-metal", "zone": "fr-par-2",
+                               "offer": "EM-A115X-SSD", "count": 1},
+    "on-prem": {"name": "o", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.1"}]},
+}
+
+
+def allowed_keys(config: dict) -> set[str]:
+    """The keys parse_spec accepts at the level where `config` holds the key `bogus`, read from its error."""
+    with pytest.raises(SpecError) as err:
+        parse_spec(config)
+    [problem] = [p for p in err.value.problems if ".bogus: unknown key" in p or ":bogus: unknown key" in p]
+    return set(problem.split("allowed keys: ", 1)[1].split(", "))
+
+
+def keys(typed: type) -> set[str]:
+    return set(typed.__annotations__)
+
+
+def test_typed_args_have_exactly_the_keys_parse_spec_accepts():
+    assert keys(kargs.MulticloudClusterArgs) == allowed_keys({**BASE, "bogus": 1})
+    # privateNetworkId is accepted only to be refused with a reason (Kosmos clusters take no private network).
+    assert keys(kargs.ClusterConfig) == allowed_keys({"cluster": {**BASE["cluster"], "bogus": 1}}) - {
+        "privateNetworkId"
+    }
+    auto = {"enabled": True, "bogus": 1}
+    assert keys(kargs.AutoUpgradeConfig) == allowed_keys({"cluster": {**BASE["cluster"], "autoUpgrade": auto}})
+    window = {"enabled": True, "maintenanceWindow": {"bogus": 1}}
+    assert keys(kargs.MaintenanceWindowConfig) == allowed_keys(
+        {"cluster": {**BASE["cluster"], "autoUpgrade": window}}
+    )
+    pool = {"name": "p", "nodeType": "DEV1-M", "size": 1}
+    assert keys(kargs.ScalewayPoolConfig) == allowed_keys({**BASE, "scalewayPools": [{**pool, "bogus": 1}]})
+    taint = {"key": "k", "effect": "NoSchedule", "bogus": 1}
+    assert keys(kargs.TaintConfig) == allowed_keys({**BASE, "scalewayPools": [{**pool, "taints": [taint]}]})
+    assert keys(kargs.JoinConfig) == allowed_keys({**BASE, "join": {"bogus": 1}})
+    assert keys(kargs.AgentSha256Config) == allowed_keys({**BASE, "join": {"agentSha256": {"bogus": 1}}})
+    external: set[str] = set()
+    for provider, entry in POOLS.items():
+        external |= allowed_keys({**BASE, "externalPools": [{**entry, "bogus": 1}]})
+        assert provider in {e.value for e in kargs.ExternalPoolProvider}
+    assert keys(kargs.ExternalPoolConfig) == external
+    assert keys(kargs.RegistrationConfig) == allowed_keys(
+        {**BASE, "externalPools": [{**POOLS["civo"], "registration": {"bogus": 1}}]}
+    )
+    host = {"name": "h1", "address": "192.0.2.1", "bogus": 1}
+    assert keys(kargs.OnPremHostConfig) == allowed_keys(
+        {**BASE, "externalPools": [{**POOLS["on-prem"], "hosts": [host]}]}
+    )
+
+
+def test_output_types_match_what_the_component_exports(stack_run):
+    run = stack_run("blog")
+    nodes = run.export_value("nodes")
+    assert nodes
+    for pool in nodes.values():
+        assert set(pool) == keys(kargs.PoolNodes)
+        for machine in pool["machines"]:
+            assert set(machine) == keys(kargs.NodeSummary)
+    for userdata in run.export_value("userdata").values():
+        assert set(userdata) == keys(kargs.PoolUserdata)
+
+
+# -- construct: the component package's path gives the Python API's resources ------------------------------------
+
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+"""pulumi.runtime.rpc's marker of a secret value on the wire (_special_sig_key: _special_secret_sig)."""
+
+WIRE = {
+    "cluster": {"name": "lab", "region": "nl-ams", "version": "1.32"},
+    "scalewayPools": [{"name": "gpu", "nodeType": "L4-1-24G", "size": 1, "zone": "nl-ams-2",
+                       "labels": {"team": "ml"}}],
+    "externalPools": [
+        {"name": "edge", "provider": "civo", "region": "FRA1", "size": "g4s.medium", "count": 2,
+         "taints": [{"key": "edge", "effect": "NoSchedule"}], "registration": {"timeoutMinutes": 20}},
+        {"name": "rack", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.10", "port": 2222}]},
+    ],
+    "sshPrivateKey": {**SECRET_SIG, "value": "-----BEGIN OPENSSH PRIVATE KEY-----\nlab\n"},
+}
+
+
+def run_component(mode: str, wire: dict):
+    config = {"lab:mode": mode, "lab:inputs": json.dumps(wire)}
+    return run_program("lab", config=config, program=CONSTRUCT, raise_errors=False)
+
+
+def comparable(run) -> list[tuple]:
+    # Sorted: registrations arrive in asyncio order.
+    return sorted((r.urn, r.type, r.parent, json.dumps(r.inputs, sort_keys=True), sorted(r.secret_paths))
+                  for r in run.registrations)
+
+
+def test_construct_registers_what_the_python_api_registers():
+    from pulumi.runtime import rpc
+
+    assert SECRET_SIG == {rpc._special_sig_key: rpc._special_secret_sig}
+    constructed = run_component("construct", WIRE)
+    assert constructed.error is None, constructed.error
+    python = run_component("python", WIRE)
+    assert python.error is None, python.error
+    assert comparable(constructed) == comparable(python)
+    types = [r.type for r in constructed.registrations]
+    assert types.count("civo:index/instance:Instance") == 2
+    assert types.count("command:remote:Command") == 1
+    assert RESOURCE in types
+    # The int the wire carries as a double reached the spec as an int, the enum as its value.
+    pools = {r.name: r for r in constructed.by_type("scaleway:kubernetes/pool:Pool")}
+    assert pools["lab-gpu-pool"].inputs["size"] == 1 and pools["lab-gpu-pool"].inputs["zone"] == "nl-ams-2"
+    assert pools["lab-edge-pool"].inputs["size"] == 2 and pools["lab-edge-pool"].inputs["nodeType"] == "external"
+    # The secret SSH key stayed secret through the construct path.
+    [command] = constructed.by_type("command:remote:Command")
+    assert "connection" in command.secret_paths and command.raw_inputs["connection"]["privateKey"].endswith("lab\n")
+    # The component's outputs, as the package returns them to the calling program.
+    exports = constructed.exports
+    assert exports["kubeconfig"].secret is True
+    assert exports["clusterId"].value.startswith("nl-ams/")
+    assert set(exports["userdata"].value) == {"edge", "rack"}
+    assert "REDACTED-JOIN-KEY" in exports["userdata"].value["edge"]["redacted"]
+    assert exports["nodes"].value["edge"]["machines"][0]["machine"] == "edge-0"
+    assert exports["poolIds"].value.keys() == {"gpu", "edge", "rack"}
+
+
+def test_construct_with_a_bad_config_registers_nothing_and_names_the_key():
+    bad = json.loads(json.dumps(WIRE))
+    bad["scalewayPools"][0]["zone"] = "nl-ams"
+    run = run_component("construct", bad)
+    assert run.error is not None
+    assert 'kosmos:scalewayPools[0].zone: "nl-ams" is not a zone' in str(run.error)
+    assert [r for r in run.registrations if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def test_plugin_directory_is_a_python_component_package():
+    import yaml
+
+    plugin = REPO / "provider"
+    assert yaml.safe_load((plugin / "PulumiPlugin.yaml").read_text())["runtime"]["name"] == "python"
+    main = (plugin / "__main__.py").read_text()
+    assert "component_provider_host(COMPONENTS, name=NAME" in main and 'NAME = "kosmos"' in main
+    # Its requirements install this repository (the kosmos distribution), resolved from the plugin directory.
+    [requirement] = [line for line in (plugin / "requirements.txt").read_text().splitlines()
+                     if line.strip() and not line.startswith("#")]
+    assert 'name = "kosmos"' in ((plugin / requirement).resolve() / "pyproject.toml").read_text()
