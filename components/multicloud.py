@@ -27,8 +27,6 @@ class MulticloudCluster(pulumi.ComponentResource):
         spec: Union[MulticloudSpec, Mapping[str, Any]],
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
-        scaleway_access_key: Optional[pulumi.Input[str]] = None,
-        scaleway_secret_key: Optional[pulumi.Input[str]] = None,
         scaleway_api_url: Optional[str] = None,
     ):
         spec = parse_spec(spec, stack=pulumi.get_stack()) if not isinstance(spec, MulticloudSpec) else spec
@@ -70,8 +68,6 @@ class MulticloudCluster(pulumi.ComponentResource):
                         join=spec.join,
                         equinix_project_id=spec.equinix_project_id,
                         ssh_private_key=ssh_key,
-                        scaleway_access_key=scaleway_access_key,
-                        scaleway_secret_key=scaleway_secret_key,
                         scaleway_api_url=scaleway_api_url,
                     ),
                     opts=child,
