@@ -282,7 +282,6 @@ metadata="$(<"$metadata_file")"
 rm -f "$metadata_file"
 node_id="$(json_field id <<<"$metadata")" || fail "the node metadata has no id"
 node_name="$(json_field name <<<"$metadata")" || fail "the node metadata has no name"
-unset metadata
 [[ "$node_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || fail "unexpected node id \"$node_id\" in the node metadata"
 [[ "$node_name" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || fail "unexpected node name \"$node_name\" in the node metadata"
 printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" >"$NODE_FILE"
