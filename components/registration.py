@@ -242,7 +242,8 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
             api._get_cluster_kube_config(cluster_id=_bare(props["cluster_id"]), region=props["region"]).content
         ).decode()
         try:
-            evicted = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep)
+            evicted = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep,
+                                 retry_seconds=min(float(props.get("poll_seconds", 5)), 2.0))
         except DrainError as exc:
             raise RegistrationError(
                 f"draining {self._describe(props)} failed: {exc}. The node and its machine are kept; raise "
