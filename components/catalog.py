@@ -25,7 +25,8 @@ CLUSTER_TYPES: tuple[str, ...] = (
     "multicloud-dedicated-8",
     "multicloud-dedicated-16",
 )
-# Most nodes a cluster of each type takes (Scaleway docs, Kubernetes control-plane offers). The whole stack is
+# Most nodes a cluster of each type takes ("Max cluster size", Scaleway docs: kubernetes/reference-content/
+# kubernetes-control-plane-offers: Mutualized 150, Dedicated 4 250, Dedicated 8 and 16 500). The whole stack is
 # checked against it (spec.py).
 CLUSTER_NODE_LIMITS: dict[str, int] = {
     "multicloud": 150,

@@ -521,3 +521,16 @@ def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
     raw["kosmos:externalPools"][0]["labels"] = {"team": "api"}  # labels do not replace machines
     relabelled = run_config(raw, stack="blog", raise_errors=True)
     assert one(relabelled, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs["hostname"] == inst["hostname"]
+
+
+def test_scaleway_api_url_reaches_the_agent_and_the_registrations_and_join_api_url_overrides_it(stack_run):
+    raw = stack_config("blog")
+    raw["scaleway:apiUrl"] = "https://api.example.test"
+    run = run_config(raw, stack="blog", raise_errors=True)
+    redacted = run.exports["userdata"].value["civo-lon1"]["redacted"]
+    assert "API_URL=https://api.example.test\n" in redacted  # k8s-agent's SCW_API_URL
+    assert all(r.inputs["api_url"] == "https://api.example.test" for r in run.by_type(REGISTRATION))
+    raw["kosmos:join"] = {"apiUrl": "https://agents.example.test"}
+    run = run_config(raw, stack="blog", raise_errors=True)
+    assert "API_URL=https://agents.example.test\n" in run.exports["userdata"].value["civo-lon1"]["redacted"]
+    assert "API_URL=''\n" in stack_run("blog").exports["userdata"].value["civo-lon1"]["redacted"]  # agent default
