@@ -188,6 +188,10 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         old_in, new_in = inputs(olds), inputs(news)
         changed = sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
         replaces = [k for k in IDENTITY_FIELDS if k in changed]
+        if "match_node_id" in replaces and new_in.get("match_node_id") and new_in["match_node_id"] == olds.get("node_id"):
+            # The node this registration already tracks (e.g. state written before node ids were reported): same
+            # node, so no replacement, whose create-before-delete would otherwise delete the live node.
+            replaces.remove("match_node_id")
         return dyn.DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:

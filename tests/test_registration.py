@@ -198,6 +198,18 @@ def test_diff_compares_inputs_with_the_old_outputs(kosmos):
     assert setting.changes is True and setting.replaces == []
 
 
+def test_state_from_before_node_ids_updates_in_place_when_the_reported_id_is_the_tracked_node(kosmos):
+    # Old state matched on-prem nodes by hostname (match_name); the join now reports the id of the same node.
+    old = {**props(kosmos, match_ip=None), "match_name": "mac-vm", "node_id": "n-1", "node_name": "scw-x",
+           "status": "ready"}
+    del old["match_node_id"]
+    provider = configured()
+    same_node = provider.diff("id", old, props(kosmos, match_ip=None, match_node_id="n-1"))
+    assert same_node.changes is True and same_node.replaces == []  # never a replace that would delete the node
+    other_node = provider.diff("id", old, props(kosmos, match_ip=None, match_node_id="n-2"))
+    assert other_node.replaces == ["match_node_id"]
+
+
 def _struct(d: dict):
     from google.protobuf import struct_pb2
 
