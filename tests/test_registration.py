@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import tempfile
 import time
 
 import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from components.registration import NodeRegistrationProvider, RegistrationError, serialized_provider
-from conftest import REPO
 from kosmos_api import LocalKosmos
 from kube_api import LocalKubeApi, pod
+from pulumi_host import dynamic_host, plain, struct
 
 REGION = "fr-par"
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
@@ -135,7 +134,10 @@ def test_no_credentials_anywhere_is_a_clear_error(kosmos):
         NodeRegistrationProvider().create(props(kosmos))
 
 
-def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube):
+def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the client may write the cluster CA
     node = register(kosmos, "203.0.113.7", kube)
     kube.pods = [pod("web-1", node["name"]), pod("web-2", node["name"]), pod("kilo", node["name"], "kube-system",
                                                                            owner="DaemonSet"),
@@ -153,6 +155,7 @@ def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube):
     assert not any("kilo" in p or "elsewhere" in p for p in evictions)  # DaemonSet pods and other nodes: untouched
     assert kube.nodes[node["name"]]["spec"]["unschedulable"] is True  # cordoned first
     assert [p["metadata"]["name"] for p in kube.pods] == ["kilo", "elsewhere"]
+    assert list(scratch.iterdir()) == []  # nothing of the kubeconfig is left on disk
     # Drain happened before the API delete.
     first_delete = next(i for i, r in enumerate(kosmos.requests) if r[0] == "DELETE")
     assert kosmos.requests[first_delete][2] == {"skip_drain": "False"}
@@ -210,42 +213,13 @@ def test_state_from_before_node_ids_updates_in_place_when_the_reported_id_is_the
     assert other_node.replaces == ["match_node_id"]
 
 
-def _struct(d: dict):
-    from google.protobuf import struct_pb2
-
-    s = struct_pb2.Struct()
-    s.update(d)
-    return s
-
-
-def _plain(s) -> dict:
-    from google.protobuf import json_format
-
-    return json_format.MessageToDict(s)
-
-
 @pytest.fixture
-def dynamic_host(tmp_path):
-    """Pulumi's own dynamic provider host (`python -m pulumi.dynamic`, as the engine starts it): a gRPC server on
-    127.0.0.1 that prints its port; the environment has no SCW_* and no scw config file."""
-    import grpc
-    from pulumi.runtime.proto import provider_pb2_grpc
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCW_")}
-    env.update(HOME=str(tmp_path), PULUMI_PROJECT="kosmos")
-    proc = subprocess.Popen([sys.executable, "-m", "pulumi.dynamic"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline().strip())
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield provider_pb2_grpc.ResourceProviderStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+def host(tmp_path):
+    with dynamic_host(tmp_path) as stub:
+        yield stub
 
 
-def test_the_provider_as_pulumis_dynamic_host_drives_it(kosmos, kube, dynamic_host):
+def test_the_provider_as_pulumis_dynamic_host_drives_it(kosmos, kube, host):
     from pulumi.runtime import proto
 
     civo = register(kosmos, "203.0.113.7", kube)
@@ -259,24 +233,24 @@ def test_the_provider_as_pulumis_dynamic_host_drives_it(kosmos, kube, dynamic_ho
                    "__provider": provider_blob},
     }
     # Configure: all stack config, namespaced keys (the engine sends the whole stack config).
-    dynamic_host.Configure(proto.ConfigureRequest(args=_struct(
+    host.Configure(proto.ConfigureRequest(args=struct(
         {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url,
          "kosmos:cluster": "{}"})), timeout=30)
-    created = {name: dynamic_host.Create(proto.CreateRequest(urn=f"urn:{name}", properties=_struct(props_)), timeout=60)
+    created = {name: host.Create(proto.CreateRequest(urn=f"urn:{name}", properties=struct(props_)), timeout=60)
                for name, props_ in inputs.items()}
     assert created["civo"].id == civo["id"] and created["onprem"].id == onprem["id"]  # exactly its own node
-    outs = {name: _plain(c.properties) for name, c in created.items()}
+    outs = {name: plain(c.properties) for name, c in created.items()}
     for name in outs:
         text = json.dumps(outs[name])
         assert ACCESS_KEY not in text and OPERATOR_SECRET not in text
     # Diff gets the old outputs and the same inputs again: no change.
-    diff = dynamic_host.Diff(proto.DiffRequest(id=onprem["id"], olds=_struct(outs["onprem"]),
-                                               news=_struct(inputs["onprem"])), timeout=30)
+    diff = host.Diff(proto.DiffRequest(id=onprem["id"], olds=struct(outs["onprem"]),
+                                               news=struct(inputs["onprem"])), timeout=30)
     assert diff.changes == proto.DiffResponse.DIFF_NONE
-    read = dynamic_host.Read(proto.ReadRequest(id=onprem["id"], properties=_struct(outs["onprem"])), timeout=30)
-    assert _plain(read.properties)["status"] == "ready"
+    read = host.Read(proto.ReadRequest(id=onprem["id"], properties=struct(outs["onprem"])), timeout=30)
+    assert plain(read.properties)["status"] == "ready"
     # Delete gets the outputs only and returns once Scaleway no longer lists the node.
-    dynamic_host.Delete(proto.DeleteRequest(id=onprem["id"], properties=_struct(outs["onprem"])), timeout=60)
+    host.Delete(proto.DeleteRequest(id=onprem["id"], properties=struct(outs["onprem"])), timeout=60)
     assert [n["id"] for n in kosmos.live_nodes()] == [civo["id"]]
     assert kosmos.pool.size == 2
     assert any(p.endswith("/eviction") or "/nodes/" in p for _, p in kube.calls)  # drained through Kubernetes
