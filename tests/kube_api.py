@@ -9,13 +9,14 @@ As the API server does, an eviction a PodDisruptionBudget forbids is answered 42
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import re
 import threading
 import urllib.parse
 
-from loopback import LoopbackServer
+from loopback import LoopbackServer, loopback_certificate
 
 TOKEN = "kube-admin-token"
 
@@ -75,7 +76,9 @@ class LocalKubeApi(LoopbackServer):
     def kubeconfig(self) -> str:
         return json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": "admin@kosmos",
-            "clusters": [{"name": "kosmos", "cluster": {"server": self.url}}],
+            # Like Scaleway's kubeconfig, with the CA inline (the client writes it to a temporary file).
+            "clusters": [{"name": "kosmos", "cluster": {"server": self.url, "certificate-authority-data":
+                                                        base64.b64encode(open(loopback_certificate()[0], "rb").read()).decode()}}],
             "contexts": [{"name": "admin@kosmos", "context": {"cluster": "kosmos", "user": "admin"}}],
             "users": [{"name": "admin", "user": {"token": TOKEN}}],
         })
