@@ -197,7 +197,8 @@ class ElasticMetalPoolSpec(ExternalPoolSpec):
 @dataclass(frozen=True)
 class OnPremHost:
     name: str
-    """Machine name; also the expected Kubernetes node name (its hostname)."""
+    """Machine name in kosmos (resource names, messages). Not the Kubernetes node name: Scaleway names the node and the
+    join reports its id (KOSMOS_NODE_ID)."""
     address: str
     """Address kosmos reaches over SSH (IP or DNS name)."""
     user: str = "root"
