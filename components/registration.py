@@ -41,6 +41,12 @@ def _bare(resource_id: str) -> str:
     return resource_id.rsplit("/", 1)[-1]
 
 
+def _unknown() -> str:
+    from pulumi.runtime import rpc
+
+    return rpc.UNKNOWN  # how the provider host passes a value the engine does not know yet (preview)
+
+
 def _status(node) -> str:
     return str(getattr(node.status, "value", node.status))
 
@@ -188,9 +194,11 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         old_in, new_in = inputs(olds), inputs(news)
         changed = sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
         replaces = [k for k in IDENTITY_FIELDS if k in changed]
-        if "match_node_id" in replaces and new_in.get("match_node_id") and new_in["match_node_id"] == olds.get("node_id"):
-            # The node this registration already tracks (e.g. state written before node ids were reported): same
-            # node, so no replacement, whose create-before-delete would otherwise delete the live node.
+        new_node_id = new_in.get("match_node_id")
+        if "match_node_id" in replaces and new_node_id and new_node_id in (olds.get("node_id"), _unknown()):
+            # The node this registration already tracks (e.g. state written before node ids were reported), or not
+            # known before the on-prem join re-runs (preview), which keeps its node: no replacement, whose
+            # create-before-delete would otherwise delete the live node. The engine diffs again with the real value.
             replaces.remove("match_node_id")
         return dyn.DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 

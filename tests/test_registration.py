@@ -211,6 +211,11 @@ def test_state_from_before_node_ids_updates_in_place_when_the_reported_id_is_the
     assert same_node.changes is True and same_node.replaces == []  # never a replace that would delete the node
     other_node = provider.diff("id", old, props(kosmos, match_ip=None, match_node_id="n-2"))
     assert other_node.replaces == ["match_node_id"]
+    # In a preview the re-run join's output is unknown: an update, not a replace (decided again at apply).
+    from pulumi.runtime import rpc
+
+    preview = provider.diff("id", {**old, "match_node_id": "n-1"}, props(kosmos, match_ip=None, match_node_id=rpc.UNKNOWN))
+    assert preview.changes is True and preview.replaces == []
 
 
 @pytest.fixture
