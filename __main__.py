@@ -55,9 +55,9 @@ def main() -> None:
     multicloud = MulticloudCluster(
         "kosmos",
         spec,
-        # Registration polls the K8s API with the operator's Scaleway credentials; unset = SCW_* env / scw config.
-        scaleway_access_key=scaleway.get_secret("accessKey"),
-        scaleway_secret_key=scaleway.get_secret("secretKey"),
+        # The registrations' credentials reach their dynamic provider through configure() (all stack config), not
+        # inputs, so destroy works with outputs only; the API URL is not a credential.
+        scaleway_api_url=scaleway.get("apiUrl"),
     )
     pulumi.export("clusterId", multicloud.cluster_id)
     pulumi.export("apiserverUrl", multicloud.apiserver_url)

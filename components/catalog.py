@@ -25,6 +25,15 @@ CLUSTER_TYPES: tuple[str, ...] = (
     "multicloud-dedicated-8",
     "multicloud-dedicated-16",
 )
+# Most nodes a cluster of each type takes ("Max cluster size", Scaleway docs: kubernetes/reference-content/
+# kubernetes-control-plane-offers: Mutualized 150, Dedicated 4 250, Dedicated 8 and 16 500). The whole stack is
+# checked against it (spec.py).
+CLUSTER_NODE_LIMITS: dict[str, int] = {
+    "multicloud": 150,
+    "multicloud-dedicated-4": 250,
+    "multicloud-dedicated-8": 500,
+    "multicloud-dedicated-16": 500,
+}
 # Kilo is the only CNI a multicloud cluster accepts (it builds the WireGuard mesh between locations).
 MULTICLOUD_CNI = "kilo"
 KILO_UDP_PORT = 51820
@@ -71,8 +80,27 @@ EQUINIX_OS: dict[str, str] = {
 # The one IAM permission set a join key needs: register external nodes, nothing else.
 JOIN_PERMISSION_SET = "KubernetesExternalNodeRegister"
 
-# Where the Scaleway node-agent binaries live (`<base>/node-agent_linux_<arch>`).
-DEFAULT_AGENT_BASE_URL = "https://scwcontainermulticloud.s3.fr-par.scw.cloud"
+# Scaleway's node installer, k8s-agent (github.com/scaleway/k8s-agent). Its flag parser (main.go) knows only
+# `-kosmos` and `-version`; in Kosmos mode it reads POOL_ID, POOL_REGION, SCW_SECRET_KEY and optional SCW_API_URL
+# (metadata.go). Bump DEFAULT_AGENT_VERSION to a newer tag of that repository (README: "Bumping the agent").
+DEFAULT_AGENT_VERSION = "v0.1.5"  # newest tag (2026-04-02); Kosmos mode exits after installing since v0.1.4
+AGENT_FLAGS: tuple[str, ...] = ("-kosmos",)
+AGENT_BINARY = "k8s-agent_linux_{arch}"  # .goreleaser-prod.yml: binary '{{ .ProjectName }}_{{ .Os }}_{{ .Arch }}'
+AGENT_CHECKSUMS = "checksums.txt"  # .goreleaser-prod.yml: checksum name_template, lines `<sha256>  <file>`
+# .goreleaser-prod.yml (v0.1.5) publishes every release to one public bucket per region,
+# `scw-<region>-k8s-agent` at https://s3.<region>.scw.cloud, directory `agent/<version without the v>`.
+AGENT_BUCKET_REGIONS: tuple[str, ...] = ("fr-par", "nl-ams", "pl-waw", "it-mil")
+# The agent's own files (metadata.go: registration cache; versions.go: installed component versions).
+AGENT_USERDATA_CACHE = "/etc/scw-k8s-userdata"
+AGENT_VERSIONS_FILE = "/etc/scw-k8s-versions.json"
+
+
+def agent_release_url(region: str, version: str = DEFAULT_AGENT_VERSION) -> str:
+    """The region's release bucket directory holding k8s-agent_linux_<arch> and checksums.txt for `version`."""
+    bucket_region = region if region in AGENT_BUCKET_REGIONS else AGENT_BUCKET_REGIONS[0]
+    return f"https://scw-{bucket_region}-k8s-agent.s3.{bucket_region}.scw.cloud/agent/{version.removeprefix('v')}"
+
+
 DEFAULT_ALLOWED_OS: tuple[str, ...] = ("ubuntu:20.04", "ubuntu:22.04", "ubuntu:24.04", "debian:11", "debian:12")
 DEFAULT_MIN_MEMORY_MIB = 2048
 ARCHES: tuple[str, ...] = ("amd64", "arm64")

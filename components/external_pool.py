@@ -39,10 +39,14 @@ class ExternalPoolArgs:
     """Extra resources machines wait for before booting. JoinKey.secret_key already carries the join key's policy."""
     equinix_project_id: Optional[str] = None
     ssh_private_key: Optional[pulumi.Input[str]] = None
-    scaleway_access_key: Optional[pulumi.Input[str]] = None
-    """For the registration's Scaleway API calls; None reads SCW_* env / ~/.config/scw like the provider."""
-    scaleway_secret_key: Optional[pulumi.Input[str]] = None
     scaleway_api_url: Optional[str] = None
+    """`scaleway:apiUrl`: the registration's API calls and the agent's SCW_API_URL (unless kosmos:join.apiUrl).
+    The registration's credentials come from the stack config through its provider's configure(), never inputs."""
+
+
+def external_pool_max_size(machine_count: int) -> int:
+    """max_size of an external pool: room for every machine and its create-before-delete replacement."""
+    return max(1, 2 * machine_count)
 
 
 class ExternalPool(pulumi.ComponentResource):
@@ -63,18 +67,24 @@ class ExternalPool(pulumi.ComponentResource):
             name=spec.name,
             region=args.region,
             node_type=catalog.EXTERNAL_NODE_TYPE,
-            # Fixed-size pool: the machines decide the node count, min == size == max keeps Scaleway from scaling.
+            # The machines decide the node count, not Scaleway: every agent registration adds a node and every
+            # delete lowers `size` by one (SDK K8SV1API.delete_node). `size` starts at the machine count (>= 1: a
+            # non-dedicated cluster refuses pools of size 0 unless another pool has a node, terraform-provider-scaleway
+            # pool.go validatePoolSize) and is then Scaleway's to change, so it is ignored in diffs below.
+            # min 0 lets deletes lower it to nothing; max leaves room for a create-before-delete replacement of
+            # every machine (max_size >= 1, validatePoolSize). No autoscaling or autohealing: Scaleway neither buys
+            # nor reboots machines it does not own.
             size=count,
-            min_size=count,
-            max_size=count,
+            min_size=0,
+            max_size=external_pool_max_size(count),
             autoscaling=False,
-            autohealing=False,  # Scaleway cannot reboot or replace a machine it does not own
+            autohealing=False,
             # The nodes join only after this pool exists: waiting for "ready" here would deadlock the update.
             wait_for_pool_ready=False,
             labels=labels,
             taints=taint_args(spec.taints),
             tags=list(spec.tags) + ["kosmos", f"cloud-{spec.provider}"],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["size"]),
         )
         self.pool_id = self.pool.id
         machine_set_type = MACHINE_SETS[spec.provider]
@@ -83,8 +93,10 @@ class ExternalPool(pulumi.ComponentResource):
             args.join_secret,
             region=args.region,
             variant=machine_set_type.USERDATA_VARIANT,
+            agent_version=args.join.agent_version,
             agent_base_url=args.join.agent_base_url,
             agent_sha256=args.join.agent_sha256,
+            api_url=args.join.api_url or args.scaleway_api_url,
             allowed_os=args.join.allowed_os,
             min_memory_mib=args.join.min_memory_mib,
         )
@@ -114,17 +126,17 @@ class ExternalPool(pulumi.ComponentResource):
                     pool_id=self.pool.id,
                     pool_name=spec.name,
                     machine=machine.name,
-                    match_ip=machine.public_ip,
-                    match_name=machine.node_name or machine.hostname or machine.name,
+                    # The node id the join reported (on-prem, whose SSH address is not the address Scaleway sees),
+                    # else the public IPv4 Scaleway reports for the node (machines booted with the userdata).
+                    match_node_id=machine.node_id,
+                    match_ip=None if machine.node_id is not None else machine.public_ip,
                     wait=reg.wait,
                     timeout_seconds=reg.timeout_minutes * 60,
                     skip_drain=reg.skip_drain,
-                    access_key=args.scaleway_access_key,
-                    secret_key=args.scaleway_secret_key,
                     api_url=args.scaleway_api_url,
                 ),
                 # Depends on its machine: on destroy/replace the node is deleted before the machine goes. An IP or
-                # node name reported by the machine already carries that dependency; depends_on only without one.
+                # node id reported by the machine already carries that dependency; depends_on only without one.
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=None if machine.reports_identity() else [machine.resource]
                 ),

@@ -46,8 +46,6 @@ class MulticloudCluster(pulumi.ComponentResource):
         args: MulticloudClusterArgs,
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
-        scaleway_access_key: Optional[pulumi.Input[str]] = None,
-        scaleway_secret_key: Optional[pulumi.Input[str]] = None,
         scaleway_api_url: Optional[str] = None,
     ):
         """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
@@ -94,8 +92,6 @@ class MulticloudCluster(pulumi.ComponentResource):
                         join=spec.join,
                         equinix_project_id=spec.equinix_project_id,
                         ssh_private_key=ssh_key,
-                        scaleway_access_key=scaleway_access_key,
-                        scaleway_secret_key=scaleway_secret_key,
                         scaleway_api_url=scaleway_api_url,
                     ),
                     opts=child,

@@ -197,7 +197,8 @@ class ElasticMetalPoolSpec(ExternalPoolSpec):
 @dataclass(frozen=True)
 class OnPremHost:
     name: str
-    """Machine name; also the expected Kubernetes node name (its hostname)."""
+    """Machine name in kosmos (resource names, messages). Not the Kubernetes node name: Scaleway names the node and the
+    join reports its id (KOSMOS_NODE_ID)."""
     address: str
     """Address kosmos reaches over SSH (IP or DNS name)."""
     user: str = "root"
@@ -231,10 +232,14 @@ class OnPremPoolSpec(ExternalPoolSpec):
 
 @dataclass(frozen=True)
 class JoinSpec:
-    agent_base_url: str = catalog.DEFAULT_AGENT_BASE_URL
-    """Where `node-agent_linux_<arch>` is downloaded from (mirrors, air-gapped sites)."""
+    agent_version: str = catalog.DEFAULT_AGENT_VERSION
+    """k8s-agent release tag (github.com/scaleway/k8s-agent), e.g. `v0.1.5`."""
+    agent_base_url: Optional[str] = None
+    """Directory holding `k8s-agent_linux_<arch>` and `checksums.txt`; None: the cluster region's release bucket."""
     agent_sha256: Mapping[str, str] = field(default_factory=dict)
-    """Pinned sha256 per arch (amd64/arm64); verified before the agent runs."""
+    """Pinned sha256 per arch (amd64/arm64); else the release's checksums.txt decides. Verified before it runs."""
+    api_url: Optional[str] = None
+    """Scaleway API URL the agent registers with (SCW_API_URL); None: `scaleway:apiUrl`, else Scaleway's default."""
     allowed_os: tuple[str, ...] = catalog.DEFAULT_ALLOWED_OS
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB
 
@@ -280,11 +285,6 @@ class MulticloudSpec:
                             f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].hostKey is not set: "
                             "the SSH host key is not pinned."
                         )
-        if self.join.agent_base_url.startswith("http://"):
-            out.append(
-                f"{NAMESPACE}:join.agentBaseUrl uses plain http:// ({self.join.agent_base_url}); "
-                "pin agentSha256 or use https."
-            )
         return out
 
 
@@ -515,6 +515,8 @@ def parse_spec(
     ext_pools = _parse_external_pools(c, top.get("externalPools", []), join, allow_public_ssh)
 
     _check_unique_names(c, scw_pools, ext_pools, top)
+    if cluster is not None:
+        _check_node_limit(c, cluster, scw_pools, ext_pools)
 
     equinix_project_id = None
     if top.get("equinixProjectId") is not None:
@@ -746,17 +748,25 @@ def _pool_name(c: _Checker, path: str, value: Any) -> Optional[str]:
     )
 
 
+_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~\-/]*)?$")
+_AGENT_VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$")
+JOIN_KEYS = ("agentVersion", "agentBaseUrl", "agentSha256", "apiUrl", "allowedOs", "minMemoryMiB")
+
+
 def _parse_join(c: _Checker, raw: Any) -> JoinSpec:
     p = f"{NAMESPACE}:join"
-    m = c.mapping(p, raw, ("agentBaseUrl", "agentSha256", "allowedOs", "minMemoryMiB"))
+    m = c.mapping(p, raw, JOIN_KEYS)
     if m is None:
         return JoinSpec()
-    base = c.string(
-        f"{p}.agentBaseUrl",
-        m.get("agentBaseUrl", catalog.DEFAULT_AGENT_BASE_URL),
-        pattern=re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~\-/]*)?$"),
-        expected="an http(s) URL without query or fragment",
+    version = c.string(
+        f"{p}.agentVersion",
+        m.get("agentVersion", catalog.DEFAULT_AGENT_VERSION),
+        pattern=_AGENT_VERSION,
+        expected="a k8s-agent release tag like v0.1.5 (github.com/scaleway/k8s-agent tags)",
     )
+    base = None
+    if m.get("agentBaseUrl") is not None:
+        base = c.string(f"{p}.agentBaseUrl", m["agentBaseUrl"], pattern=_URL, expected="an http(s) URL without query or fragment")
     sha: dict[str, str] = {}
     if "agentSha256" in m:
         raw_sha = c.mapping(f"{p}.agentSha256", m["agentSha256"], catalog.ARCHES)
@@ -767,6 +777,21 @@ def _parse_join(c: _Checker, raw: Any) -> JoinSpec:
                 )
                 if checked:
                     sha[arch] = checked
+    if base and not base.startswith("https://"):
+        # Without https the checksums.txt that vouches for the binary could be forged along with it.
+        unpinned = [a for a in catalog.ARCHES if a not in sha]
+        if unpinned:
+            c.error(
+                f"{p}.agentBaseUrl",
+                f"{_q(base)} is not https, so the agent must be pinned: set kosmos:join.agentSha256."
+                f"{' and kosmos:join.agentSha256.'.join(unpinned)} (or use an https URL)",
+            )
+    api_url = None
+    if m.get("apiUrl") is not None:
+        api_url = c.string(
+            f"{p}.apiUrl", m["apiUrl"], pattern=re.compile(r"^https://[A-Za-z0-9.\-]+(:[0-9]+)?$"),
+            expected="an https URL without a path, like https://api.scaleway.com",
+        )
     allowed_os = catalog.DEFAULT_ALLOWED_OS
     if "allowedOs" in m:
         allowed_os = c.strings(
@@ -778,8 +803,10 @@ def _parse_join(c: _Checker, raw: Any) -> JoinSpec:
             c.error(f"{p}.allowedOs", "must list at least one OS")
     min_mem = c.integer(f"{p}.minMemoryMiB", m.get("minMemoryMiB", catalog.DEFAULT_MIN_MEMORY_MIB), minimum=1024)
     return JoinSpec(
-        agent_base_url=(base or catalog.DEFAULT_AGENT_BASE_URL).rstrip("/"),
+        agent_version=version or catalog.DEFAULT_AGENT_VERSION,
+        agent_base_url=base.rstrip("/") if base else None,
         agent_sha256=sha,
+        api_url=api_url,
         allowed_os=tuple(allowed_os),
         min_memory_mib=min_mem or catalog.DEFAULT_MIN_MEMORY_MIB,
     )
@@ -1022,6 +1049,24 @@ _EXTERNAL_PARSERS = {
     "scaleway-elastic-metal": _parse_elastic_metal,
     "on-prem": _parse_onprem,
 }
+
+
+def _check_node_limit(c: _Checker, cluster, scw_pools, ext_pools) -> None:
+    """The most nodes the stack can have (autoscaled pools at their maxSize) against the control plane's limit."""
+    limit = catalog.CLUSTER_NODE_LIMITS.get(cluster.type)
+    if limit is None:
+        return
+    scaleway = sum(max(p.size, p.max_size or 0) if p.autoscale else p.size for p in scw_pools)
+    external = sum(p.machine_count for p in ext_pools)
+    if scaleway + external > limit:
+        bigger = [f"{t} ({n})" for t, n in catalog.CLUSTER_NODE_LIMITS.items() if n >= scaleway + external]
+        c.error(
+            f"{NAMESPACE}:cluster.type",
+            f"{_q(cluster.type)} takes at most {limit} nodes, but the stack declares {scaleway + external} "
+            f"({scaleway} in kosmos:scalewayPools, counting autoscaled pools at maxSize, {external} in "
+            f"kosmos:externalPools); "
+            + (f"use {' or '.join(bigger)}" if bigger else "split the nodes over several clusters"),
+        )
 
 
 def _check_unique_names(c: _Checker, scw_pools, ext_pools, top) -> None:

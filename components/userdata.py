@@ -27,7 +27,8 @@ REDACTED_SECRET = "REDACTED-JOIN-KEY"
 """Stands in for the join key in every rendering a human or a log may see."""
 MAX_USERDATA_BYTES = 16 * 1024
 DEFAULT_LOG_PATH = "/var/log/kosmos-join.log"
-# systemd units the node-agent installs; `leave` stops and disables them.
+# systemd units k8s-agent installs; `leave` stops and disables them. The agent takes its components from Scaleway's
+# repository (component.go, repo_uri), not from its own source: these names are unverified.
 AGENT_UNITS: tuple[str, ...] = ("kubelet", "containerd")
 
 Variant = Literal["script", "cloud-config"]
@@ -42,8 +43,14 @@ class JoinInputs:
     """Kosmos pool id, bare UUID or the provider's `<region>/<uuid>`."""
     region: str
     """The cluster's region (POOL_REGION)."""
-    agent_base_url: str = catalog.DEFAULT_AGENT_BASE_URL
+    agent_version: str = catalog.DEFAULT_AGENT_VERSION
+    """k8s-agent release tag (`v0.1.5`)."""
+    agent_base_url: Optional[str] = None
+    """Directory holding `k8s-agent_linux_<arch>` and `checksums.txt`; None: the region's release bucket."""
     agent_sha256: Mapping[str, str] = field(default_factory=dict)
+    """Pinned sha256 per arch; unpinned arches are checked against the release's checksums.txt."""
+    api_url: Optional[str] = None
+    """Scaleway API URL for the agent (SCW_API_URL); None: the agent's default."""
     allowed_os: Sequence[str] = catalog.DEFAULT_ALLOWED_OS
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB
     log_path: str = DEFAULT_LOG_PATH
@@ -51,6 +58,10 @@ class JoinInputs:
     @property
     def pool_uuid(self) -> str:
         return bare_pool_id(self.pool_id)
+
+    @property
+    def resolved_agent_base_url(self) -> str:
+        return (self.agent_base_url or catalog.agent_release_url(self.region, self.agent_version)).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class UserdataError(ValueError):
 
 
 def bare_pool_id(pool_id: str) -> str:
-    """`fr-par/<uuid>` -> `<uuid>`: the node-agent wants the bare UUID."""
+    """`fr-par/<uuid>` -> `<uuid>`: k8s-agent wants the bare UUID (POOL_ID)."""
     return pool_id.rsplit("/", 1)[-1]
 
 
@@ -102,8 +113,12 @@ def _context(inputs: JoinInputs) -> dict:
     return {
         "pool_uuid": inputs.pool_uuid,
         "region": inputs.region,
-        "agent_base_url": inputs.agent_base_url.rstrip("/"),
+        "agent_version": inputs.agent_version,
+        "agent_base_url": inputs.resolved_agent_base_url,
         "agent_sha256": dict(inputs.agent_sha256),
+        "api_url": (inputs.api_url or "").rstrip("/"),
+        "agent_userdata_cache": catalog.AGENT_USERDATA_CACHE,
+        "agent_versions_file": catalog.AGENT_VERSIONS_FILE,
         "allowed_os": list(inputs.allowed_os),
         "min_memory_mib": int(inputs.min_memory_mib),
         "log_path": inputs.log_path,
@@ -172,8 +187,10 @@ def render_output(
     *,
     region: str,
     variant: Variant,
-    agent_base_url: str = catalog.DEFAULT_AGENT_BASE_URL,
+    agent_version: str = catalog.DEFAULT_AGENT_VERSION,
+    agent_base_url: Optional[str] = None,
     agent_sha256: Optional[Mapping[str, str]] = None,
+    api_url: Optional[str] = None,
     allowed_os: Sequence[str] = catalog.DEFAULT_ALLOWED_OS,
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB,
 ) -> UserdataOutputs:
@@ -184,8 +201,10 @@ def render_output(
         return JoinInputs(
             pool_id=pid,
             region=region,
+            agent_version=agent_version,
             agent_base_url=agent_base_url,
             agent_sha256=dict(agent_sha256 or {}),
+            api_url=api_url,
             allowed_os=tuple(allowed_os),
             min_memory_mib=min_memory_mib,
         )

@@ -2,67 +2,27 @@
 
 Only what would touch the machine or the internet is replaced: paths are re-rooted with KOSMOS_JOIN_ROOT, `id`,
 `uname` and `systemctl` are stubs on a PATH that otherwise holds the real tools (symlinked one by one, so the set of
-commands the script needs is explicit), and the node-agent is served by a real HTTP server on 127.0.0.1 as a small
-executable that records its environment, argv and every process's command line while it runs.
+commands the script needs is explicit). The agent is the stand-in of tests/k8s_agent.py, served by a real HTTP server on
+127.0.0.1, registering with the local Kosmos of tests/kosmos_api.py; it records its environment, argv and every
+process's command line while it runs.
 """
 
 from __future__ import annotations
 
-import http.server
 import pathlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from typing import Optional
 
-from loopback import LoopbackServer
+from loopback import loopback_certificate
+
 
 # Real tools the join and leave scripts call (besides bash builtins), plus `env` for the on-prem re-join command.
-# curl or wget: whichever the machine has.
-SCRIPT_TOOLS = ("bash", "date", "mkdir", "chmod", "mv", "rm", "sha256sum", "awk", "df", "sleep", "cat", "env")
-FAKE_AGENT = r"""#!/bin/sh
-# Fake Scaleway node-agent: records what the join gave it, then behaves as told by FAKE_AGENT_EXIT.
-out="$KOSMOS_JOIN_ROOT/agent"
-/usr/bin/mkdir -p "$out"
-printf '%s' "$POOL_ID" > "$out/POOL_ID"
-printf '%s' "$POOL_REGION" > "$out/POOL_REGION"
-printf '%s' "$SCW_SECRET_KEY" > "$out/SCW_SECRET_KEY"
-printf '%s\n' "$@" > "$out/argv"
-printf 'run\n' >> "$out/runs"
-for f in /proc/[0-9]*/cmdline; do /usr/bin/tr '\0' ' ' < "$f" 2>/dev/null; echo; done > "$out/cmdlines"
-echo "node-agent: registering with key $SCW_SECRET_KEY"
-echo "node-agent: done"
-exit "${FAKE_AGENT_EXIT:-0}"
-"""
-
-
-class AgentServer(LoopbackServer):
-    """Serves /node-agent_linux_<arch>; `plan[path]` lists the status codes to answer in turn (then 200)."""
-
-    def __init__(self, agent_body: bytes = FAKE_AGENT.encode()):
-        self.agent_body = agent_body
-        self.plan: dict[str, list[int]] = {}
-        self.always: dict[str, int] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                server.requests.append(self.path)
-                queued = server.plan.get(self.path)
-                status = server.always.get(self.path) or (queued.pop(0) if queued else 200)
-                if not self.path.startswith("/node-agent_linux_"):
-                    status = 404
-                body = server.agent_body if status == 200 else b"unavailable\n"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(Handler)
+# curl or wget: whichever the machine has. The stand-in agent (tests/k8s_agent.py) is run by the test interpreter.
+SCRIPT_TOOLS = (
+    "bash", "date", "mkdir", "chmod", "mv", "rm", "sha256sum", "awk", "df", "sleep", "cat", "env", "head", "tr",
+)
 
 
 @dataclass
@@ -99,7 +59,7 @@ class Machine:
         stubs = {
             "id": f'#!/bin/sh\n[ "$1" = -u ] && echo {self.uid} && exit 0\necho "uid={self.uid}"\n',
             "uname": f'#!/bin/sh\n[ "$1" = -m ] && echo {self.machine} && exit 0\necho Linux\n',
-            # Records calls; `systemctl cat <unit>` succeeds, as for units the node-agent installed.
+            # Records calls; `systemctl cat <unit>` succeeds, as for units the agent installed.
             "systemctl": '#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$KOSMOS_JOIN_ROOT/systemctl.calls"\nexit 0\n',
         }
         for name, body in stubs.items():
@@ -117,6 +77,9 @@ class Machine:
             "KOSMOS_JOIN_BACKOFF_SECONDS": "0",
             "HOSTNAME": self.hostname,
             "HOME": str(self.root),
+            # Trust the loopback servers' self-signed certificate, as a machine trusts the public CAs.
+            "CURL_CA_BUNDLE": loopback_certificate()[0],
+            "WGETRC": str(self.wgetrc()),
             **self.env,
             **{k: str(v) for k, v in extra_env.items()},
         }
@@ -124,6 +87,11 @@ class Machine:
         if stdin is not None:
             return subprocess.run([bash, "-s"], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
         return subprocess.run([bash, str(path)], env=env, capture_output=True, text=True, timeout=timeout)
+
+    def wgetrc(self) -> pathlib.Path:
+        path = self.root.parent / f"{self.root.name}-wgetrc"
+        path.write_text(f"ca_certificate = {loopback_certificate()[0]}\n")
+        return path
 
     # What the run left behind
     def state(self) -> str:

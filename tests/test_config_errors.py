@@ -192,6 +192,22 @@ CASES = [
      'kosmos:join.allowedOs[0]: "ubuntu-22.04" is not "<ubuntu|debian>:<VERSION_ID>"'),
     ("min-memory-too-low", _dev(_set([(("kosmos:join",), {"minMemoryMiB": 512})])),
      "kosmos:join.minMemoryMiB: 512 is out of range; expected at least 1024"),
+    ("agent-http-without-pin", _dev(_set([(("kosmos:join",), {"agentBaseUrl": "http://mirror.lan/agent/0.1.5",
+                                                                "agentSha256": {"amd64": "a" * 64}})])),
+     'kosmos:join.agentBaseUrl: "http://mirror.lan/agent/0.1.5" is not https, so the agent must be pinned: set '
+     "kosmos:join.agentSha256.arm64 (or use an https URL)"),
+    ("agent-version-format", _dev(_set([(("kosmos:join",), {"agentVersion": "0.1.5"})])),
+     'kosmos:join.agentVersion: "0.1.5" is not a k8s-agent release tag like v0.1.5 (github.com/scaleway/k8s-agent '
+     "tags)"),
+    ("agent-unknown-field", _dev(_set([(("kosmos:join",), {"agentVerison": "v0.1.5"})])),
+     'kosmos:join.agentVerison: unknown key (did you mean "agentVersion"?); allowed keys: agentVersion, agentBaseUrl, '
+     "agentSha256, apiUrl, allowedOs, minMemoryMiB"),
+    ("agent-api-url-not-https", _dev(_set([(("kosmos:join",), {"apiUrl": "http://api.scaleway.com"})])),
+     'kosmos:join.apiUrl: "http://api.scaleway.com" is not an https URL without a path, like https://api.scaleway.com'),
+    ("over-the-node-limit", _blog(_set([((EXT, 0, "count"), 148)])),
+     'kosmos:cluster.type: "multicloud" takes at most 150 nodes, but the stack declares 154 (2 in '
+     "kosmos:scalewayPools, counting autoscaled pools at maxSize, 152 in kosmos:externalPools); use "
+     "multicloud-dedicated-4 (250) or multicloud-dedicated-8 (500) or multicloud-dedicated-16 (500)"),
     ("em-zone", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal", "zone": "fr-par-3",
                                          "offer": "EM-A115X-SSD", "count": 1})])),
      'kosmos:externalPools[2].zone: "fr-par-3" is not allowed (did you mean "fr-par-2"?); expected one of fr-par-1, fr-par-2, nl-ams-1, '
@@ -286,8 +302,18 @@ def test_expiry_is_checked_against_now():
         parse_spec(base, now=dt.datetime(2027, 1, 2, tzinfo=dt.timezone.utc))
 
 
-def test_plain_http_agent_mirror_is_allowed_with_a_warning():
+def test_plain_http_agent_mirror_is_accepted_when_every_arch_is_pinned():
+    pins = {"amd64": "a" * 64, "arm64": "b" * 64}
     spec = parse_spec({"cluster": {"region": "fr-par", "version": "1.31"},
-                       "join": {"agentBaseUrl": "http://10.0.0.5:8080/agents"}})
-    assert spec.join.agent_base_url == "http://10.0.0.5:8080/agents"
-    assert any("plain http://" in w for w in spec.warnings())
+                       "join": {"agentBaseUrl": "http://10.0.0.5:8080/agents", "agentSha256": pins}})
+    assert spec.join.agent_base_url == "http://10.0.0.5:8080/agents" and dict(spec.join.agent_sha256) == pins
+    assert spec.join.agent_version == "v0.1.5"  # catalog.DEFAULT_AGENT_VERSION
+
+
+def test_the_node_limit_follows_the_control_plane_offer():
+    base = {"cluster": {"region": "fr-par", "version": "1.31", "type": "multicloud-dedicated-4"},
+            "scalewayPools": [{"name": "a", "nodeType": "DEV1-M", "size": 100, "autoscale": True, "maxSize": 250}]}
+    parse_spec(base)  # 250 on a dedicated-4 control plane: at the limit
+    base["scalewayPools"][0]["maxSize"] = 251
+    with pytest.raises(SpecError, match=r'"multicloud-dedicated-4" takes at most 250 nodes, but the stack declares 251'):
+        parse_spec(base)

@@ -1,8 +1,11 @@
-"""The rendered join script, really executed by bash in a sandbox against a real HTTP server on 127.0.0.1."""
+"""The rendered join script, really executed by bash in a sandbox: it downloads the stand-in k8s-agent
+(tests/k8s_agent.py) over https from 127.0.0.1, verifies it, and the agent registers with the local Kosmos
+(tests/kosmos_api.py) through the agent's own protocol."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import stat
 
@@ -10,27 +13,45 @@ import pytest
 import yaml
 
 from components.userdata import JoinInputs, render, render_leave
-from sandbox import FAKE_AGENT, AgentServer, Machine
+from k8s_agent import AgentRelease
+from kosmos_api import LocalKosmos
+from sandbox import Machine
 
-POOL_UUID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 SECRET = "7d3c1f2e-9b8a-4c6d-a5e4-f3b2c1d0e9f8"
+OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
 TIMESTAMPED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z kosmos-join\[[a-z]+\]: ", re.M)
-
-
-def script_for(server: AgentServer, secret: str = SECRET, variant: str = "script", **inputs) -> str:
-    join = JoinInputs(pool_id=f"fr-par/{POOL_UUID}", region="fr-par", agent_base_url=server.url, **inputs)
-    return render(join, secret, variant).text
+NODE_NAME = re.compile(r"^scw-multicloud-civo-lon1-[0-9a-f]{22}$")
 
 
 @pytest.fixture
-def server():
-    with AgentServer() as s:
-        yield s
+def kosmos():
+    with LocalKosmos(operator_secret=OPERATOR_SECRET) as k:
+        k.pool = k.add_pool("civo-lon1", SECRET)
+        yield k
+
+
+@pytest.fixture
+def release():
+    with AgentRelease() as r:
+        yield r
 
 
 @pytest.fixture
 def machine(tmp_path):
     return Machine(tmp_path / "machine")
+
+
+def join_inputs(kosmos, release, **inputs) -> JoinInputs:
+    return JoinInputs(pool_id=f"fr-par/{kosmos.pool.id}", region="fr-par", agent_base_url=release.base_url,
+                      api_url=kosmos.url, **inputs)
+
+
+def script_for(kosmos, release, secret: str = SECRET, variant: str = "script", **inputs) -> str:
+    return render(join_inputs(kosmos, release, **inputs), secret, variant).text
+
+
+def reported(stdout: str) -> dict:
+    return dict(re.findall(r"^(KOSMOS_NODE_(?:ID|NAME))=(\S*)$", stdout, re.M))
 
 
 def assert_secret_nowhere_but_the_agent(machine: Machine, result, secret: str = SECRET) -> None:
@@ -42,36 +63,45 @@ def assert_secret_nowhere_but_the_agent(machine: Machine, result, secret: str = 
     assert secret not in machine.all_files_text()
 
 
-@pytest.mark.parametrize("uname, arch", [("x86_64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")])
-def test_joins_with_the_binary_for_the_machine_arch(server, tmp_path, uname, arch):
+@pytest.mark.parametrize("uname, arch", [("x86_64", "amd64"), ("aarch64", "arm64")])
+def test_joins_through_the_agent_protocol_and_reports_the_node_scaleway_registered(kosmos, release, tmp_path, uname, arch):
     machine = Machine(tmp_path / "m", machine=uname)
-    result = machine.run(script_for(server))
+    kosmos.nat_ip = "203.0.113.7"
+    result = machine.run(script_for(kosmos, release))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert server.requests == [f"/node-agent_linux_{arch}"]
-    assert machine.agent("POOL_ID") == POOL_UUID  # the bare UUID, not fr-par/<uuid>
+    # checksums.txt first (no pin), then the binary for this arch, both over https.
+    assert release.requests == ["checksums.txt", f"k8s-agent_linux_{arch}"]
+    assert machine.agent("argv").split() == ["-kosmos"]  # k8s-agent main.go knows -kosmos and -version only
+    assert machine.agent("POOL_ID") == kosmos.pool.id  # the bare UUID, not fr-par/<uuid>
     assert machine.agent("POOL_REGION") == "fr-par"
     assert machine.agent("SCW_SECRET_KEY") == SECRET
-    assert machine.agent("argv").split() == ["-loglevel", "0", "-no-controller"]
+    assert machine.agent("SCW_API_URL") == kosmos.url
+    [node] = kosmos.live_nodes()
+    assert NODE_NAME.match(node["name"]) and node["public_ip_v4"] == "203.0.113.7"
+    # Identity from the agent's own registration, never the hostname (Node-A).
+    assert reported(result.stdout) == {"KOSMOS_NODE_ID": node["id"], "KOSMOS_NODE_NAME": node["name"]}
+    recorded = json.loads((machine.root / "var/lib/kosmos/node.json").read_text())
+    assert (recorded["id"], recorded["name"], recorded["pool_id"]) == (node["id"], node["name"], kosmos.pool.id)
     assert machine.state() == "ok"
     assert_secret_nowhere_but_the_agent(machine, result)
-    # The agent's own output is kept, with the key redacted.
-    assert "node-agent: registering with key [redacted]" in machine.log()
-    assert result.stdout.rstrip().endswith("KOSMOS_NODE_NAME=node-a")
-    secret_file = machine.root / "etc/kosmos/join.secret"
-    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    agent = machine.root / f"usr/local/lib/kosmos/node-agent_linux_{arch}"
-    assert agent.read_text() == FAKE_AGENT and stat.S_IMODE(agent.stat().st_mode) == 0o700
+    cache = machine.root / "etc/scw-k8s-userdata"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    # The join key file is removed once the join has finished; the agent runs from its verified copy.
+    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    agent = machine.root / f"usr/local/lib/kosmos/k8s-agent_linux_{arch}"
+    assert agent.read_bytes() == release.agent and stat.S_IMODE(agent.stat().st_mode) == 0o700
 
 
-def test_every_step_is_logged_with_a_timestamp_to_stdout_and_the_log_file(server, machine):
-    result = machine.run(script_for(server))
-    assert result.returncode == 0
+def test_every_step_is_logged_with_a_timestamp_to_stdout_and_the_log_file(kosmos, release, machine):
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode == 0, result.stdout
     steps = re.findall(r"kosmos-join\[([a-z]+)\]", machine.log())
     ordered = list(dict.fromkeys(steps))
-    assert ordered == ["root", "os", "arch", "resources", "download", "agent", "finished"]
+    assert ordered == ["root", "os", "arch", "resources", "download", "agent", "identity", "finished"]
     for line in machine.log().splitlines():
         assert TIMESTAMPED.match(line), line
     assert machine.log().splitlines() == [l for l in result.stdout.splitlines() if TIMESTAMPED.match(l)]
+    assert "agent: " in machine.log() and "Kosmos mode: exiting after installation" in machine.log()
 
 
 @pytest.mark.parametrize(
@@ -79,139 +109,174 @@ def test_every_step_is_logged_with_a_timestamp_to_stdout_and_the_log_file(server
     [
         ({"machine": "riscv64"}, "arch", "CPU architecture riscv64 is not supported"),
         ({"os_id": "centos", "os_version": "7"}, "os", "operating system centos:7 is not supported"),
-        ({"os_id": "ubuntu", "os_version": "18.04"}, "os", "operating system ubuntu:18.04 is not supported"),
         ({"mem_kib": 1_000_000}, "resources", "only 976 MiB of RAM; a Kosmos node needs at least 2048 MiB"),
         ({"uid": 1000}, "root", "must run as root (running as uid 1000)"),
     ],
 )
-def test_refuses_unsupported_machines_before_downloading(server, tmp_path, facts, step, message):
+def test_refuses_unsupported_machines_before_downloading(kosmos, release, tmp_path, facts, step, message):
     machine = Machine(tmp_path / "m", **facts)
-    result = machine.run(script_for(server))
+    result = machine.run(script_for(kosmos, release))
     assert result.returncode != 0
     assert message in result.stdout
-    assert machine.state().startswith(f"failed:{step}: ")
-    assert message in machine.state()
-    assert server.requests == []
-    assert machine.agent_runs() == 0
+    assert machine.state().startswith(f"failed:{step}: ") and message in machine.state()
+    assert release.requests == [] and machine.agent_runs() == 0 and kosmos.auth_calls() == 0
 
 
-def test_a_2gib_machine_reporting_less_memtotal_is_accepted(server, tmp_path):
-    # A 2 GiB VM shows ~1.9 GiB MemTotal (kernel reservations); the check allows 10% below the minimum.
-    machine = Machine(tmp_path / "m", mem_kib=1_950_000)
-    assert machine.run(script_for(server)).returncode == 0
-
-
-def test_debian_12_and_ubuntu_24_04_are_allowed_by_default(server, tmp_path):
-    for i, (os_id, version) in enumerate([("debian", "12"), ("ubuntu", "24.04")]):
-        machine = Machine(tmp_path / f"m{i}", os_id=os_id, os_version=version)
-        assert machine.run(script_for(server)).returncode == 0
-
-
-def test_allowed_os_is_configurable(server, tmp_path):
+def test_allowed_os_is_configurable(kosmos, release, tmp_path):
     machine = Machine(tmp_path / "m", os_id="ubuntu", os_version="22.04")
-    result = machine.run(script_for(server, allowed_os=("debian:12",)))
-    assert result.returncode != 0
-    assert "allowed: debian:12" in result.stdout
+    result = machine.run(script_for(kosmos, release, allowed_os=("debian:12",)))
+    assert result.returncode != 0 and "allowed: debian:12" in result.stdout
 
 
-def test_retries_503_three_times_then_joins(server, machine):
-    server.plan["/node-agent_linux_amd64"] = [503, 503, 503]
-    result = machine.run(script_for(server))
+def test_retries_503_then_joins_and_gives_up_after_bounded_retries(kosmos, release, tmp_path):
+    release.plan["k8s-agent_linux_amd64"] = [503, 503]
+    first = Machine(tmp_path / "a")
+    result = first.run(script_for(kosmos, release))
     assert result.returncode == 0, result.stdout
-    assert server.requests == ["/node-agent_linux_amd64"] * 4
-    assert machine.log().count("HTTP status 503; retrying") == 3
-    assert machine.state() == "ok"
+    assert first.log().count("HTTP status 503; retrying in 0s") == 2
+    release.requests.clear()
+    release.always["checksums.txt"] = 503
+    second = Machine(tmp_path / "b")
+    assert second.run(script_for(kosmos, release)).returncode != 0
+    assert release.requests == ["checksums.txt"] * 5
+    assert "after 5 attempts (last HTTP status 503)" in second.state() and second.agent_runs() == 0
 
 
-def test_gives_up_after_bounded_retries(server, machine):
-    server.always["/node-agent_linux_amd64"] = 503
-    result = machine.run(script_for(server))
-    assert result.returncode != 0
-    assert len(server.requests) == 5
-    assert f"could not download {server.url}/node-agent_linux_amd64 after 5 attempts (last HTTP status 503)" in (
-        machine.state()
-    )
-    assert machine.agent_runs() == 0
-
-
-def test_backoff_doubles_between_attempts(server, machine):
-    server.plan["/node-agent_linux_amd64"] = [503, 503]
-    result = machine.run(script_for(server), KOSMOS_JOIN_BACKOFF_SECONDS=0)
-    assert "retrying in 0s" in result.stdout
-    script = script_for(server)
-    assert "delay=$((BACKOFF_SECONDS * (1 << (attempt - 1))))" in script
-    assert 'BACKOFF_SECONDS="${KOSMOS_JOIN_BACKOFF_SECONDS:-2}"' in script
-
-
-def test_pinned_sha256_is_verified(server, machine):
-    good = hashlib.sha256(FAKE_AGENT.encode()).hexdigest()
-    assert machine.run(script_for(server, agent_sha256={"amd64": good})).returncode == 0
+def test_a_pinned_sha256_is_verified_and_checksums_txt_is_not_needed(kosmos, release, machine):
+    good = hashlib.sha256(release.agent).hexdigest()
+    result = machine.run(script_for(kosmos, release, agent_sha256={"amd64": good}))
+    assert result.returncode == 0, result.stdout
+    assert release.requests == ["k8s-agent_linux_amd64"]
     assert f"sha256 verified ({good})" in machine.log()
 
 
-def test_sha256_mismatch_fails_and_never_runs_the_agent(server, machine):
-    result = machine.run(script_for(server, agent_sha256={"amd64": "0" * 64}))
+HTML_PAGE = b"<!DOCTYPE html><html><body>Bucket moved</body></html>\n"
+
+
+@pytest.mark.parametrize(
+    "served, pin, message",
+    [
+        (b"#!/bin/sh\ntouch /tmp/kosmos-pwned\n", False, "sha256 mismatch for"),  # tampered binary
+        (HTML_PAGE, False, "it looks like an HTML page"),  # an error page answered with 200
+        (b"", False, "answered an empty body"),
+        (b"#!/bin/sh\nexit 0\n", True, "sha256 mismatch for"),  # against the pin
+    ],
+    ids=["tampered", "html-200", "empty", "pinned-mismatch"],
+)
+def test_an_unverified_download_is_never_executed(kosmos, release, machine, served, pin, message):
+    release.serve["k8s-agent_linux_amd64"] = served
+    pinned = {"amd64": hashlib.sha256(release.agent).hexdigest()} if pin else {}
+    result = machine.run(script_for(kosmos, release, agent_sha256=pinned))
     assert result.returncode != 0
-    assert machine.state().startswith("failed:download: sha256 mismatch")
-    assert machine.agent_runs() == 0
-    assert not (machine.root / "usr/local/lib/kosmos/node-agent_linux_amd64").exists()
+    assert machine.state().startswith("failed:download: ") and message in machine.state()
+    assert "nothing was run" in machine.state()
+    assert machine.agent_runs() == 0 and kosmos.auth_calls() == 0
+    assert not (machine.root / "usr/local/lib/kosmos/k8s-agent_linux_amd64").exists()
+    assert not list((machine.root / "usr/local/lib/kosmos").glob("*.partial"))
 
 
-def test_a_second_run_after_success_is_a_no_op(server, machine):
-    script = script_for(server)
-    assert machine.run(script).returncode == 0
+def test_checksums_without_this_binary_fail_before_downloading_it(kosmos, release, machine):
+    release.serve["checksums.txt"] = b"0" * 64 + b"  k8s-agent_linux_arm64\n"
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode != 0 and "has no sha256 for k8s-agent_linux_amd64" in machine.state()
+    assert release.requests == ["checksums.txt"] and machine.agent_runs() == 0
+
+
+def test_plain_http_without_a_pin_is_refused_and_redirects_must_stay_https(kosmos, tmp_path):
+    with AgentRelease(tls=False) as plain:
+        machine = Machine(tmp_path / "plain")
+        result = machine.run(script_for(kosmos, plain))
+        assert result.returncode != 0 and "is not https and no sha256 is pinned for amd64" in machine.state()
+        assert plain.requests == []
+        # Pinned, http is fine: the pin decides.
+        good = hashlib.sha256(plain.agent).hexdigest()
+        pinned = Machine(tmp_path / "pinned")
+        assert pinned.run(script_for(kosmos, plain, agent_sha256={"amd64": good})).returncode == 0
+    with AgentRelease() as tls, AgentRelease(tls=False) as plain:
+        tls.redirect["checksums.txt"] = plain.base_url + "/checksums.txt"  # https -> http downgrade
+        machine = Machine(tmp_path / "redirected")
+        assert machine.run(script_for(kosmos, tls)).returncode != 0
+        assert plain.requests == [] and machine.agent_runs() == 0
+
+
+def test_a_second_run_registers_nothing_new(kosmos, release, machine):
+    script = script_for(kosmos, release)
+    first = machine.run(script)
+    assert first.returncode == 0, first.stdout
     again = machine.run(script)
-    assert again.returncode == 0
-    assert "already joined pool" in again.stdout
+    assert again.returncode == 0 and "already joined pool" in again.stdout
+    assert reported(again.stdout) == reported(first.stdout)  # the SSH path reads the same node back
     assert machine.agent_runs() == 1
-    assert len(server.requests) == 1
-    assert machine.state() == "ok"
     forced = machine.run(script, KOSMOS_JOIN_FORCE=1)
-    assert forced.returncode == 0 and machine.agent_runs() == 2
+    assert forced.returncode == 0, forced.stdout
+    assert machine.agent_runs() == 2
+    # The agent reused its cached registration: still one node, one auth call.
+    assert kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1
+    assert reported(forced.stdout) == reported(first.stdout)
 
 
-def test_a_failed_run_can_be_re_run(server, machine):
-    server.always["/node-agent_linux_amd64"] = 503
-    script = script_for(server)
-    assert machine.run(script).returncode != 0
-    assert machine.state().startswith("failed:download")
-    server.always.clear()
-    assert machine.run(script).returncode == 0
-    assert machine.state() == "ok"
+def test_leave_then_join_registers_a_new_node(kosmos, release, machine):
+    join = script_for(kosmos, release)
+    first = machine.run(join)
+    assert first.returncode == 0, first.stdout
+    leave = render_leave(join_inputs(kosmos, release))
+    result = machine.run(leave)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert machine.state() == "left"
+    for gone in ("etc/scw-k8s-userdata", "etc/scw-k8s-versions.json", "var/lib/kosmos/node.json",
+                 "etc/kosmos/join.secret", "usr/local/lib/kosmos/k8s-agent_linux_amd64"):
+        assert not (machine.root / gone).exists(), gone
+    calls = (machine.root / "systemctl.calls").read_text().splitlines()
+    assert "disable --now kubelet.service" in calls and "disable --now containerd.service" in calls
+    second = machine.run(join)
+    assert second.returncode == 0, second.stdout
+    assert kosmos.auth_calls() == 2
+    assert reported(second.stdout)["KOSMOS_NODE_ID"] != reported(first.stdout)["KOSMOS_NODE_ID"]
 
 
-def test_agent_failure_is_reported_with_its_status(server, machine):
-    result = machine.run(script_for(server), FAKE_AGENT_EXIT=3)
+def test_agent_failure_is_reported_with_its_status(kosmos, release, machine):
+    kosmos.fail_auth_status = 500
+    result = machine.run(script_for(kosmos, release))
     assert result.returncode != 0
-    assert machine.state() == f"failed:agent: node-agent exited with status 3 (its output is in {machine.root}/var/log/kosmos-join.log)"
+    assert machine.state() == (
+        f"failed:agent: k8s-agent exited with status 1 (its output is in {machine.root}/var/log/kosmos-join.log)"
+    )
+    assert "failed to register Kosmos node: 500" in machine.log()
 
 
-def test_secret_with_shell_metacharacters_reaches_the_agent_intact(server, machine):
+def test_a_wrong_join_key_is_refused_by_kosmos(kosmos, release, machine):
+    result = machine.run(script_for(kosmos, release, secret="00000000-0000-4000-8000-000000000000"))
+    assert result.returncode != 0 and "failed to register Kosmos node: 401" in machine.log()
+    assert kosmos.live_nodes() == []
+
+
+def test_secret_with_shell_metacharacters_reaches_the_agent_intact(kosmos, release, machine):
     nasty = "k'ey\"$(touch /tmp/kosmos-pwned)`x`;$HOME"
-    result = machine.run(script_for(server, secret=nasty))
+    kosmos.pool.join_key = nasty
+    result = machine.run(script_for(kosmos, release, secret=nasty))
     assert result.returncode == 0, result.stdout + result.stderr
     assert machine.agent("SCW_SECRET_KEY") == nasty
-    assert not (machine.root / "pwned").exists()
     assert_secret_nowhere_but_the_agent(machine, result, nasty)
 
 
-def test_the_script_also_runs_from_stdin_as_on_prem_sends_it(server, machine):
-    result = machine.run("", stdin=script_for(server))
+def test_the_script_also_runs_from_stdin_as_on_prem_sends_it(kosmos, release, machine):
+    result = machine.run("", stdin=script_for(kosmos, release))
     assert result.returncode == 0, result.stderr
     assert machine.agent("SCW_SECRET_KEY") == SECRET
     assert_secret_nowhere_but_the_agent(machine, result)
 
 
-def test_wget_is_used_when_curl_is_missing(server, tmp_path):
+def test_wget_is_used_when_curl_is_missing(kosmos, release, tmp_path):
     machine = Machine(tmp_path / "m", downloader="wget")
     assert not (machine.bin / "curl").exists()
-    result = machine.run(script_for(server))
+    result = machine.run(script_for(kosmos, release))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert server.requests == ["/node-agent_linux_amd64"]
+    assert release.requests == ["checksums.txt", "k8s-agent_linux_amd64"]
+    assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
 
 
-def test_cloud_config_variant_runs_with_the_secret_file_cloud_init_writes(server, machine):
-    doc = yaml.safe_load(script_for(server, variant="cloud-config"))
+def test_cloud_config_variant_runs_with_the_secret_file_cloud_init_writes(kosmos, release, machine):
+    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
     files = {f["path"]: f for f in doc["write_files"]}
     assert files["/etc/kosmos/join.secret"]["permissions"] == "0600"
     assert files["/usr/local/sbin/kosmos-join"]["permissions"] == "0700"
@@ -226,27 +291,22 @@ def test_cloud_config_variant_runs_with_the_secret_file_cloud_init_writes(server
     result = machine.run(script)
     assert result.returncode == 0, result.stdout
     assert machine.agent("SCW_SECRET_KEY") == SECRET
+    assert not secret_path.exists()
     assert_secret_nowhere_but_the_agent(machine, result)
 
 
-def test_cloud_config_variant_fails_clearly_without_the_secret_file(server, machine):
-    doc = yaml.safe_load(script_for(server, variant="cloud-config"))
+def test_cloud_config_variant_fails_clearly_without_the_secret_file(kosmos, release, machine):
+    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
     script = doc["write_files"][1]["content"]
     result = machine.run(script)
     assert result.returncode != 0
     assert machine.state().startswith("failed:agent: join secret")
 
 
-def test_leave_undoes_the_join_so_the_host_can_join_again(server, machine):
-    join = script_for(server)
-    assert machine.run(join).returncode == 0
-    leave = render_leave(JoinInputs(pool_id=f"fr-par/{POOL_UUID}", region="fr-par"))
-    result = machine.run(leave)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert machine.state() == "left"
-    assert not (machine.root / "etc/kosmos/join.secret").exists()
-    assert not (machine.root / "usr/local/lib/kosmos/node-agent_linux_amd64").exists()
-    calls = (machine.root / "systemctl.calls").read_text().splitlines()
-    assert "disable --now kubelet.service" in calls and "disable --now containerd.service" in calls
-    assert machine.run(join).returncode == 0  # joins again (the "ok" state is gone)
-    assert machine.agent_runs() == 2
+def test_default_agent_url_is_the_regions_release_bucket():
+    inputs = JoinInputs(pool_id="nl-ams/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", region="nl-ams")
+    text = render(inputs, SECRET).text
+    # .goreleaser-prod.yml: bucket scw-<region>-k8s-agent, directory agent/<version without v>.
+    assert "AGENT_BASE_URL=https://scw-nl-ams-k8s-agent.s3.nl-ams.scw.cloud/agent/0.1.5\n" in text
+    assert "AGENT_VERSION=v0.1.5\n" in text
+    assert "API_URL=''\n" in text  # the agent's own default applies

@@ -3,6 +3,7 @@ over a real SSH session (OpenSSH client -> sshd on 127.0.0.1) into the join sand
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -10,9 +11,12 @@ import time
 
 import pytest
 
-from components.clouds.onprem import node_name_from_join_output
+from components.clouds.onprem import node_id_from_join_output
 from conftest import run_config, stack_config
-from sandbox import AgentServer, Machine
+from k8s_agent import AgentRelease
+from kosmos_api import LocalKosmos
+from loopback import loopback_certificate
+from sandbox import Machine
 from tools.engine import fake_uuid
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -50,7 +54,7 @@ UsePAM no
 StrictModes no
 AcceptEnv none
 # The sandbox, set by sshd itself so the commands under test run exactly as given.
-SetEnv KOSMOS_JOIN_ROOT={machine.root} PATH={machine.bin} KOSMOS_JOIN_BACKOFF_SECONDS=0
+SetEnv KOSMOS_JOIN_ROOT={machine.root} PATH={machine.bin} KOSMOS_JOIN_BACKOFF_SECONDS=0 CURL_CA_BUNDLE={loopback_certificate()[0]}
 """
     )
     subprocess.run(["mkdir", "-p", "/run/sshd"], check=True)
@@ -85,11 +89,12 @@ SetEnv KOSMOS_JOIN_ROOT={machine.root} PATH={machine.bin} KOSMOS_JOIN_BACKOFF_SE
             proc.kill()
 
 
-def _onprem_command(agent_url: str, port: int) -> dict:
+def _onprem_command(release: AgentRelease, kosmos: LocalKosmos, port: int) -> dict:
     """The recorded remote.Command inputs for an on-prem host at 127.0.0.1:<port>, from the real program."""
     raw = stack_config("blog")
     raw["kosmos:externalPools"][4]["hosts"] = [{"name": "lab", "address": "127.0.0.1", "user": "root", "port": port}]
-    raw["kosmos:join"] = {"agentBaseUrl": agent_url}
+    raw["kosmos:join"] = {"agentBaseUrl": release.base_url}
+    raw["scaleway:apiUrl"] = kosmos.url  # the agent's SCW_API_URL
     run = run_config(raw, stack="blog", raise_errors=True)
     [cmd] = run.by_type("command:remote:Command")
     assert "stdin" in cmd.secret_paths
@@ -98,8 +103,13 @@ def _onprem_command(agent_url: str, port: int) -> dict:
 
 def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
     ssh, machine, port = sshd
-    with AgentServer() as server:
-        cmd = _onprem_command(server.url, port)
+    with AgentRelease() as release, LocalKosmos(operator_secret=fake_uuid("operator")) as kosmos:
+        cmd = _onprem_command(release, kosmos, port)
+        pool_id = re.search(r"^POOL_ID=(\S+)$", cmd["stdin"], re.M).group(1)
+        pool = kosmos.add_pool("home", JOIN_SECRET)
+        kosmos.pools[pool_id] = kosmos.pools.pop(pool.id)
+        pool.id = pool_id
+        kosmos.nat_ip = "198.51.100.200"  # the NAT address Scaleway sees, not 127.0.0.1
         assert (cmd["connection"]["host"], cmd["connection"]["port"], cmd["connection"]["user"]) == (
             "127.0.0.1", port, "root"
         )
@@ -109,31 +119,35 @@ def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
         assert created.returncode == 0, created.stdout + created.stderr
         assert machine.agent("SCW_SECRET_KEY") == JOIN_SECRET  # the join key, not the operator's
         assert machine.agent("POOL_REGION") == "fr-par"
-        assert machine.agent("argv").split() == ["-loglevel", "0", "-no-controller"]
+        assert machine.agent("argv").split() == ["-kosmos"]
         assert machine.state() == "ok"
         assert JOIN_SECRET not in created.stdout + created.stderr
         assert JOIN_SECRET not in machine.log()
         assert JOIN_SECRET not in machine.agent("cmdlines")  # never on any process's command line
-        node = node_name_from_join_output(created.stdout, "fallback")
-        assert node == socket.gethostname().lower()
+        [node] = kosmos.live_nodes()
+        assert node_id_from_join_output(created.stdout) == node["id"]  # what the program's registration matches
+        assert node["public_ip_v4"] == "198.51.100.200" and node["name"] != socket.gethostname().lower()
 
         again = ssh(cmd["create"], cmd["stdin"])
         assert again.returncode == 0 and "already joined pool" in again.stdout
+        assert node_id_from_join_output(again.stdout) == node["id"]
         assert machine.agent_runs() == 1
 
-        updated = ssh(cmd["update"], cmd["stdin"])  # a template change: forced re-join in place
+        updated = ssh(cmd["update"], cmd["stdin"])  # a template change: forced re-join in place, same node
         assert updated.returncode == 0, updated.stdout
-        assert machine.agent_runs() == 2
+        assert machine.agent_runs() == 2 and node_id_from_join_output(updated.stdout) == node["id"]
 
         deleted = ssh(cmd["delete"], cmd["stdin"])  # the provider may pass stdin to delete too: it is ignored
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
         assert machine.state() == "left"
         assert not (machine.root / "etc/kosmos/join.secret").exists()
+        assert not (machine.root / "etc/scw-k8s-userdata").exists()
         assert "disable --now kubelet.service" in (machine.root / "systemctl.calls").read_text()
 
         rejoined = ssh(cmd["create"], cmd["stdin"])
         assert rejoined.returncode == 0 and machine.state() == "ok"
         assert machine.agent_runs() == 3
+        assert node_id_from_join_output(rejoined.stdout) not in ("", node["id"])  # a new registration
 
 
 def test_environment_would_not_have_reached_the_host(sshd):

@@ -88,11 +88,12 @@ def test_bad_stack_file_exits_2_with_the_key_path(tmp_path):
     assert not (tmp_path / "zz-bad-test").exists()
 
 
-def test_plain_http_mirror_is_warned_about():
+def test_plain_http_mirror_without_pins_is_refused_before_planning():
+    # Was a warning; an unpinned http mirror is now a config error (tests/test_config_errors.py has the message).
     raw = stack_config("dev")
     raw["kosmos:join"] = {"agentBaseUrl": "http://mirror.lan/agents"}
-    run = run_config(raw, raise_errors=True)
-    assert any("kosmos:join.agentBaseUrl uses plain http://" in w for w in run.warnings)
+    run = run_config(raw)
+    assert any(p.startswith("kosmos:join.agentBaseUrl: ") for p in run.error.problems) and run.registrations == []
 
 
 def test_make_plan_runs_the_default_stack():

@@ -1,240 +1,261 @@
-"""NodeRegistrationProvider driven directly (create/diff/update/delete) against a local HTTP server on 127.0.0.1
-that answers the Scaleway K8s API paths the official SDK really calls; and the provider serialised the way the
-Pulumi SDK ships dynamic providers, then run in a fresh Python process."""
+"""NodeRegistrationProvider against the local Kosmos (tests/kosmos_api.py) and the local Kubernetes API
+(tests/kube_api.py): matching, waiting, draining, deleting until gone; and the provider loaded exactly as Pulumi's
+dynamic provider host loads it (pulumi/dynamic/__main__.py: dill-unpickled, configure()d with the stack config, then
+Create/Diff/Read/Delete as gRPC requests, Delete and Read with the outputs only) in a process without SCW_*."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import subprocess
-import sys
-import urllib.parse
+import os
+import tempfile
+import time
 
 import pytest
-from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.dynamic import Config, ConfigureRequest
 
-from components.registration import NodeRegistrationProvider, RegistrationError
-from conftest import REPO
-from loopback import LoopbackServer
+from components.registration import NodeRegistrationProvider, RegistrationError, serialized_provider
+from kosmos_api import LocalKosmos
+from kube_drain_api import LocalKubeApi, pod
+from pulumi_host import dynamic_host, plain, struct
 
 REGION = "fr-par"
-CLUSTER = "11111111-1111-4111-8111-111111111111"
-POOL = "22222222-2222-4222-8222-222222222222"
-NODE = "33333333-3333-4333-8333-333333333333"
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
-SECRET_KEY = "44444444-4444-4444-8444-444444444444"
-
-
-def node(status: str, ip: str = "203.0.113.7", name: str = "civo-lon1-0", error: str = "") -> dict:
-    # Shaped like scaleway.k8s.v1.Node (unmarshal_Node).
-    return {
-        "id": NODE, "pool_id": POOL, "cluster_id": CLUSTER, "provider_id": f"kilo://{name}", "region": REGION,
-        "name": name, "conditions": {}, "status": status, "public_ip_v4": ip, "public_ip_v6": None,
-        "error_message": error or None, "created_at": "2026-11-25T00:00:00Z", "updated_at": "2026-11-25T00:00:00Z",
-    }
-
-
-class FakeK8sApi(LoopbackServer):
-    """GET .../clusters/<id>/nodes returns timeline[i] on the i-th poll (the last one repeats);
-    DELETE .../nodes/<id> answers `delete_status`."""
-
-    def __init__(self):
-        self.timeline: list[list[dict]] = [[]]
-        self.delete_status = 200
-        self.requests: list[tuple[str, str, dict]] = []
-        self.polls = 0
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _send(self, status, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802
-                url = urllib.parse.urlparse(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query))
-                api.requests.append(("GET", url.path, query))
-                assert self.headers["X-Auth-Token"] == SECRET_KEY
-                if url.path != f"/k8s/v1/regions/{REGION}/clusters/{CLUSTER}/nodes":
-                    return self._send(404, {"message": "resource is not found", "type": "not_found"})
-                if query.get("page", "1") != "1":
-                    return self._send(200, {"nodes": [], "total_count": 0})
-                nodes = api.timeline[min(api.polls, len(api.timeline) - 1)]
-                api.polls += 1
-                return self._send(200, {"nodes": nodes, "total_count": len(nodes)})
-
-            def do_DELETE(self):  # noqa: N802
-                url = urllib.parse.urlparse(self.path)
-                api.requests.append(("DELETE", url.path, dict(urllib.parse.parse_qsl(url.query))))
-                if api.delete_status == 404:
-                    return self._send(404, {"message": "resource is not found", "type": "not_found",
-                                            "resource": "node", "resource_id": NODE})
-                return self._send(200, node("deleting"))
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(Handler)
-
-    def gets(self):
-        return [r for r in self.requests if r[0] == "GET" and r[2].get("page", "1") == "1"]
+OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
+JOIN_KEY = "55555555-5555-4555-8555-555555555555"
 
 
 @pytest.fixture
-def api():
-    with FakeK8sApi() as fake:
-        yield fake
+def kube():
+    with LocalKubeApi() as k:
+        yield k
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+@pytest.fixture
+def kosmos(kube):
+    with LocalKosmos(operator_secret=OPERATOR_SECRET, kubeconfig=kube.kubeconfig(), delete_seconds=0.6) as k:
+        k.pool = k.add_pool("civo-lon1", JOIN_KEY, size=3)
+        yield k
 
 
-def props(api, **overrides) -> dict:
+def register(kosmos, ip: str, kube: LocalKubeApi | None = None, ready: bool = True) -> dict:
+    """What a machine's agent does: auth with the join key (+ the metadata fetch that makes it Ready)."""
+    kosmos.nat_ip = ip
+    status, payload = kosmos.handle("POST", f"/k8s/v1/regions/{REGION}/pools/{kosmos.pool.id}/external-nodes/auth",
+                                    {}, JOIN_KEY)
+    assert status == 200
+    if ready:
+        kosmos.handle("GET", f"/k8s/v1/regions/{REGION}/node-metadata", {}, payload["node_secret_key"])
+    node = next(n for n in kosmos.nodes.values() if n["_secret"] == payload["node_secret_key"])
+    if kube is not None:
+        kube.nodes[node["name"]] = {"metadata": {"name": node["name"]}, "spec": {}}
+    return node
+
+
+def configured(clock=None, sleep=None, **config) -> NodeRegistrationProvider:
+    provider = NodeRegistrationProvider(clock=clock, sleep=sleep)
+    raw = {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, **config}
+    provider.configure(ConfigureRequest(config=Config(raw_config=raw, project_name="kosmos")))
+    return provider
+
+
+def props(kosmos, **overrides) -> dict:
     base = {
-        "cluster_id": f"{REGION}/{CLUSTER}", "region": REGION, "pool_id": f"{REGION}/{POOL}",
-        "pool_name": "civo-lon1", "machine": "civo-lon1-0", "match_ip": "203.0.113.7", "match_name": "civo-lon1-0",
-        "wait": True, "timeout_seconds": 900, "poll_seconds": 5, "skip_drain": False, "api_url": api.url,
-        "access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "node_id": None, "node_name": None, "status": None,
+        "cluster_id": f"{REGION}/{kosmos.cluster_id}", "region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}",
+        "pool_name": "civo-lon1", "machine": "civo-lon1-0", "match_ip": "203.0.113.7", "match_node_id": None,
+        "wait": True, "timeout_seconds": 20, "poll_seconds": 0.05, "skip_drain": False, "api_url": kosmos.url,
+        "node_id": None, "node_name": None, "status": None,
     }
     base.update(overrides)
     return base
 
 
-def provider(clock: FakeClock) -> NodeRegistrationProvider:
-    return NodeRegistrationProvider(clock=clock.clock, sleep=clock.sleep)
+@pytest.fixture(autouse=True)
+def no_scw_environment(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith("SCW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/scw either
 
 
-def test_create_waits_until_the_node_appears_and_is_ready(api):
-    api.timeline = [[], [node("creating")], [node("not_ready")], [node("ready")]]
-    clock = FakeClock()
-    result = provider(clock).create(props(api))
-    assert result.id == NODE
-    assert (result.outs["node_id"], result.outs["node_name"], result.outs["status"]) == (NODE, "civo-lon1-0", "ready")
-    assert "secret_key" not in result.outs and "access_key" not in result.outs
-    gets = api.gets()
-    assert len(gets) == 4
-    for _, path, query in gets:
-        assert path == f"/k8s/v1/regions/{REGION}/clusters/{CLUSTER}/nodes"
-        assert query["pool_id"] == POOL  # bare UUID
-    assert clock.sleeps == [5, 7.5, 11.25]  # backs off between polls
+def test_create_finds_the_node_by_the_public_ip_scaleway_reports_across_pages(kosmos):
+    for i in range(4):  # other machines' nodes, over several pages (the stand-in pages by 2)
+        register(kosmos, f"198.51.100.{i}")
+    mine = register(kosmos, "203.0.113.7")
+    result = configured().create(props(kosmos))
+    assert result.id == mine["id"]
+    assert (result.outs["node_id"], result.outs["node_name"], result.outs["status"]) == (mine["id"], mine["name"], "ready")
+    pages = [q.get("page") for m, p, q in kosmos.requests if p.endswith("/nodes") and m == "GET"]
+    assert pages[:3] == ["1", "2", "3"]
+    for forbidden in ("access_key", "secret_key", ACCESS_KEY, OPERATOR_SECRET):
+        assert forbidden not in json.dumps(result.outs)
 
 
-def test_create_matches_by_node_name_when_there_is_no_public_ip(api):
-    api.timeline = [[node("ready", ip="198.51.100.9", name="other"), node("ready", ip=None, name="MAC-VM")]]
-    result = provider(FakeClock()).create(props(api, match_ip=None, match_name="mac-vm", machine="mac-vm"))
-    assert result.outs["node_name"] == "MAC-VM"
+def test_create_waits_for_ready(kosmos):
+    node = register(kosmos, "203.0.113.7", ready=False)
+    kosmos.ready_seconds = 0.0
+    waits = []
+    provider = configured(sleep=lambda s: (waits.append(s), kosmos.handle(
+        "GET", f"/k8s/v1/regions/{REGION}/node-metadata", {}, node["_secret"]), time.sleep(0.01)))
+    assert provider.create(props(kosmos)).outs["status"] == "ready"
+    assert waits  # it polled until the node turned Ready
 
 
-def test_creation_error_fails_at_once_with_the_api_message(api):
-    api.timeline = [[node("creating")], [node("creation_error", error="kubelet failed to start: no space left")]]
+def test_on_prem_matches_the_node_id_the_join_reported_not_its_address(kosmos):
+    register(kosmos, "192.168.1.50")  # an unrelated node that has the host's LAN/SSH address
+    mine = register(kosmos, "198.51.100.200")  # the NAT address Scaleway saw
+    result = configured().create(props(kosmos, match_ip=None, match_node_id=mine["id"], machine="mac-vm"))
+    assert result.outs["node_id"] == mine["id"] and result.outs["node_name"].startswith("scw-multicloud-civo-lon1-")
+
+
+def test_on_prem_without_a_reported_node_id_fails_clearly(kosmos):
+    with pytest.raises(RegistrationError, match="no KOSMOS_NODE_ID line"):
+        configured().create(props(kosmos, match_ip=None, match_node_id=""))
+
+
+def test_two_live_nodes_with_the_same_ip_are_an_error_naming_both(kosmos):
+    a, b = register(kosmos, "203.0.113.7"), register(kosmos, "203.0.113.7")
     with pytest.raises(RegistrationError) as err:
-        provider(FakeClock()).create(props(api))
+        configured().create(props(kosmos))
+    assert a["name"] in str(err.value) and b["name"] in str(err.value) and "does not guess" in str(err.value)
+
+
+def test_timeout_names_machine_pool_and_where_to_look(kosmos):
+    register(kosmos, "198.51.100.1")
+    with pytest.raises(RegistrationError) as err:
+        configured().create(props(kosmos, timeout_seconds=0.3))
     message = str(err.value)
-    assert "kubelet failed to start: no space left" in message
-    assert "machine 'civo-lon1-0'" in message and "pool 'civo-lon1'" in message
+    assert message.startswith("timed out after 0.3s")
+    assert "machine 'civo-lon1-0' (node with public IP 203.0.113.7)" in message
     assert "/var/lib/kosmos/join.state" in message
-    assert len(api.gets()) == 2
 
 
-def test_a_node_that_never_appears_times_out_naming_machine_pool_and_where_to_look(api):
-    api.timeline = [[node("ready", ip="198.51.100.1", name="someone-else")]]
-    clock = FakeClock()
-    with pytest.raises(RegistrationError) as err:
-        provider(clock).create(props(api, timeout_seconds=60))
-    message = str(err.value)
-    assert message.startswith("timed out after 60s")
-    assert "machine 'civo-lon1-0' (node with public IP 203.0.113.7 or name civo-lon1-0)" in message
-    assert f"pool 'civo-lon1' ({POOL})" in message
-    assert "last status: not registered yet" in message
-    assert "/var/lib/kosmos/join.state and /var/log/kosmos-join.log" in message
-    assert clock.now <= 60
-    assert 3 <= len(api.gets()) <= 10
+def test_no_credentials_anywhere_is_a_clear_error(kosmos):
+    with pytest.raises(RegistrationError, match="no usable Scaleway credentials.*scaleway:accessKey"):
+        NodeRegistrationProvider().create(props(kosmos))
 
 
-def test_timeout_reports_the_last_status_and_api_error(api):
-    api.timeline = [[node("not_ready", error="kubelet not posting status")]]
-    with pytest.raises(RegistrationError, match="last status: not_ready \\(API error: kubelet not posting status\\)"):
-        provider(FakeClock()).create(props(api, timeout_seconds=30))
+def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the client may write the cluster CA
+    node = register(kosmos, "203.0.113.7", kube)
+    kube.pods = [pod("web-1", node["name"]), pod("web-2", node["name"]), pod("kilo", node["name"], "kube-system",
+                                                                           owner="DaemonSet"),
+                 pod("elsewhere", "other-node")]
+    kube.pdb_blocks = {"web-2": 2}  # its budget refuses twice, then allows
+    provider = configured()
+    outs = provider.create(props(kosmos)).outs
+    started = time.monotonic()
+    provider.delete(node["id"], outs)  # outputs only
+    assert time.monotonic() - started >= kosmos.delete_seconds  # returned only once the node was gone
+    assert kosmos.live_nodes() == [] and kosmos.pool.size == 2  # "Pool size is reduced by 1"
+    evictions = [p for m, p in kube.calls if p.endswith("/eviction")]
+    assert evictions.count("/api/v1/namespaces/default/pods/web-2/eviction") == 3  # 429, 429, then evicted
+    assert "/api/v1/namespaces/default/pods/web-1/eviction" in evictions
+    assert not any("kilo" in p or "elsewhere" in p for p in evictions)  # DaemonSet pods and other nodes: untouched
+    assert kube.nodes[node["name"]]["spec"]["unschedulable"] is True  # cordoned first
+    assert [p["metadata"]["name"] for p in kube.pods] == ["kilo", "elsewhere"]
+    assert list(scratch.iterdir()) == []  # nothing of the kubeconfig is left on disk
+    # Drain happened before the API delete.
+    first_delete = next(i for i, r in enumerate(kosmos.requests) if r[0] == "DELETE")
+    assert kosmos.requests[first_delete][2] == {"skip_drain": "False"}
 
 
-def test_wait_false_creates_without_calling_the_api(api):
-    result = provider(FakeClock()).create(props(api, wait=False))
-    assert result.id == f"{POOL}/civo-lon1-0"
-    assert result.outs["status"] == "not-waited"
-    assert api.requests == []
+def test_a_budget_that_never_allows_fails_the_delete_and_keeps_the_node(kosmos, kube):
+    node = register(kosmos, "203.0.113.7", kube)
+    kube.pods = [pod("db-0", node["name"])]
+    kube.pdb_blocks = {"db-0": 10_000}
+    provider = configured()
+    outs = {**provider.create(props(kosmos)).outs, "timeout_seconds": 1}
+    with pytest.raises(RegistrationError, match="PodDisruptionBudgets refuse evicting default/db-0.*skipDrain"):
+        provider.delete(node["id"], outs)
+    assert not any(r[0] == "DELETE" for r in kosmos.requests)  # the node (and so its machine) stays
+    assert len(kosmos.live_nodes()) == 1
 
 
-@pytest.mark.parametrize("skip_drain", [False, True])
-def test_delete_of_a_ready_node_sends_delete_with_the_drain_flag(api, skip_drain):
-    api.timeline = [[node("ready")]]
-    provider(FakeClock()).delete(NODE, props(api, node_id=NODE, skip_drain=skip_drain))
-    deletes = [r for r in api.requests if r[0] == "DELETE"]
-    # The SDK encodes the flag as Python's bool text ("True"/"False"), as it does against the real API.
-    assert deletes == [("DELETE", f"/k8s/v1/regions/{REGION}/nodes/{NODE}", {"skip_drain": str(skip_drain)})]
+def test_skip_drain_deletes_without_touching_kubernetes(kosmos, kube):
+    node = register(kosmos, "203.0.113.7", kube)
+    kube.pods = [pod("web-1", node["name"])]
+    provider = configured()
+    outs = provider.create(props(kosmos, skip_drain=True)).outs
+    provider.delete(node["id"], outs)
+    assert kube.calls == [] and kosmos.live_nodes() == []
 
 
-def test_delete_finds_the_node_even_without_a_recorded_id(api):
-    api.timeline = [[node("ready")]]
-    provider(FakeClock()).delete(f"{POOL}/civo-lon1-0", props(api, wait=False, node_id=""))
-    assert [r[1] for r in api.requests if r[0] == "DELETE"] == [f"/k8s/v1/regions/{REGION}/nodes/{NODE}"]
+def test_delete_of_a_node_already_gone_or_never_registered_is_success(kosmos):
+    provider = configured()
+    provider.delete("x", props(kosmos, node_id="66666666-6666-4666-8666-666666666666", skip_drain=True))
+    provider.delete("x", props(kosmos, wait=False, node_id="", skip_drain=True))  # nothing matches: nothing to do
+    assert not any(r[0] == "DELETE" for r in kosmos.requests)
 
 
-def test_delete_of_a_missing_node_is_success(api):
-    api.timeline = [[]]
-    api.delete_status = 404
-    provider(FakeClock()).delete(NODE, props(api, node_id=NODE))  # no exception
-    assert [r[0] for r in api.requests] == ["GET", "DELETE"]
-    api.requests.clear()
-    provider(FakeClock()).delete("x", props(api, node_id=""))  # never registered: nothing to delete
-    assert [r[0] for r in api.requests] == ["GET"]
-
-
-def test_diff_replaces_on_identity_and_updates_settings_in_place(api):
-    p = provider(FakeClock())
-    old = {**props(api), "node_id": NODE, "node_name": "civo-lon1-0", "status": "ready"}
-    same = p.diff(NODE, old, props(api))
+def test_diff_compares_inputs_with_the_old_outputs(kosmos):
+    register(kosmos, "203.0.113.7")
+    provider = configured()
+    outs = provider.create(props(kosmos)).outs
+    same = provider.diff("id", outs, props(kosmos))
     assert same.changes is False and same.replaces == []
-    ip = p.diff(NODE, old, props(api, match_ip="203.0.113.8"))
+    ip = provider.diff("id", outs, props(kosmos, match_ip="203.0.113.8"))
     assert ip.changes is True and ip.replaces == ["match_ip"] and ip.delete_before_replace is False
-    timeout = p.diff(NODE, old, props(api, timeout_seconds=60, skip_drain=True))
-    assert timeout.changes is True and timeout.replaces == []
-    updated = p.update(NODE, old, props(api, skip_drain=True))
-    assert updated.outs["node_id"] == NODE and updated.outs["skip_drain"] is True
-    assert "secret_key" not in updated.outs
+    setting = provider.diff("id", outs, props(kosmos, skip_drain=True))
+    assert setting.changes is True and setting.replaces == []
 
 
-def test_serialised_provider_runs_a_create_in_a_fresh_process(api):
-    """The engine pickles dynamic providers with dill (pulumi.dynamic.serialize_provider) and loads them in the
-    provider host process: do the same and run a create against the local API from there."""
-    api.timeline = [[], [node("ready")]]
-    blob = serialize_provider(NodeRegistrationProvider())
-    assert len(blob) < 20_000  # by reference: no SDK client or module state captured
-    code = (
-        "import base64, json, sys, dill\n"
-        "provider = dill.loads(base64.b64decode(sys.stdin.readline()))\n"
-        "props = json.loads(sys.stdin.readline())\n"
-        "result = provider.create(props)\n"
-        "print(json.dumps({'id': result.id, 'outs': result.outs}))\n"
-    )
-    payload = blob + "\n" + json.dumps(props(api, poll_seconds=0.05, timeout_seconds=20)) + "\n"
-    proc = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, cwd=REPO,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["id"] == NODE and out["outs"]["status"] == "ready"
-    assert "waiting for machine 'civo-lon1-0'" in proc.stderr  # progress is reported while it waits
-    assert len(api.gets()) == 2
+def test_state_from_before_node_ids_updates_in_place_when_the_reported_id_is_the_tracked_node(kosmos):
+    # Old state matched on-prem nodes by hostname (match_name); the join now reports the id of the same node.
+    old = {**props(kosmos, match_ip=None), "match_name": "mac-vm", "node_id": "n-1", "node_name": "scw-x",
+           "status": "ready"}
+    del old["match_node_id"]
+    provider = configured()
+    same_node = provider.diff("id", old, props(kosmos, match_ip=None, match_node_id="n-1"))
+    assert same_node.changes is True and same_node.replaces == []  # never a replace that would delete the node
+    other_node = provider.diff("id", old, props(kosmos, match_ip=None, match_node_id="n-2"))
+    assert other_node.replaces == ["match_node_id"]
+    # In a preview the re-run join's output is unknown: an update, not a replace (decided again at apply).
+    from pulumi.runtime import rpc
+
+    preview = provider.diff("id", {**old, "match_node_id": "n-1"}, props(kosmos, match_ip=None, match_node_id=rpc.UNKNOWN))
+    assert preview.changes is True and preview.replaces == []
+
+
+@pytest.fixture
+def host(tmp_path):
+    with dynamic_host(tmp_path) as stub:
+        yield stub
+
+
+def test_the_provider_as_pulumis_dynamic_host_drives_it(kosmos, kube, host):
+    from pulumi.runtime import proto
+
+    civo = register(kosmos, "203.0.113.7", kube)
+    onprem = register(kosmos, "198.51.100.200", kube)  # NAT address, unlike its SSH address
+    provider_blob = serialized_provider()
+    assert ACCESS_KEY not in provider_blob  # credentials never ride in the pickled provider
+    base = {k: v for k, v in props(kosmos, api_url=None, timeout_seconds=30).items() if v is not None}
+    inputs = {
+        "civo": {**base, "__provider": provider_blob},
+        "onprem": {**base, "machine": "mac-vm", "match_ip": "", "match_node_id": onprem["id"],
+                   "__provider": provider_blob},
+    }
+    # Configure: all stack config, namespaced keys (the engine sends the whole stack config).
+    host.Configure(proto.ConfigureRequest(args=struct(
+        {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url,
+         "kosmos:cluster": "{}"})), timeout=30)
+    created = {name: host.Create(proto.CreateRequest(urn=f"urn:{name}", properties=struct(props_)), timeout=60)
+               for name, props_ in inputs.items()}
+    assert created["civo"].id == civo["id"] and created["onprem"].id == onprem["id"]  # exactly its own node
+    outs = {name: plain(c.properties) for name, c in created.items()}
+    for name in outs:
+        text = json.dumps(outs[name])
+        assert ACCESS_KEY not in text and OPERATOR_SECRET not in text
+    # Diff gets the old outputs and the same inputs again: no change.
+    diff = host.Diff(proto.DiffRequest(id=onprem["id"], olds=struct(outs["onprem"]),
+                                               news=struct(inputs["onprem"])), timeout=30)
+    assert diff.changes == proto.DiffResponse.DIFF_NONE
+    read = host.Read(proto.ReadRequest(id=onprem["id"], properties=struct(outs["onprem"])), timeout=30)
+    assert plain(read.properties)["status"] == "ready"
+    # Delete gets the outputs only and returns once Scaleway no longer lists the node.
+    host.Delete(proto.DeleteRequest(id=onprem["id"], properties=struct(outs["onprem"])), timeout=60)
+    assert [n["id"] for n in kosmos.live_nodes()] == [civo["id"]]
+    assert kosmos.pool.size == 2
+    assert any(p.endswith("/eviction") or "/nodes/" in p for _, p in kube.calls)  # drained through Kubernetes

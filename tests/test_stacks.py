@@ -164,8 +164,13 @@ def test_blog_pools_sizes_and_zones(stack_run):
     for name, count in BLOG_POOLS.items():
         p = pools[name]
         assert p["nodeType"] == "external"
-        assert (p["size"], p["minSize"], p["maxSize"], p["autoscaling"]) == (count, count, count, False)
+        # Scaleway changes `size` as nodes join and leave (delete_node lowers it by one): ignored in diffs.
+        assert (p["size"], p["minSize"], p["maxSize"], p["autoscaling"]) == (count, 0, 2 * count, False)
+        assert p["autohealing"] is False
         assert p["waitForPoolReady"] is False  # nodes join after the pool exists: waiting would deadlock
+    external = [r for r in stack_run("blog").by_type(POOL) if r.inputs["nodeType"] == "external"]
+    assert external and all(r.ignore_changes == ["size"] for r in external)
+    assert all(r.ignore_changes == [] for r in stack_run("blog").by_type(POOL) if r.inputs["nodeType"] != "external")
 
 
 def test_blog_join_key_policy_grants_only_external_node_register(stack_run):
@@ -309,8 +314,10 @@ def test_blog_labels_per_node(stack_run):
     for patch in patches.values():
         assert patch.provider.startswith(provider.urn + "::")
         assert "topology.kubernetes.io/region" not in patch.inputs["metadata"]["labels"]
-    # The patch targets the node the registration found (mock: the machine's name / reported hostname).
-    assert patches["kosmos-home-mac-vm-labels"].inputs["metadata"]["name"] == "mac-vm"
+    # The patch targets the node the registration found: Scaleway's node name, not the machine's hostname.
+    home = one(run, REGISTRATION, "kosmos-home-mac-vm-registration")
+    assert patches["kosmos-home-mac-vm-labels"].inputs["metadata"]["name"] == home.state["node_name"]
+    assert home.state["node_name"].startswith("scw-kosmos-home-")
     pools = {r.inputs["name"]: r.inputs["labels"] for r in run.by_type(POOL)}
     assert pools["civo-lon1"] == expected["kosmos-civo-lon1-0-labels"]
     assert pools["par"]["cloud"] == "scaleway"
@@ -343,7 +350,12 @@ def test_blog_registrations_match_what_the_machine_reports(stack_run):
     inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0")
     assert lon0.inputs["match_ip"] == inst.state["publicIp"]
     home = one(run, REGISTRATION, "kosmos-home-mac-vm-registration")
-    assert home.inputs["match_name"] == "mac-vm"  # parsed from the join's KOSMOS_NODE_NAME line
+    # On-prem: the node id the join printed (KOSMOS_NODE_ID), never its SSH address (behind NAT, not Scaleway's).
+    assert home.inputs["match_node_id"] == fake_uuid("node", "mac-vm")
+    assert home.inputs.get("match_ip") is None
+    assert lon0.inputs.get("match_node_id") is None
+    for reg in run.by_type(REGISTRATION):  # credentials reach the provider through configure(), never inputs
+        assert not {"access_key", "secret_key"} & set(reg.inputs)
 
 
 def test_blog_no_dependency_between_two_nodes(stack_run):
@@ -463,7 +475,7 @@ def test_a_registration_depends_on_a_machine_that_reports_nothing_explicitly():
     run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "silent_machines.py")
     command = one(run, COMMAND, "lab-rack-nodes-h1")
     registration = one(run, REGISTRATION, "lab-rack-h1-registration")
-    assert registration.inputs["match_ip"] == "192.0.2.10" and registration.inputs["match_name"] == "h1"
+    assert registration.inputs["match_ip"] == "192.0.2.10" and registration.inputs.get("match_node_id") is None
     # No input of the registration is an output of the command: only depends_on can carry the edge.
     assert not any(command.urn in urns for urns in registration.property_dependencies.values())
     assert command.urn in registration.dependencies
@@ -487,14 +499,14 @@ def test_each_stack_file_runs(stack):
 
 
 def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
-    # create-before-delete means old and new machine are both in the cluster for a while: they must register under
-    # different node names, so the hostname carries a fingerprint of everything that replaces the machine.
+    # create-before-delete means old and new machine exist together for a while: the hostname carries a fingerprint
+    # of everything that replaces the machine. Node names are Scaleway's and never the hostname.
     run = stack_run("blog")
     inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs
     assert re.fullmatch(r"civo-lon1-0-[0-9a-f]{6}", inst["hostname"])
     reg = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration").inputs
     patch = one(run, PATCH, "kosmos-civo-lon1-0-labels").inputs
-    assert reg["match_name"] == inst["hostname"] == patch["metadata"]["name"]
+    assert "match_name" not in reg and patch["metadata"]["name"] != inst["hostname"]
     dev = one(run, DEVICE, "kosmos-metal-arm-nodes-0").inputs
     assert re.fullmatch(r"metal-arm-0-[0-9a-f]{6}", dev["hostname"])
     nodes = {n["machine"]: n for n in node_rows(run)}
@@ -509,3 +521,16 @@ def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
     raw["kosmos:externalPools"][0]["labels"] = {"team": "api"}  # labels do not replace machines
     relabelled = run_config(raw, stack="blog", raise_errors=True)
     assert one(relabelled, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs["hostname"] == inst["hostname"]
+
+
+def test_scaleway_api_url_reaches_the_agent_and_the_registrations_and_join_api_url_overrides_it(stack_run):
+    raw = stack_config("blog")
+    raw["scaleway:apiUrl"] = "https://api.example.test"
+    run = run_config(raw, stack="blog", raise_errors=True)
+    redacted = run.exports["userdata"].value["civo-lon1"]["redacted"]
+    assert "API_URL=https://api.example.test\n" in redacted  # k8s-agent's SCW_API_URL
+    assert all(r.inputs["api_url"] == "https://api.example.test" for r in run.by_type(REGISTRATION))
+    raw["kosmos:join"] = {"apiUrl": "https://agents.example.test"}
+    run = run_config(raw, stack="blog", raise_errors=True)
+    assert "API_URL=https://agents.example.test\n" in run.exports["userdata"].value["civo-lon1"]["redacted"]
+    assert "API_URL=''\n" in stack_run("blog").exports["userdata"].value["civo-lon1"]["redacted"]  # agent default

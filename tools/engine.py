@@ -178,12 +178,15 @@ class KosmosMocks(pulumi.runtime.Mocks):
                                  "version": "IPv4"}])
         elif t == "command:remote:Command":
             host_name = name.rsplit("-nodes-", 1)[-1]
-            state.update(stdout=f"kosmos-join: joined\nKOSMOS_NODE_NAME={host_name}\n", stderr="")
+            # What the join prints once k8s-agent registered the node (templates/join/join.sh.j2).
+            state.update(stdout=f"kosmos-join: joined\nKOSMOS_NODE_ID={fake_uuid('node', host_name)}\n"
+                                f"KOSMOS_NODE_NAME=scw-kosmos-{host_name}-{fake_uuid('node', host_name)[:8]}\n", stderr="")
         elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeRegistration"):
             state.pop("__provider", None)
             state.update(
                 node_id=fake_uuid("node", name),
-                node_name=inputs.get("match_name") or inputs.get("machine"),
+                # Scaleway's naming (scw-<cluster>-<pool>-<hex>), never the hostname.
+                node_name=f"scw-kosmos-{inputs.get('pool_name')}-{fake_uuid('node', name).replace('-', '')[:22]}",
                 status="ready" if inputs.get("wait", True) else "not-waited",
             )
         return rid, state

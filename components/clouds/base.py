@@ -24,7 +24,8 @@ class Machine:
     key: str
     """Short, stable suffix for this machine's resource names (its index, or the on-prem host name)."""
     name: str
-    """Machine name; for clouds that boot it, also its hostname (and so its Kubernetes node name)."""
+    """Machine name; for clouds that boot it, also the base of its hostname. Never the Kubernetes node name: Scaleway
+    names nodes itself (`scw-<cluster>-<pool>-<id>`, k8s-agent takes it from NodeMetadata.name)."""
     resource: pulumi.Resource
     """What the node's registration depends on."""
     machine_id: pulumi.Output
@@ -33,13 +34,13 @@ class Machine:
     arch: str
     """amd64 / arm64 when known before boot, else ARCH_DETECTED_AT_BOOT (the join script picks the binary)."""
     hostname: Optional[pulumi.Input[str]] = None
-    """The hostname the machine boots with, i.e. the node name it registers under (see MachineSet.hostname)."""
-    node_name: Optional[pulumi.Input[str]] = None
-    """The Kubernetes node name when reported by the machine itself (on-prem: printed by the join over SSH)."""
+    """The hostname the machine boots with (see MachineSet.hostname)."""
+    node_id: Optional[pulumi.Input[str]] = None
+    """Scaleway's node id when reported by the machine itself (on-prem: KOSMOS_NODE_ID printed by the join)."""
 
     def reports_identity(self) -> bool:
-        """Whether the public IP or node name is an output of `resource` (so using it depends on the machine)."""
-        return isinstance(self.public_ip, pulumi.Output) or isinstance(self.node_name, pulumi.Output)
+        """Whether the public IP or node id is an output of `resource` (so using it depends on the machine)."""
+        return isinstance(self.public_ip, pulumi.Output) or isinstance(self.node_id, pulumi.Output)
 
 
 @dataclass
@@ -126,9 +127,10 @@ class MachineSet(pulumi.ComponentResource):
     def hostname(self, base_name: str) -> pulumi.Output:
         """`<pool>-<n>-<fingerprint>`: a replaced machine boots under a new name.
 
-        Replacement is create-before-delete, so the new machine joins while the old node still exists; the node
-        name comes from the hostname, so the two must differ. The fingerprint covers everything that replaces the
-        machine: the redacted userdata hash and the cloud's force-new inputs.
+        Replacement is create-before-delete, so the new machine exists while the old one still does; distinct
+        hostnames keep them apart in the cloud's console and logs (the node names are Scaleway's either way). The
+        fingerprint covers everything that replaces the machine: the redacted userdata hash and the cloud's
+        force-new inputs.
         """
         return self.generation.apply(lambda generation: f"{base_name}-{generation}")
 

@@ -17,7 +17,8 @@ from ..spec import OnPremHost, OnPremPoolSpec
 from ..userdata import JoinInputs, render_leave
 from .base import Machine, MachineSet, MachineSetArgs
 
-_NODE_NAME = re.compile(r"^KOSMOS_NODE_NAME=(\S+)$", re.MULTILINE)
+# The join prints the identity k8s-agent registered (templates/join/join.sh.j2, step "identity").
+_NODE_ID = re.compile(r"^KOSMOS_NODE_ID=([0-9a-f-]{36})$", re.MULTILINE)
 
 
 def as_root(host: OnPremHost, command_line: str) -> str:
@@ -41,10 +42,11 @@ def leave_command(host: OnPremHost, leave_script: str) -> str:
     return as_root(host, f"bash -c {shlex.quote(leave_script)}")
 
 
-def node_name_from_join_output(stdout: str | None, default: str) -> str:
-    """The join prints `KOSMOS_NODE_NAME=<hostname>` last; fall back to the declared host name."""
-    found = _NODE_NAME.findall(stdout or "")
-    return found[-1] if found else default
+def node_id_from_join_output(stdout: str | None) -> str:
+    """The last `KOSMOS_NODE_ID=<uuid>` the join printed; "" when there is none (the registration then fails
+    clearly instead of guessing by address: behind NAT, the SSH address is not the one Scaleway sees)."""
+    found = _NODE_ID.findall(stdout or "")
+    return found[-1] if found else ""
 
 
 def _ipv4(address: str) -> str | None:
@@ -99,7 +101,7 @@ class OnPremNodes(MachineSet):
                     join.id,
                     _ipv4(host.address),
                     self.arch_of(index),
-                    node_name=join.stdout.apply(lambda out, h=host: node_name_from_join_output(out, h.name)),
+                    node_id=join.stdout.apply(node_id_from_join_output),
                 )
             )
         return machines

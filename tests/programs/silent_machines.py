@@ -1,4 +1,4 @@
-"""A cloud module whose machines report neither IP nor node name (both come from config): the registration must then
+"""A cloud module whose machines report neither IP nor node id (both come from config): the registration must then
 depend on the machine explicitly. Swaps the on-prem machine set for one whose join output is ignored."""
 
 import pulumi
@@ -12,7 +12,7 @@ class SilentOnPremNodes(OnPremNodes):
     def create_machines(self, name, args):
         machines = super().create_machines(name, args)
         for machine in machines:
-            machine.node_name = None  # nothing reported: match on the configured address and host name only
+            machine.node_id = None  # nothing reported: match on the configured address only
             machine.public_ip = "192.0.2.10"
         return machines
 

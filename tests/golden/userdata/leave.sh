@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
-# kosmos leave: undoes a kosmos join on this machine so it can join again later.
+# kosmos leave: undoes a kosmos join on this machine so that the next join registers a new node.
 set -euo pipefail
 umask 077
 
-# --- Rendered by kosmos (components/userdata.py) -------------------------------------------------------------------
 POOL_ID=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
 
-# Every path this script touches on the machine. KOSMOS_JOIN_ROOT re-roots them so the test suite can run the
-# script in a sandbox; it is never set on a real machine.
 ROOT="${KOSMOS_JOIN_ROOT:-}"
 LOG_FILE="$ROOT/var/log/kosmos-join.log"
 STATE_DIR="$ROOT/var/lib/kosmos"
 STATE_FILE="$STATE_DIR/join.state"
+NODE_FILE="$STATE_DIR/node.json"
 SECRET_FILE="$ROOT/etc/kosmos/join.secret"
 AGENT_DIR="$ROOT/usr/local/lib/kosmos"
 CURRENT_STEP=start
@@ -42,7 +40,6 @@ step() {
   log "$2"
 }
 
-# Any command that dies under `set -e` still leaves a readable state behind.
 on_exit() {
   local status=$?
   if [ "$status" -ne 0 ]; then
@@ -64,8 +61,11 @@ if command -v systemctl >/dev/null 2>&1; then
     fi
   done
 fi
-rm -f "$SECRET_FILE" "$AGENT_DIR"/node-agent_linux_*
+# k8s-agent skips registration while its cache exists (metadata.go) and skips components its versions file lists
+# (versions.go): both go, or a later join would reuse the deleted node's credentials.
+rm -f "$SECRET_FILE" "$AGENT_DIR"/k8s-agent_linux_* "$NODE_FILE" \
+  "$ROOT/etc/scw-k8s-userdata" "$ROOT/etc/scw-k8s-versions.json"
 CURRENT_STEP=finished
 record_state left
-log "left the pool; this machine can join again"
+log "left the pool; the next join registers a new node"
 trap - EXIT

@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# kosmos join: registers this machine into the Kosmos pool (known after apply) (fr-par).
+# kosmos join: registers this machine into the Kosmos pool (known after apply) (fr-par) with Scaleway's k8s-agent.
 # Progress: /var/log/kosmos-join.log and /var/lib/kosmos/join.state (running:<step> | ok | failed:<step>: <reason>).
-# Re-running after a successful join does nothing; KOSMOS_JOIN_FORCE=1 joins again.
+# Node identity: /var/lib/kosmos/node.json. A re-run does nothing; KOSMOS_JOIN_FORCE=1 runs the agent again.
 set -euo pipefail
 umask 077
 
-# --- Rendered by kosmos (components/userdata.py) -------------------------------------------------------------------
 POOL_ID=(known after apply)
 
-# Every path this script touches on the machine. KOSMOS_JOIN_ROOT re-roots them so the test suite can run the
-# script in a sandbox; it is never set on a real machine.
 ROOT="${KOSMOS_JOIN_ROOT:-}"
 LOG_FILE="$ROOT/var/log/kosmos-join.log"
 STATE_DIR="$ROOT/var/lib/kosmos"
 STATE_FILE="$STATE_DIR/join.state"
+NODE_FILE="$STATE_DIR/node.json"
 SECRET_FILE="$ROOT/etc/kosmos/join.secret"
 AGENT_DIR="$ROOT/usr/local/lib/kosmos"
 CURRENT_STEP=start
@@ -44,7 +42,6 @@ step() {
   log "$2"
 }
 
-# Any command that dies under `set -e` still leaves a readable state behind.
 on_exit() {
   local status=$?
   if [ "$status" -ne 0 ]; then
@@ -54,23 +51,64 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# What this machine must be, and where the node-agent comes from.
 POOL_REGION=fr-par
-AGENT_BASE_URL=https://scwcontainermulticloud.s3.fr-par.scw.cloud
+AGENT_VERSION=v0.1.5
+AGENT_BASE_URL=https://scw-fr-par-k8s-agent.s3.fr-par.scw.cloud/agent/0.1.5
 AGENT_SHA256_AMD64=''
 AGENT_SHA256_ARM64=''
+API_URL=''
 ALLOWED_OS='ubuntu:20.04 ubuntu:22.04 ubuntu:24.04 debian:11 debian:12'
 MIN_MEMORY_MIB=2048
 MIN_DISK_GIB=20
 DOWNLOAD_ATTEMPTS=5
 OS_RELEASE="$ROOT/etc/os-release"
 MEMINFO="$ROOT/proc/meminfo"
+AGENT_USERDATA="$ROOT/etc/scw-k8s-userdata"
 BACKOFF_SECONDS="${KOSMOS_JOIN_BACKOFF_SECONDS:-2}"
 
-# Checked before any state is written, so a finished join stays recorded as ok.
-if [ "${KOSMOS_JOIN_FORCE:-0}" != 1 ] && [ -f "$STATE_FILE" ] && [ "$(<"$STATE_FILE")" = ok ]; then
+json_field() {
+  awk -v want="$1" '
+    { buf = buf $0 "\n" }
+    END {
+      n = length(buf); depth = 0; key = ""; value_next = 0
+      for (i = 1; i <= n; i++) {
+        c = substr(buf, i, 1)
+        if (c == "\"") {
+          s = ""; bad = 0
+          for (i++; i <= n; i++) {
+            c = substr(buf, i, 1)
+            if (c == "\\") {
+              i++; e = substr(buf, i, 1)
+              if (e == "/" || e == "\"" || e == "\\") s = s e; else bad = 1
+              continue
+            }
+            if (c == "\"") break
+            s = s c
+          }
+          if (depth == 1 && value_next) {
+            if (key == want) { if (bad) exit 3; print s; exit 0 }
+            value_next = 0
+          } else if (depth == 1) key = s
+        } else if (c == "{" || c == "[") { depth++; value_next = 0 }
+        else if (c == "}" || c == "]") depth--
+        else if (c == ":" && depth == 1) value_next = 1
+        else if (c == "," && depth == 1) { value_next = 0; key = "" }
+      }
+      exit 1
+    }'
+}
+
+print_identity() {
+  local json
+  json="$(<"$NODE_FILE")"
+  printf 'KOSMOS_NODE_ID=%s\n' "$(json_field id <<<"$json")"
+  printf 'KOSMOS_NODE_NAME=%s\n' "$(json_field name <<<"$json")"
+}
+
+if [ "${KOSMOS_JOIN_FORCE:-0}" != 1 ] && [ -f "$STATE_FILE" ] && [ "$(<"$STATE_FILE")" = ok ] && [ -s "$NODE_FILE" ]; then
   CURRENT_STEP=finished
-  log "already joined pool $POOL_ID; nothing to do (set KOSMOS_JOIN_FORCE=1 to join again)"
+  log "already joined pool $POOL_ID; nothing to do (set KOSMOS_JOIN_FORCE=1 to run the agent again)"
+  print_identity
   trap - EXIT
   exit 0
 fi
@@ -81,8 +119,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 
-# The join key travels inside this script (root-only userdata or SSH stdin); park it in a root-only file so the
-# agent step reads it the same way whatever the delivery, and it never reaches a command line.
 JOIN_SECRET=REDACTED-JOIN-KEY
 printf '%s' "$JOIN_SECRET" >"$SECRET_FILE"
 chmod 0600 "$SECRET_FILE"
@@ -112,18 +148,18 @@ esac
 step arch "detecting the CPU architecture"
 machine="$(uname -m)"
 case "$machine" in
-  x86_64 | amd64) arch=amd64 expected_sha256="$AGENT_SHA256_AMD64" ;;
-  aarch64 | arm64) arch=arm64 expected_sha256="$AGENT_SHA256_ARM64" ;;
-  *) fail "CPU architecture $machine is not supported; Kosmos node-agent exists for x86_64 (amd64) and aarch64 (arm64)" ;;
+  x86_64 | amd64) arch=amd64 pinned_sha256="$AGENT_SHA256_AMD64" ;;
+  aarch64 | arm64) arch=arm64 pinned_sha256="$AGENT_SHA256_ARM64" ;;
+  *) fail "CPU architecture $machine is not supported; k8s-agent exists for x86_64 (amd64) and aarch64 (arm64)" ;;
 esac
-log "architecture $machine -> node-agent_linux_$arch"
+binary="k8s-agent_linux_$arch"
+log "architecture $machine -> $binary $AGENT_VERSION"
 
 step resources "checking memory and disk"
 mem_kib=0
 while read -r key value _; do
   if [ "$key" = "MemTotal:" ]; then mem_kib=$value; fi
 done <"$MEMINFO"
-# MemTotal excludes memory the kernel reserves, so a 2 GiB machine reports ~1.9 GiB: allow 10% below the minimum.
 if [ "$mem_kib" -lt $((MIN_MEMORY_MIB * 1024 * 90 / 100)) ]; then
   fail "only $((mem_kib / 1024)) MiB of RAM; a Kosmos node needs at least $MIN_MEMORY_MIB MiB"
 fi
@@ -133,40 +169,74 @@ if [ "${free_kib:-0}" -lt $((MIN_DISK_GIB * 1024 * 1024)) ]; then
 fi
 log "$((mem_kib / 1024)) MiB of RAM"
 
-step download "downloading the node-agent"
-url="$AGENT_BASE_URL/node-agent_linux_$arch"
-agent="$AGENT_DIR/node-agent_linux_$arch"
-attempt=1
-while :; do
-  log "GET $url (attempt $attempt/$DOWNLOAD_ATTEMPTS)"
-  if command -v curl >/dev/null 2>&1; then
-    code="$(curl -sS -L --connect-timeout 10 --max-time 300 -o "$agent.partial" -w '%{http_code}' "$url" 2>>"$LOG_FILE")" || true
-  else
-    code=000
-    if wget -q -T 30 -t 1 -O "$agent.partial" "$url" 2>>"$LOG_FILE"; then code=200; fi
-  fi
-  if [ "$code" = 200 ]; then break; fi
-  rm -f "$agent.partial"
-  if [ "$attempt" -ge "$DOWNLOAD_ATTEMPTS" ]; then
-    fail "could not download $url after $DOWNLOAD_ATTEMPTS attempts (last HTTP status ${code:-none})"
-  fi
-  delay=$((BACKOFF_SECONDS * (1 << (attempt - 1))))
-  log "HTTP status ${code:-none}; retrying in ${delay}s"
-  sleep "$delay"
-  attempt=$((attempt + 1))
-done
-if [ -n "$expected_sha256" ]; then
-  actual_sha256="$(sha256sum "$agent.partial" | awk '{ print $1 }')"
-  if [ "$actual_sha256" != "$expected_sha256" ]; then
-    rm -f "$agent.partial"
-    fail "sha256 mismatch for $url: expected $expected_sha256, got $actual_sha256"
-  fi
-  log "sha256 verified ($actual_sha256)"
+step download "downloading k8s-agent $AGENT_VERSION"
+https_only=1
+if [ -n "$pinned_sha256" ]; then https_only=0; fi
+case "$AGENT_BASE_URL" in
+  https://*) ;;
+  *) [ "$https_only" = 0 ] || fail "$AGENT_BASE_URL is not https and no sha256 is pinned for $arch (kosmos:join.agentSha256.$arch)" ;;
+esac
+
+download() {
+  local url=$1 out=$2 attempt=1 code delay
+  while :; do
+    log "GET $url (attempt $attempt/$DOWNLOAD_ATTEMPTS)"
+    if command -v curl >/dev/null 2>&1; then
+      local protocols=()
+      if [ "$https_only" = 1 ]; then protocols=(--proto "=https" --proto-redir "=https"); fi
+      code="$(curl -sS -L "${protocols[@]}" --connect-timeout 10 --max-time 300 -o "$out" -w '%{http_code}' "$url" 2>>"$LOG_FILE")" || true
+    else
+      local redirects=()
+      if [ "$https_only" = 1 ]; then redirects=(--max-redirect=0); fi
+      code=000
+      if wget -q "${redirects[@]}" -T 30 -t 1 -O "$out" "$url" 2>>"$LOG_FILE"; then code=200; fi
+    fi
+    if [ "$code" = 200 ]; then return 0; fi
+    rm -f "$out"
+    if [ "$attempt" -ge "$DOWNLOAD_ATTEMPTS" ]; then
+      fail "could not download $url after $DOWNLOAD_ATTEMPTS attempts (last HTTP status ${code:-none})"
+    fi
+    delay=$((BACKOFF_SECONDS * (1 << (attempt - 1))))
+    log "HTTP status ${code:-none}; retrying in ${delay}s"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+  done
+}
+
+agent="$AGENT_DIR/$binary"
+if [ -n "$pinned_sha256" ]; then
+  expected_sha256="$pinned_sha256"
+  log "expecting the pinned sha256 $expected_sha256"
+else
+  download "$AGENT_BASE_URL/checksums.txt" "$AGENT_DIR/checksums.txt.partial"
+  expected_sha256=""
+  while read -r sum name _; do
+    if [ "$name" = "$binary" ]; then expected_sha256="$sum"; fi
+  done <"$AGENT_DIR/checksums.txt.partial"
+  rm -f "$AGENT_DIR/checksums.txt.partial"
+  [[ "$expected_sha256" =~ ^[0-9a-f]{64}$ ]] || expected_sha256=""
+  [ -n "$expected_sha256" ] || fail "$AGENT_BASE_URL/checksums.txt has no sha256 for $binary; nothing was run"
+  log "expecting sha256 $expected_sha256 from $AGENT_BASE_URL/checksums.txt"
 fi
+download "$AGENT_BASE_URL/$binary" "$agent.partial"
+if [ ! -s "$agent.partial" ]; then
+  rm -f "$agent.partial"
+  fail "$AGENT_BASE_URL/$binary answered an empty body; nothing was run"
+fi
+actual_sha256="$(sha256sum "$agent.partial" | awk '{ print $1 }')"
+if [ "$actual_sha256" != "$expected_sha256" ]; then
+  head_bytes="$(head -c 64 "$agent.partial" | tr -c '[:print:]' '.')"
+  rm -f "$agent.partial"
+  case "$head_bytes" in
+    *"<html"* | *"<HTML"* | *"<!DOCTYPE"* | *"<!doctype"* | *"<?xml"*) fail "sha256 mismatch for $AGENT_BASE_URL/$binary (it looks like an HTML page: $head_bytes); expected $expected_sha256, got $actual_sha256; nothing was run" ;;
+    *) fail "sha256 mismatch for $AGENT_BASE_URL/$binary: expected $expected_sha256, got $actual_sha256; nothing was run" ;;
+  esac
+fi
+log "sha256 verified ($actual_sha256)"
 chmod 0700 "$agent.partial"
 mv -f "$agent.partial" "$agent"
 
-step agent "running the node-agent (this installs kubelet and joins the pool; it can take several minutes)"
+step agent "running k8s-agent -kosmos (registers the node, installs kubelet; can take minutes)"
 [ -s "$SECRET_FILE" ] || fail "join secret $SECRET_FILE is missing or empty"
 secret="$(<"$SECRET_FILE")"
 redact() {
@@ -175,19 +245,50 @@ redact() {
     log "agent: ${line//"$secret"/[redacted]}"
   done
 }
-# The key reaches the agent through its environment only: never argv, never the log.
+agent_env=(POOL_ID="$POOL_ID" POOL_REGION="$POOL_REGION" SCW_SECRET_KEY="$secret")
+if [ -n "$API_URL" ]; then agent_env+=(SCW_API_URL="$API_URL"); fi
 set +e
-POOL_ID="$POOL_ID" POOL_REGION="$POOL_REGION" SCW_SECRET_KEY="$secret" \
-  "$agent" -loglevel 0 -no-controller </dev/null 2>&1 | redact
+env "${agent_env[@]}" "$agent" -kosmos </dev/null 2>&1 | redact
 agent_status=${PIPESTATUS[0]}
 set -e
-unset secret
+unset secret agent_env
 if [ "$agent_status" -ne 0 ]; then
-  fail "node-agent exited with status $agent_status (its output is in $LOG_FILE)"
+  fail "k8s-agent exited with status $agent_status (its output is in $LOG_FILE)"
 fi
 
+step identity "reading the node's identity from its metadata"
+[ -s "$AGENT_USERDATA" ] || fail "k8s-agent left no registration in $AGENT_USERDATA"
+registration="$(<"$AGENT_USERDATA")"
+metadata_url="$(json_field metadata_url <<<"$registration")" || fail "no metadata_url in $AGENT_USERDATA"
+node_token="$(json_field node_secret_key <<<"$registration")" || fail "no node_secret_key in $AGENT_USERDATA"
+unset registration
+metadata_file="$STATE_DIR/metadata.partial"
+header_file="$STATE_DIR/metadata.header"
+if command -v curl >/dev/null 2>&1; then
+  printf 'header = "X-Auth-Token: %s"\n' "$node_token" >"$header_file"
+  code="$(curl -sS --config "$header_file" --connect-timeout 10 --max-time 60 -o "$metadata_file" -w '%{http_code}' "$metadata_url" 2>>"$LOG_FILE")" || true
+else
+  printf 'header = X-Auth-Token: %s\n' "$node_token" >"$header_file"
+  code=000
+  if wget -q --config="$header_file" -T 30 -t 1 -O "$metadata_file" "$metadata_url" 2>>"$LOG_FILE"; then code=200; fi
+fi
+rm -f "$header_file"
+unset node_token
+if [ "$code" != 200 ]; then
+  rm -f "$metadata_file"
+  fail "could not read the node metadata from $metadata_url (HTTP status ${code:-none})"
+fi
+metadata="$(<"$metadata_file")"
+rm -f "$metadata_file"
+node_id="$(json_field id <<<"$metadata")" || fail "the node metadata has no id"
+node_name="$(json_field name <<<"$metadata")" || fail "the node metadata has no name"
+[[ "$node_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || fail "unexpected node id \"$node_id\" in the node metadata"
+[[ "$node_name" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || fail "unexpected node name \"$node_name\" in the node metadata"
+printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" >"$NODE_FILE"
+
 CURRENT_STEP=finished
+rm -f "$SECRET_FILE"
 record_state ok
-log "joined pool $POOL_ID in $POOL_REGION; the node registers as ${HOSTNAME,,}"
-printf 'KOSMOS_NODE_NAME=%s\n' "${HOSTNAME,,}"
+log "joined pool $POOL_ID in $POOL_REGION as node $node_name ($node_id)"
+print_identity
 trap - EXIT

@@ -1,0 +1,248 @@
+"""A local Kosmos: the Scaleway K8s API paths the node installer and the official SDK call, on 127.0.0.1.
+
+Written from the vendors' source:
+- k8s-agent metadata.go (github.com/scaleway/k8s-agent v0.1.5): `POST {api}/k8s/v1/regions/{region}/pools/{pool}/
+  external-nodes/auth` with `X-Auth-Token: <join key>` answers `{metadata_url, node_secret_key}`; `GET metadata_url`
+  with `X-Auth-Token: <node secret>` answers NodeMetadata (id, name, cluster_url, …, external_ip, repo_uri).
+- scaleway-sdk-python scaleway/k8s/v1/api.py + marshalling.py: `GET …/node-metadata` (get_node_metadata, used as the
+  metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
+  `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
+  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content). Node fields as unmarshal_Node reads them.
+It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`,
+`public_ip_v4` is the address the agent came from (`nat_ip`: an on-prem machine's NAT address), a delete goes through
+`deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`, `type`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import http.server
+import json
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from typing import Optional
+
+from loopback import LoopbackServer
+
+
+@dataclass
+class Pool:
+    id: str
+    name: str
+    join_key: str
+    size: int
+    labels: dict = field(default_factory=dict)
+
+
+class LocalKosmos(LoopbackServer):
+    def __init__(
+        self,
+        *,
+        operator_secret: str,
+        cluster_id: str = "11111111-1111-4111-8111-111111111111",
+        cluster_name: str = "multicloud",
+        region: str = "fr-par",
+        ready_seconds: float = 0.2,
+        delete_seconds: float = 1.0,
+        default_page_size: int = 2,
+        kubeconfig: Optional[str] = None,
+    ):
+        self.operator_secret = operator_secret
+        self.cluster_id = cluster_id
+        self.cluster_name = cluster_name
+        self.region = region
+        self.ready_seconds = ready_seconds
+        self.delete_seconds = delete_seconds
+        self.default_page_size = default_page_size
+        self.kubeconfig = kubeconfig
+        self.pools: dict[str, Pool] = {}
+        self.nodes: dict[str, dict] = {}  # id -> node record (API fields plus private `_…` keys)
+        self.nat_ip = "192.0.2.1"
+        """The public address the next registration comes from (what Scaleway sees, not the SSH address)."""
+        self.fail_auth_status: Optional[int] = None
+        self.requests: list[tuple[str, str, dict]] = []
+        self.lock = threading.Lock()
+        kosmos = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status: int, payload) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _route(self, method: str) -> None:
+                url = urllib.parse.urlparse(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                with kosmos.lock:
+                    kosmos.requests.append((method, url.path, query))
+                    status, payload = kosmos.handle(method, url.path, query, self.headers.get("X-Auth-Token", ""))
+                self._send(status, payload)
+
+            def do_GET(self):  # noqa: N802
+                self._route("GET")
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self._route("POST")
+
+            def do_DELETE(self):  # noqa: N802
+                self._route("DELETE")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(Handler)
+
+    # -- test helpers -----------------------------------------------------------------------------------------
+    def add_pool(self, name: str, join_key: str, size: int = 1) -> Pool:
+        pool = Pool(str(uuid.uuid4()), name, join_key, size)
+        self.pools[pool.id] = pool
+        return pool
+
+    def live_nodes(self, pool_id: Optional[str] = None) -> list[dict]:
+        with self.lock:
+            return [self._public(n) for n in self.nodes.values() if self._visible(n) and pool_id in (None, n["pool_id"])]
+
+    def auth_calls(self) -> int:
+        return sum(1 for m, p, _ in self.requests if m == "POST" and p.endswith("/external-nodes/auth"))
+
+    # -- behaviour --------------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _status(self, node: dict) -> str:
+        if node["_deleted_at"] is not None:
+            return "deleting"
+        if node["_metadata_at"] is not None and self._now() - node["_metadata_at"] >= self.ready_seconds:
+            return "ready"
+        return "not_ready" if node["_metadata_at"] is not None else "creating"
+
+    def _visible(self, node: dict) -> bool:
+        return node["_deleted_at"] is None or self._now() - node["_deleted_at"] < self.delete_seconds
+
+    def _public(self, node: dict) -> dict:
+        out = {k: v for k, v in node.items() if not k.startswith("_")}
+        out["status"] = self._status(node)
+        return out
+
+    @staticmethod
+    def _not_found(resource: str, resource_id: str):
+        return 404, {"message": "resource is not found", "type": "not_found", "resource": resource,
+                     "resource_id": resource_id}
+
+    @staticmethod
+    def _denied():
+        return 401, {"message": "authentication is denied", "type": "denied_authentication", "method": "api_key",
+                     "reason": "invalid_argument"}
+
+    def handle(self, method: str, path: str, query: dict, token: str):
+        r = re.escape(self.region)
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/pools/([^/]+)/external-nodes/auth", path):
+            if method != "POST":
+                return 405, {"message": "method not allowed"}
+            return self._auth(m.group(1), token)
+        if path == f"/k8s/v1/regions/{self.region}/node-metadata" and method == "GET":
+            return self._metadata(token)
+        # Everything else is the operator's API: their secret key.
+        if token != self.operator_secret:
+            return self._denied()
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/nodes", path):
+            return self._list(m.group(1), query)
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/kubeconfig", path):
+            if m.group(1) != self.cluster_id or self.kubeconfig is None:
+                return self._not_found("k8s_cluster", m.group(1))
+            content = base64.b64encode(self.kubeconfig.encode()).decode()
+            return 200, {"name": "kubeconfig.yaml", "content_type": "application/octet-stream", "content": content}
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/nodes/([^/]+)", path):
+            node = self.nodes.get(m.group(1))
+            if node is None or not self._visible(node):
+                return self._not_found("k8s_node", m.group(1))
+            if method == "DELETE":
+                if node["_deleted_at"] is None:
+                    node["_deleted_at"] = self._now()
+                    pool = self.pools[node["pool_id"]]
+                    pool.size = max(0, pool.size - 1)  # "Pool size is reduced by 1" (SDK delete_node)
+                return 200, self._public(node)
+            return 200, self._public(node)
+        return 404, {"message": f"no route {method} {path}", "type": "not_found"}
+
+    def _auth(self, pool_id: str, token: str):
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return self._not_found("k8s_pool", pool_id)
+        if token != pool.join_key:
+            return self._denied()
+        if self.fail_auth_status:
+            return self.fail_auth_status, {"message": "internal error", "type": "internal"}
+        node_id = str(uuid.uuid4())
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        self.nodes[node_id] = {
+            "id": node_id,
+            "pool_id": pool.id,
+            "cluster_id": self.cluster_id,
+            "provider_id": "",
+            "region": self.region,
+            "name": f"scw-{self.cluster_name}-{pool.name}-{node_id.replace('-', '')[:22]}",
+            "conditions": {},
+            "public_ip_v4": self.nat_ip,
+            "public_ip_v6": None,
+            "error_message": None,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "_secret": str(uuid.uuid4()),
+            "_metadata_at": None,
+            "_deleted_at": None,
+        }
+        node = self.nodes[node_id]
+        return 200, {
+            "metadata_url": f"{self.url}/k8s/v1/regions/{self.region}/node-metadata",
+            "node_secret_key": node["_secret"],
+        }
+
+    def _metadata(self, token: str):
+        node = next((n for n in self.nodes.values() if n["_secret"] == token and n["_deleted_at"] is None), None)
+        if node is None:
+            return self._denied()
+        if node["_metadata_at"] is None:
+            node["_metadata_at"] = self._now()
+        pool = self.pools[node["pool_id"]]
+        return 200, {
+            "id": node["id"],
+            "name": node["name"],
+            "cluster_url": f"https://{self.cluster_id}.api.k8s.{self.region}.scw.cloud:6443",
+            "cluster_ca": base64.b64encode(b"not a real CA").decode(),
+            "pool_version": "1.31.2",
+            "kubelet_config": "",
+            # A label named "id" is legal; the join must not take it for the node's id.
+            "node_labels": {"id": "label-value", **pool.labels},
+            "node_taints": [],
+            "provider_id": f"kapsule://{node['id']}",
+            "resolvconf_path": "/run/systemd/resolve/resolv.conf",
+            "template_args": {},
+            "has_gpu": False,
+            "external_ip": node["public_ip_v4"],
+            "repo_uri": "https://example.invalid/repo.zip",
+            "installer_tags": [],
+        }
+
+    def _list(self, cluster_id: str, query: dict):
+        if cluster_id != self.cluster_id:
+            return self._not_found("k8s_cluster", cluster_id)
+        page = int(query.get("page") or 1)
+        page_size = int(query.get("page_size") or self.default_page_size)
+        nodes = [
+            self._public(n)
+            for n in self.nodes.values()
+            if self._visible(n) and query.get("pool_id") in (None, n["pool_id"])
+        ]
+        return 200, {"nodes": nodes[(page - 1) * page_size: page * page_size], "total_count": len(nodes)}
