@@ -197,14 +197,30 @@ class AgentSha256Config(TypedDict, total=False):
 class JoinConfig(TypedDict, total=False):
     """How the join script fetches and checks the node agent."""
 
+    agentVersion: str
+    """Scaleway k8s-agent release tag, e.g. v0.1.5 (default: the version kosmos pins)."""
     agentBaseUrl: str
-    """Where `node-agent_linux_<arch>` is downloaded from (default: Scaleway's bucket)."""
+    """Directory holding `k8s-agent_linux_{amd64,arm64}` and `checksums.txt` (default: the cluster region's release
+    bucket for agentVersion). Plain http needs agentSha256 for both arches."""
     agentSha256: AgentSha256Config
-    """Verified before the agent runs."""
+    """Pinned sha256 per arch; without it the release's checksums.txt is used. Verified before the agent runs."""
+    apiUrl: str
+    """Scaleway API URL the agent registers with (default: `scaleway:apiUrl` when set, else Scaleway's)."""
     allowedOs: list[str]
     """Allowed `<ubuntu|debian>:<VERSION_ID>` values of /etc/os-release."""
     minMemoryMiB: int
     """Minimum RAM in MiB, at least 1024 (default 2048)."""
+
+
+class LatencyProbeConfig(TypedDict, total=False):
+    """An opt-in RTT probe on every node (`make latency` reads it)."""
+
+    enabled: bool
+    """Deploy the probe DaemonSet (default false: kosmos then runs no workload in the cluster)."""
+    intervalSeconds: int
+    """Seconds between two measuring rounds of one probe, 5-3600 (default 30)."""
+    image: str
+    """Multi-arch image with python3, with a tag or digest (default: a pinned python:3.13-alpine)."""
 
 
 class MulticloudClusterArgs(TypedDict, total=False):
@@ -226,6 +242,8 @@ class MulticloudClusterArgs(TypedDict, total=False):
     """Expiry of the join key, RFC 3339 UTC (default: none)."""
     allowPublicSsh: bool
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs (default false)."""
+    latencyProbe: LatencyProbeConfig
+    """Cross-cloud latency probe (default off)."""
 
 
 # -- outputs -------------------------------------------------------------------------------------------------------
@@ -268,6 +286,10 @@ class PoolNodes(TypedDict):
     """sha256 of the redacted userdata."""
     onUserdataChange: str
     """What a userdata change does to the pool's machines."""
+    machineType: str
+    """Machine size, offer or plan ("" for on-prem)."""
+    os: str
+    """Operating system the machines are installed with ("" when the machine brings its own)."""
     machines: list[NodeSummary]
     """The pool's machines."""
 

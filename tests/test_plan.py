@@ -138,8 +138,10 @@ def test_values_only_a_deployment_knows_are_shown_as_such(stack_run, tmp_path):
     assert reg["inputs"]["match_ip"] == "(known after apply)" and reg["knownAfterApply"]["match_ip"].endswith(
         "::kosmos-civo-lon1-nodes-0")
     home = next(r for r in doc["resources"] if r["name"] == "kosmos-home-mac-vm-registration")
-    assert home["inputs"]["match_name"] == "(known after apply)"  # printed by the join over SSH
-    assert home["inputs"]["machine"] == "mac-vm" and home["inputs"]["match_ip"] == "192.168.64.5"  # configured
+    # On-prem: matched by the node id the join prints over SSH, never by the configured (maybe NAT-ed) address.
+    assert home["inputs"]["match_node_id"] == "(known after apply)"
+    assert home["knownAfterApply"]["match_node_id"].endswith("::kosmos-home-nodes-mac-vm")
+    assert home["inputs"]["machine"] == "mac-vm" and "match_ip" not in home["inputs"]
     device = next(r for r in doc["resources"] if r["name"] == "kosmos-metal-x86-nodes-0")
     assert device["inputs"]["projectId"] == stack_config("blog")["kosmos:equinixProjectId"]  # config, not invented
 

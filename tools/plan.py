@@ -194,8 +194,12 @@ def _catalog():
 
 
 def _scaleway_pools(run: ProgramRun) -> list:
-    return [p for p in run.by_type("scaleway:kubernetes/pool:Pool")
-            if p.inputs.get("nodeType") != _catalog().EXTERNAL_NODE_TYPE]
+    """Scaleway pools in stack-file order. Custom resources register once their inputs resolve, in an order the event
+    loop decides; their parent components register synchronously, in program order, so order by the parent."""
+    position = {reg.urn: i for i, reg in enumerate(run.registrations)}
+    pools = [p for p in run.by_type("scaleway:kubernetes/pool:Pool")
+             if p.inputs.get("nodeType") != _catalog().EXTERNAL_NODE_TYPE]
+    return sorted(pools, key=lambda p: position.get(p.parent, len(position)))
 
 
 def summary_lines(run: ProgramRun) -> list[str]:
