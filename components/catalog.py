@@ -89,3 +89,13 @@ USERDATA_CHANGE_EFFECT: dict[str, str] = {
     "scaleway-elastic-metal": "replaces the server (cloud_init is set at install time)",
     "on-prem": "re-runs the join over SSH (the machine is kept)",
 }
+
+# Maximum nodes per cluster by control-plane offer (Scaleway docs, Kubernetes control-plane offers; see
+# shared FACTS). No pool or cluster can exceed the largest.
+CLUSTER_MAX_NODES: dict[str, int] = {
+    "multicloud": 150,
+    "multicloud-dedicated-4": 250,
+    "multicloud-dedicated-8": 500,
+    "multicloud-dedicated-16": 500,
+}
+MAX_CLUSTER_NODES = max(CLUSTER_MAX_NODES.values())

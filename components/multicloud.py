@@ -10,7 +10,8 @@ from .cluster import KosmosCluster
 from .external_pool import ExternalPool, ExternalPoolArgs
 from .join_key import JoinKey
 from .scaleway_pool import ScalewayPool
-from .spec import MulticloudSpec, parse_spec
+from .clouds import MACHINE_SETS
+from .spec import NAMESPACE, MulticloudSpec, SpecError, parse_spec
 
 
 class MulticloudCluster(pulumi.ComponentResource):
@@ -32,6 +33,13 @@ class MulticloudCluster(pulumi.ComponentResource):
         scaleway_api_url: Optional[str] = None,
     ):
         spec = parse_spec(spec, stack=pulumi.get_stack()) if not isinstance(spec, MulticloudSpec) else spec
+        preflight = [
+            problem
+            for i, pool in enumerate(spec.external_pools)
+            for problem in MACHINE_SETS[pool.provider].preflight(pool, f"{NAMESPACE}:externalPools[{i}]")
+        ]
+        if preflight:  # still nothing registered
+            raise SpecError(preflight)
         super().__init__("kosmos:index:MulticloudCluster", name, None, opts)
         self.spec = spec
         for warning in spec.warnings():
@@ -55,6 +63,7 @@ class MulticloudCluster(pulumi.ComponentResource):
                 cluster_name=spec.cluster.name,
                 project_id=self.cluster.project_id,
                 expires_at=spec.join_key_expires_at,
+                valid_days=spec.join_key_valid_days,
                 opts=child,
             )
             ssh_key = pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key is not None else None

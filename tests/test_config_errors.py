@@ -67,7 +67,7 @@ CASES = [
      "autoUpgrade, tags, deleteAdditionalResources, protect, privateNetworkId"),
     ("top-level-unknown-key", _dev(_set([(("kosmos:scalewayPool",), [])])),
      'kosmos:scalewayPool: unknown key (did you mean "scalewayPools"?); allowed keys: cluster, scalewayPools, '
-     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, allowPublicSsh"),
+     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, joinKeyValidDays, allowPublicSsh"),
     ("cluster-missing", _dev(_set([((CLUSTER,), DELETE)])),
      "kosmos:cluster: is required (at least `region` and `version`)"),
     ("patch-version-with-auto-upgrade", _dev(_set([((CLUSTER, "version"), "1.31.2")])),
@@ -176,7 +176,7 @@ CASES = [
      'kosmos:externalPools[4].hosts[0].address: "192.168.64.300" is not an IP address or DNS name'),
     ("onprem-host-key", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), "AAAA-not-a-key")])),
      "kosmos:externalPools[4].hosts[0].hostKey: \"AAAA-not-a-key\" is not an SSH public host key like "
-     "'ssh-ed25519 AAAA…'"),
+     "'ssh-ed25519 AAAA…' (ssh-keyscan's output without the host column)"),
     ("expiry-in-the-past", _blog(_set([(("kosmos:joinKeyExpiresAt",), "2020-01-01T00:00:00Z")])),
      'kosmos:joinKeyExpiresAt: "2020-01-01T00:00:00Z" is in the past; new machines could not join with an expired '
      "key"),
@@ -191,7 +191,7 @@ CASES = [
     ("allowed-os-entry", _dev(_set([(("kosmos:join",), {"allowedOs": ["ubuntu-22.04"]})])),
      'kosmos:join.allowedOs[0]: "ubuntu-22.04" is not "<ubuntu|debian>:<VERSION_ID>"'),
     ("min-memory-too-low", _dev(_set([(("kosmos:join",), {"minMemoryMiB": 512})])),
-     "kosmos:join.minMemoryMiB: 512 is out of range; expected at least 1024"),
+     "kosmos:join.minMemoryMiB: 512 is out of range; expected between 1024 and 4194304"),
     ("em-zone", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal", "zone": "fr-par-3",
                                          "offer": "EM-A115X-SSD", "count": 1})])),
      'kosmos:externalPools[2].zone: "fr-par-3" is not allowed (did you mean "fr-par-2"?); expected one of fr-par-1, fr-par-2, nl-ams-1, '
@@ -203,7 +203,7 @@ CASES = [
                                          "offer": "EM-A115X-SSD", "count": 1, "arch": "x86_64"})])),
      'kosmos:externalPools[2].arch: "x86_64" is not allowed; expected one of amd64, arm64'),
     ("registration-timeout", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": -5})])),
-     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number of at least 0.01; got -5"),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got -5"),
     ("registration-unknown-key", _blog(_set([((EXT, 0, "registration"), {"waitt": False})])),
      'kosmos:externalPools[0].registration.waitt: unknown key (did you mean "wait"?); allowed keys: wait, '
      "timeoutMinutes, skipDrain"),

@@ -8,6 +8,7 @@ deterministic, realistic provider outputs, and every RegisterResourceRequest is 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import pathlib
@@ -15,7 +16,7 @@ import runpy
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
@@ -49,6 +50,10 @@ def fake_ipv4(prefix: str, *parts: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class StackFileError(pulumi.RunError, ValueError):
+    """A stack file that cannot be read as a stack file: names the file, and the line when YAML says where."""
+
+
 def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[dict[str, str], list[str]]:
     """Read stacks/Pulumi.<stack>.yaml into the engine's flat config map.
 
@@ -56,10 +61,23 @@ def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[
     never decrypted here: they become placeholders and are marked secret.
     """
     path = path or STACKS / f"Pulumi.{stack}.yaml"
-    doc = yaml.safe_load(path.read_text()) or {}
+    shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(shown)
+        what = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise StackFileError(f"{where}: not valid YAML: {what}") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{shown}: not valid YAML: {err}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{shown}: expected a mapping with a `config:` key; got {type(doc).__name__}")
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: `config` must be a mapping")
+        raise StackFileError(f"{shown}: `config` must be a mapping of `namespace:key` to value")
     return flatten_config(raw)
 
 
@@ -85,8 +103,29 @@ def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Civo disk images the mock knows, in every region (a stand-in list, not Civo's catalog: unverified).
+CIVO_IMAGES = ("ubuntu-focal", "ubuntu-jammy", "ubuntu-noble", "debian-11", "debian-12")
+
+
+def utc_today() -> dt.datetime:
+    """The real clock, to the day: the offline plan of a stack is the same all day long (the real provider reads
+    the clock to the second when it creates the resource; a preview shows the value as unknown)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return dt.datetime(now.year, now.month, now.day, tzinfo=dt.timezone.utc)
+
+
 class KosmosMocks(pulumi.runtime.Mocks):
-    """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase)."""
+    """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase).
+
+    `clock` is the time the time provider would read when creating a resource (default: the real clock).
+    """
+
+    def __init__(self, clock: Callable[[], dt.datetime] = utc_today) -> None:
+        self.clock = clock
 
     def new_resource(self, args):  # type: ignore[override]
         inputs = dict(args.inputs)
@@ -125,6 +164,21 @@ class KosmosMocks(pulumi.runtime.Mocks):
         elif t == "scaleway:iam/apiKey:ApiKey":
             rid = "SCW" + fake_uuid(name).replace("-", "")[:17].upper()
             state.update(accessKey=rid, secretKey=fake_uuid("secret", name))
+        elif t == "time:index/rotating:Rotating":
+            # terraform-provider-time v0.12.1 resource_time_rotating.go: Create takes the clock's now (or `rfc3339`)
+            # as the base and adds the rotation_* durations (setRotationValues); RFC 3339 to the second, UTC.
+            base = self.clock()
+            if inputs.get("rfc3339"):
+                base = dt.datetime.fromisoformat(inputs["rfc3339"].replace("Z", "+00:00"))
+            rotation = base + dt.timedelta(
+                days=inputs.get("rotationDays") or 0,
+                hours=inputs.get("rotationHours") or 0,
+                minutes=inputs.get("rotationMinutes") or 0,
+            )
+            rid = _rfc3339(base)
+            state.update(rfc3339=_rfc3339(base), rotationRfc3339=_rfc3339(rotation), unix=int(base.timestamp()),
+                         year=base.year, month=base.month, day=base.day, hour=base.hour, minute=base.minute,
+                         second=base.second)
         elif t == "civo:index/instance:Instance":
             state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
         elif t == "equinix-metal:index/device:Device":
@@ -148,11 +202,17 @@ class KosmosMocks(pulumi.runtime.Mocks):
     def call(self, args):  # type: ignore[override]
         a = dict(args.args)
         if args.token == "civo:index/getDiskImage:getDiskImage":
-            name = a["filters"][0]["values"][0]
+            # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
+            # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
+            wanted = a["filters"][0]["values"]
             return {
-                "id": fake_uuid("image-lookup", name),
+                "id": fake_uuid("image-lookup", *wanted),
                 "region": a.get("region"),
-                "diskimages": [{"id": fake_uuid("image", name), "name": name, "label": name, "version": "22.04"}],
+                "diskimages": [
+                    {"id": fake_uuid("image", name), "name": name, "label": name, "version": "22.04"}
+                    for name in CIVO_IMAGES
+                    if name in wanted
+                ],
             }, []
         if args.token == "scaleway:elasticmetal/getOffer:getOffer":
             oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
@@ -356,6 +416,23 @@ def _run_in_stack(program: pathlib.Path) -> None:
     root._finish()
 
 
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the loop the way asyncio.run does: cancel what is still pending (after a program error, the SDK's RPC
+    tasks), let the cancellations run, shut down async generators and the default executor. A loop closed with
+    pending tasks prints "Task was destroyed but it is pending!" and, once garbage-collected at exit,
+    "Exception ignored in: <function BaseEventLoop.__del__>"."""
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+
+
 def run_program(
     stack: str = "dev",
     *,
@@ -364,12 +441,14 @@ def run_program(
     program: Optional[pathlib.Path] = None,
     raise_errors: bool = True,
     record: bool = True,
+    clock: Callable[[], dt.datetime] = utc_today,
 ) -> ProgramRun:
     """Run `program` (default: the real __main__.py) for `stack` on the mock engine in a fresh event loop.
 
     `config` defaults to stacks/Pulumi.<stack>.yaml. With raise_errors=False a program error is returned in
     `ProgramRun.error` together with whatever was registered before it (for "nothing was registered" checks).
     record=False uses the SDK's plain MockMonitor (no registrations recorded): the benchmark times that.
+    `clock` is what the mocked time provider reads as "now".
     """
     if config is None:
         config, secret_keys = load_stack_config(stack)
@@ -380,7 +459,7 @@ def run_program(
     logger = logging.getLogger(f"kosmos.offline.{id(collector)}")
     logger.propagate = False
     logger.addHandler(collector)
-    mocks = KosmosMocks()
+    mocks = KosmosMocks(clock)
     monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     error: Optional[BaseException] = None
     exports: dict[str, Export] = {}
@@ -406,7 +485,7 @@ def run_program(
                 )
     finally:
         runtime_config.set_all_config({}, [])
-        loop.close()
+        _close_loop(loop)
         asyncio.set_event_loop(None)
         if sys_path_added:
             sys.path.remove(str(program.parent))

@@ -19,7 +19,7 @@ from typing import Any
 from components import catalog
 from components.spec import SpecError
 
-from .engine import REPO, SECRET, ProgramRun, run_program
+from .engine import REPO, SECRET, ProgramRun, StackFileError, run_program
 
 # The inputs worth a glance in the tree, per resource type (others: the first few scalar inputs).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         run = run_program(args.stack)
     except SpecError as err:
         print(f"error: stacks/Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
+        return 2
+    except StackFileError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"kosmos offline plan for stack {args.stack!r} (mock engine: no credentials, no cloud calls)\n")
     print(render_tree(run))
