@@ -12,6 +12,7 @@ import binascii
 import datetime as _dt
 import difflib
 import ipaddress
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -348,7 +349,11 @@ _QUOTE_LIMIT = 100
 
 def _q(value: Any) -> str:
     """A value quoted for a message, cut short: an error must not echo a megabyte of config back."""
-    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        # A trailing newline or a tab must be visible in the message: escape what is not printable.
+        text = f'"{value}"' if value.isprintable() else json.dumps(value, ensure_ascii=False)
+    else:
+        text = repr(value)
     return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT - 2]}…{text[-1]} ({len(str(value))} characters)"
 
 
@@ -529,6 +534,26 @@ MAX_JOIN_KEY_VALID_DAYS = 3650
 """kosmos' bound (ten years); Scaleway's own maximum for an API key's expiry is not documented (unverified)."""
 # Keys that must be Pulumi secrets in stack config (`pulumi config set --secret`).
 SECRET_KEYS = ("sshPrivateKey",)
+
+
+def namespace_typos(keys: Sequence[str]) -> list[str]:
+    """Config keys whose namespace is one typo away from `kosmos` (`kosmo:externalPools`, `Kosmos:cluster`).
+
+    Pulumi hands a program every namespace, and a key in any other namespace is not ours, so such a key would be
+    ignored without a word: a stack that plans zero nodes. Other programs' and providers' namespaces (scaleway,
+    civo, command, ...) are far from `kosmos` and never match.
+    """
+    problems = []
+    for full_key in sorted(keys):
+        namespace, sep, key = str(full_key).partition(":")
+        if not sep or namespace == NAMESPACE:
+            continue
+        if difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.75:
+            problems.append(
+                f"{full_key}: namespace {_q(namespace)} is not {_q(NAMESPACE)} (did you mean "
+                f'"{NAMESPACE}:{key}"?); kosmos reads only {NAMESPACE}:* keys, so this one would be ignored'
+            )
+    return problems
 
 
 def parse_spec(
@@ -906,9 +931,9 @@ def _check_machines_across_pools(c: _Checker, indexed: list[tuple[int, ExternalP
                 path = f"{p}[{i}].hosts[{j}].name" if onprem else f"{p}[{i}].name"
                 c.error(
                     path,
-                    f"{where} and {resource_names[resource_name]} would both get the Pulumi resource names "
-                    f"{_q(resource_name)}-… (<pool>-<machine>), and Pulumi refuses duplicate URNs; rename the pool "
-                    "or the host",
+                    f"{where} and {resource_names[resource_name]} would give their resources the same names "
+                    f"(<cluster>-{resource_name}-registration, …: <pool>-<machine>), so the same URNs, which Pulumi "
+                    "refuses in the middle of an update; rename the pool or the host",
                 )
                 if not onprem:
                     break  # once per cloud pool
@@ -1138,14 +1163,29 @@ def _host_key(c: _Checker, path: str, value: Any) -> Optional[str]:
         c.error(path, f"{_q(text)} is not {expected}")
         return None
     try:
-        blob = base64.b64decode(m["blob"], validate=True)
+        fields = _ssh_wire_strings(base64.b64decode(m["blob"], validate=True))
     except (binascii.Error, ValueError):
-        blob = b""
-    size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if blob[4 : 4 + size].decode("ascii", "replace") != m["type"] or len(blob) <= 4 + size:
+        fields = []
+    complete = len(fields) >= 2 and (m["type"] != "ssh-ed25519" or len(fields[1]) == 32)
+    if not complete or fields[0] != m["type"].encode():
         c.error(path, f"the key data does not decode to a {m['type']} key; copy the whole line again")
         return None
     return text
+
+
+def _ssh_wire_strings(blob: bytes) -> list[bytes]:
+    """A public key blob is a sequence of uint32-length-prefixed strings (RFC 4253 section 6.6); a cut blob leaves
+    a length that overruns the data."""
+    out, i = [], 0
+    while i < len(blob):
+        if i + 4 > len(blob):
+            raise ValueError("truncated length")
+        size = int.from_bytes(blob[i : i + 4], "big")
+        if i + 4 + size > len(blob):
+            raise ValueError("truncated field")
+        out.append(blob[i + 4 : i + 4 + size])
+        i += 4 + size
+    return out
 
 
 def _address(c: _Checker, path: str, value: Any) -> Optional[str]:

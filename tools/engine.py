@@ -8,6 +8,7 @@ deterministic, realistic provider outputs, and every RegisterResourceRequest is 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import logging
@@ -416,11 +417,32 @@ def _run_in_stack(program: pathlib.Path) -> None:
     root._finish()
 
 
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Close the loop the way asyncio.run does: cancel what is still pending (after a program error, the SDK's RPC
-    tasks), let the cancellations run, shut down async generators and the default executor. A loop closed with
-    pending tasks prints "Task was destroyed but it is pending!" and, once garbage-collected at exit,
-    "Exception ignored in: <function BaseEventLoop.__del__>"."""
+def _new_loop() -> tuple[asyncio.AbstractEventLoop, list[asyncio.AbstractEventLoop]]:
+    """The run's loop, with its own executor whose threads each get a loop that the run closes.
+
+    The SDK makes its monitor calls in the default executor, and the mock monitor there uses `_sync_await`, which
+    creates an event loop for each worker thread (pulumi/runtime/sync_await.py, `_ensure_event_loop`) and never
+    closes it. Those loops were garbage-collected at interpreter exit, where closing one can fail: "Exception
+    ignored in: <function BaseEventLoop.__del__>" after a successful `make plan`.
+    """
+    loop = asyncio.new_event_loop()
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def own_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="kosmos-engine", initializer=own_loop)
+    )
+    return loop, thread_loops
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop, thread_loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Close everything the way asyncio.run does: cancel what is still pending (after a program error, the SDK's
+    RPC tasks; otherwise "Task was destroyed but it is pending!"), let the cancellations run, shut down async
+    generators and the executor, then close the worker threads' loops and the run's loop."""
     try:
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
@@ -430,6 +452,8 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(loop.shutdown_default_executor())
     finally:
+        for thread_loop in thread_loops:
+            thread_loop.close()
         loop.close()
 
 
@@ -453,7 +477,7 @@ def run_program(
     if config is None:
         config, secret_keys = load_stack_config(stack)
     program = program or MAIN
-    loop = asyncio.new_event_loop()
+    loop, thread_loops = _new_loop()
     asyncio.set_event_loop(loop)
     collector = _WarningCollector()
     logger = logging.getLogger(f"kosmos.offline.{id(collector)}")
@@ -485,7 +509,7 @@ def run_program(
                 )
     finally:
         runtime_config.set_all_config({}, [])
-        _close_loop(loop)
+        _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)
         if sys_path_added:
             sys.path.remove(str(program.parent))
