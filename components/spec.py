@@ -337,9 +337,7 @@ MAX_MIN_MEMORY_MIB = 4 * 1024 * 1024
 MAX_HOST_KEY = 8192
 """An OpenSSH public key line; a 16384-bit RSA key is about 2,800 characters."""
 MAX_UNIX_USER = 32
-"""useradd's limit on Linux (32 characters)."""
-
-
+"""A Linux login name fits utmp's `ut_user[UT_NAMESIZE]`, 32 bytes (glibc bits/utmp.h)."""
 MAX_STRING = 255
 """Default length bound of a free string (tags, OS versions, ids, ...): kosmos' own bound, not a vendor limit."""
 MAX_LIST = 100
