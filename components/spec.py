@@ -402,6 +402,9 @@ class _Checker:
         if pattern is not None and not pattern.fullmatch(value):
             self.error(path, f"{_q(value)} is not {expected}")
             return None
+        if not value.isprintable():  # free strings: a newline or a NUL in a tag or an id is never meant
+            self.error(path, f"{_q(value)} contains a control character (newline, tab, …)")
+            return None
         return value
 
     def integer(self, path: str, value: Any, *, minimum: int = 0, maximum: Optional[int] = None) -> Optional[int]:
@@ -1085,6 +1088,9 @@ def _parse_onprem(c, pp, m, common, join, allow_public_ssh) -> Optional[OnPremPo
     hosts = []
     if raw_hosts is not None and (not isinstance(raw_hosts, (list, tuple)) or not raw_hosts):
         c.error(f"{pp}.hosts", "expected a non-empty list of {name, address, user, port}")
+        raw_hosts = []
+    elif raw_hosts is not None and len(raw_hosts) > catalog.MAX_CLUSTER_NODES:
+        c.error(f"{pp}.hosts", f"has {len(raw_hosts)} hosts; a cluster has at most {catalog.MAX_CLUSTER_NODES} nodes")
         raw_hosts = []
     for j, raw in enumerate(raw_hosts or []):
         hp = f"{pp}.hosts[{j}]"

@@ -255,6 +255,15 @@ CASES = [
     # --- length bounds on free strings and lists -------------------------------------------------------------------
     ("cluster-tag-too-long", _dev(_set([((CLUSTER, "tags"), ["t" * 256])])),
      f'kosmos:cluster.tags[0]: "{"t" * 97}…" (256 characters) is too long; at most 255 characters are allowed'),
+    ("cluster-tag-with-newline", _dev(_set([((CLUSTER, "tags"), ["dev\nprod"])])),
+     'kosmos:cluster.tags[0]: "dev\\nprod" contains a control character (newline, tab, …)'),
+    ("em-ssh-key-id-with-nul", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                        "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                        "sshKeyIds": ["a\x00b"]})])),
+     'kosmos:externalPools[2].sshKeyIds[0]: "a\\u0000b" contains a control character (newline, tab, …)'),
+    ("onprem-too-many-hosts", _blog(lambda raw: raw[EXT][4].update(hosts=[
+        dict(raw[EXT][4]["hosts"][0], name=f"h{i}", address=f"10.0.{i // 250}.{i % 250 + 1}") for i in range(501)])),
+     "kosmos:externalPools[4].hosts: has 501 hosts; a cluster has at most 500 nodes"),
     ("too-many-tags", _dev(_set([((SCW, 0, "tags"), [f"t{i}" for i in range(101)])])),
      "kosmos:scalewayPools[0].tags: has 101 entries; at most 100 are allowed"),
     ("em-os-version-too-long", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
