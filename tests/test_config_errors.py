@@ -528,3 +528,15 @@ def test_make_plan_closes_every_event_loop_it_opened():
     for noise in ("unclosed event loop", "Exception ignored", "Task was destroyed", "Traceback"):
         assert noise not in result.stderr, result.stderr
 
+
+
+@pytest.mark.parametrize("stack", ["blog", "baremetal"])
+def test_the_collision_check_knows_how_machines_name_their_resources(stack_run, stack):
+    """The cross-pool check predicts resource names from ExternalPoolSpec.machine_keys(): the registrations and label
+    patches the program really registers must be exactly those names, for every cloud."""
+    spec = parse_spec({k.split(":", 1)[1]: v for k, v in stack_config(stack).items()}, stack=stack)
+    predicted = {f"kosmos-{pool.name}-{key}" for pool in spec.external_pools for key in pool.machine_keys()}
+    run = stack_run(stack)
+    for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
+                          ("kubernetes:core/v1:NodePatch", "-labels")):
+        assert {r.name[: -len(suffix)] for r in run.by_type(type_)} == predicted
