@@ -10,7 +10,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components import MulticloudCluster, SpecError, parse_spec
-from components.spec import NAMESPACE, SECRET_KEYS
+from components.spec import NAMESPACE, SECRET_KEYS, namespace_typos
 
 
 def _is_secret(full_key: str) -> bool:
@@ -21,7 +21,7 @@ def read_kosmos_config() -> tuple[dict, list[str]]:
     """Every `kosmos:*` key as Python values (secrets stay Outputs), plus secret-handling problems."""
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     cfg = pulumi.Config(NAMESPACE)
-    values, problems = {}, []
+    values, problems = {}, namespace_typos(sorted(keys))
     for full_key in sorted(k for k in keys if k.startswith(f"{NAMESPACE}:")):
         key = full_key.split(":", 1)[1]
         if key in SECRET_KEYS:

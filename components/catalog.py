@@ -162,3 +162,6 @@ FORCE_NEW_INPUTS: dict[str, tuple[str, ...]] = {
 UPDATE_REFUSED_INPUTS: dict[str, tuple[str, ...]] = {
     "civo:index/instance:Instance": ("sshkeyId", "initialUser", "script"),
 }
+
+# The largest cluster any offer takes: the upper bound of every size, count and host list.
+MAX_CLUSTER_NODES = max(CLUSTER_NODE_LIMITS.values())

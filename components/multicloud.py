@@ -13,7 +13,8 @@ from .external_pool import ExternalPool, ExternalPoolArgs
 from .join_key import JoinKey
 from .latency_probe import LatencyProbe, LatencyProbeArgs
 from .scaleway_pool import ScalewayPool
-from .spec import MulticloudSpec, parse_spec
+from .clouds import MACHINE_SETS
+from .spec import NAMESPACE, MulticloudSpec, SpecError, parse_spec
 
 
 class MulticloudCluster(pulumi.ComponentResource):
@@ -50,10 +51,17 @@ class MulticloudCluster(pulumi.ComponentResource):
     ):
         """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
         "externalPools": [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is
-        validated first, so a bad one raises SpecError before any resource is registered. The Scaleway credentials
-        are the ones node registration polls the Kubernetes API with (default: SCW_* environment, scw config file).
+        validated first (with the per-cloud preflight look-ups), so a bad one raises SpecError before any resource is
+        registered. `scaleway_api_url` is the Scaleway API the registrations and the agent use (`scaleway:apiUrl`).
         """
         spec = args if isinstance(args, MulticloudSpec) else parse_spec(to_config(args), stack=pulumi.get_stack())
+        preflight = [
+            problem
+            for i, pool in enumerate(spec.external_pools)
+            for problem in MACHINE_SETS[pool.provider].preflight(pool, f"{NAMESPACE}:externalPools[{i}]")
+        ]
+        if preflight:  # still nothing registered
+            raise SpecError(preflight)
         super().__init__("kosmos:index:MulticloudCluster", name, None, opts)
         self.spec = spec
         for warning in spec.warnings():
@@ -77,6 +85,7 @@ class MulticloudCluster(pulumi.ComponentResource):
                 cluster_name=spec.cluster.name,
                 project_id=self.cluster.project_id,
                 expires_at=spec.join_key_expires_at,
+                valid_days=spec.join_key_valid_days,
                 opts=child,
             )
             ssh_key = pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key is not None else None

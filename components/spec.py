@@ -7,12 +7,18 @@ one `SpecError`, so a bad stack file fails before anything is registered.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as _dt
 import difflib
 import ipaddress
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+from pulumi.errors import RunError
 
 from . import catalog
 
@@ -116,6 +122,10 @@ class ExternalPoolSpec:
         """Stable per-machine names (hostnames), `<pool>-<n>` unless the cloud names them."""
         return [f"{self.name}-{i}" for i in range(self.machine_count)]
 
+    def machine_keys(self) -> list[str]:
+        """The suffix of each machine's Pulumi resource names (clouds.base.Machine.key): its index."""
+        return [str(i) for i in range(self.machine_count)]
+
     def declared_arch(self, index: int) -> Optional[str]:
         """amd64/arm64 when known before boot; None means the join script detects it."""
         return None
@@ -205,7 +215,9 @@ class OnPremHost:
     port: int = 22
     arch: Optional[str] = None
     host_key: Optional[str] = None
-    """Pinned SSH host public key (`ssh-ed25519 AAAA…`); strongly recommended."""
+    """Pinned SSH host public key (`ssh-ed25519 AAAA…`): required unless insecure_skip_host_key_check."""
+    insecure_skip_host_key_check: bool = False
+    """Accept whatever key answers on `address` (pulumi-command then ignores host keys): an explicit opt-out."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +236,9 @@ class OnPremPoolSpec(ExternalPoolSpec):
         return len(self.hosts)
 
     def machine_names(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+    def machine_keys(self) -> list[str]:
         return [h.name for h in self.hosts]
 
     def declared_arch(self, index: int) -> Optional[str]:
@@ -267,6 +282,9 @@ class MulticloudSpec:
     join: JoinSpec = JoinSpec()
     equinix_project_id: Optional[str] = None
     join_key_expires_at: Optional[str] = None
+    """Fixed expiry of the join key (RFC 3339 UTC), checked against the clock at plan time."""
+    join_key_valid_days: Optional[int] = None
+    """Rotate the join key every N days (a pulumiverse-time Rotating resource keeps the date stable between runs)."""
     ssh_private_key: Any = None
     """Secret SSH key for on-prem hosts: a pulumi Output (secret) or a str (wrapped as a secret)."""
     allow_public_ssh: bool = False
@@ -280,10 +298,10 @@ class MulticloudSpec:
         for pool in self.external_pools:
             if isinstance(pool, OnPremPoolSpec):
                 for host in pool.hosts:
-                    if host.host_key is None:
+                    if host.insecure_skip_host_key_check:
                         out.append(
-                            f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].hostKey is not set: "
-                            "the SSH host key is not pinned."
+                            f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].insecureSkipHostKeyCheck is "
+                            "true: any machine answering on its address gets the join key."
                         )
         return out
 
@@ -293,8 +311,12 @@ class MulticloudSpec:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class SpecError(ValueError):
-    """Every problem found in a configuration, each naming its key path."""
+class SpecError(RunError, ValueError):
+    """Every problem found in a configuration, each naming its key path.
+
+    A `pulumi.RunError`: the Python language host prints its message and no traceback (pulumi/pulumi,
+    sdk/python/cmd/pulumi-language-python-exec: `except pulumi.RunError as e: pulumi.log.error(str(e))`).
+    """
 
     def __init__(self, problems: Sequence[str]):
         self.problems = list(problems)
@@ -321,10 +343,29 @@ _DAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturda
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 PROVIDERS = ("civo", "equinix-metal", "scaleway-elastic-metal", "on-prem")
 MAX_EXTERNAL_POOL_NAME = 52  # + "-<n up to 499>-<6 hex>" = 63, a DNS label
+MAX_REGISTRATION_TIMEOUT_MINUTES = 24 * 60
+"""kosmos' bound: a node that has not joined in a day will not; longer only keeps `pulumi up` hanging."""
+MAX_MIN_MEMORY_MIB = 4 * 1024 * 1024
+"""4 TiB: kosmos' bound, far above any machine, and far from overflowing the script's 64-bit arithmetic."""
+MAX_HOST_KEY = 8192
+"""An OpenSSH public key line; a 16384-bit RSA key is about 2,800 characters."""
+MAX_UNIX_USER = 32
+"""A Linux login name fits utmp's `ut_user[UT_NAMESIZE]`, 32 bytes (glibc bits/utmp.h)."""
+MAX_STRING = 255
+"""Default length bound of a free string (tags, OS versions, ids, ...): kosmos' own bound, not a vendor limit."""
+MAX_LIST = 100
+"""Default bound on the entries of a list (tags, CIDRs, key ids, ...): kosmos' own bound."""
+_QUOTE_LIMIT = 100
 
 
 def _q(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    """A value quoted for a message, cut short: an error must not echo a megabyte of config back."""
+    if isinstance(value, str):
+        # A trailing newline or a tab must be visible in the message: escape what is not printable.
+        text = f'"{value}"' if value.isprintable() else json.dumps(value, ensure_ascii=False)
+    else:
+        text = repr(value)
+    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT - 2]}…{text[-1]} ({len(str(value))} characters)"
 
 
 class _Checker:
@@ -358,17 +399,24 @@ class _Checker:
         pattern: Optional[re.Pattern] = None,
         expected: str = "",
         choices: Sequence[str] = (),
+        max_length: int = MAX_STRING,
     ) -> Optional[str]:
         if not isinstance(value, str):
             self.error(path, f"expected a string{' (' + expected + ')' if expected else ''}; got {_q(value)}")
+            return None
+        if len(value) > max_length:
+            self.error(path, f"{_q(value)} is too long; at most {max_length} characters are allowed")
             return None
         if choices and value not in choices:
             hint = difflib.get_close_matches(value, choices, n=1)
             did_you_mean = f' (did you mean "{hint[0]}"?)' if hint else ""
             self.error(path, f"{_q(value)} is not allowed{did_you_mean}; expected one of {', '.join(choices)}")
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.error(path, f"{_q(value)} is not {expected}")
+            return None
+        if not value.isprintable():  # free strings: a newline or a NUL in a tag or an id is never meant
+            self.error(path, f"{_q(value)} contains a control character (newline, tab, …)")
             return None
         return value
 
@@ -383,9 +431,15 @@ class _Checker:
             return None
         return value
 
-    def number(self, path: str, value: Any, *, minimum: float) -> Optional[float]:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            self.error(path, f"expected a number of at least {minimum}; got {_q(value)}")
+    def number(self, path: str, value: Any, *, minimum: float, maximum: float) -> Optional[float]:
+        # nan compares false with everything and inf never times out: both are refused explicitly.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not minimum <= value <= maximum
+        ):
+            self.error(path, f"expected a number between {minimum} and {maximum}; got {_q(value)}")
             return None
         return value
 
@@ -395,9 +449,14 @@ class _Checker:
             return None
         return value
 
-    def strings(self, path: str, value: Any, *, item: Optional[Callable[[str, Any], Any]] = None) -> tuple:
+    def strings(
+        self, path: str, value: Any, *, item: Optional[Callable[[str, Any], Any]] = None, max_items: int = MAX_LIST
+    ) -> tuple:
         if not isinstance(value, (list, tuple)):
             self.error(path, f"expected a list; got {_q(value)}")
+            return ()
+        if len(value) > max_items:
+            self.error(path, f"has {len(value)} entries; at most {max_items} are allowed")
             return ()
         out = []
         for i, entry in enumerate(value):
@@ -413,7 +472,7 @@ class _Checker:
         out = {}
         for key, val in value.items():
             key_ok = self.label_key(f"{path}.{key}", key)
-            if not isinstance(val, str) or (val and (len(val) > 63 or not _LABEL_NAME.match(val))):
+            if not isinstance(val, str) or (val and (len(val) > 63 or not _LABEL_NAME.fullmatch(val))):
                 self.error(
                     f"{path}.{key}",
                     f"value {_q(val)} is not a valid Kubernetes label value (a string of at most 63 characters: "
@@ -436,8 +495,8 @@ class _Checker:
         valid = (
             isinstance(key, str)
             and 0 < len(name) <= 63
-            and _LABEL_NAME.match(name) is not None
-            and (not prefix or (len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix) is not None))
+            and _LABEL_NAME.fullmatch(name) is not None
+            and (not prefix or (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix) is not None))
         )
         if not valid:
             self.error(
@@ -459,7 +518,7 @@ class _Checker:
                 continue
             key_ok = entry.get("key") is not None and self.label_key(f"{p}.key", entry["key"])
             val = entry.get("value", "")
-            if not isinstance(val, str) or (val and not _LABEL_NAME.match(val)):
+            if not isinstance(val, str) or (val and (len(val) > 63 or not _LABEL_NAME.fullmatch(val))):
                 self.error(f"{p}.value", f"{_q(val)} is not a valid taint value")
                 val = None
             effect = None
@@ -482,11 +541,34 @@ TOP_LEVEL_KEYS = (
     "equinixProjectId",
     "sshPrivateKey",
     "joinKeyExpiresAt",
+    "joinKeyValidDays",
     "allowPublicSsh",
     "latencyProbe",
 )
+MAX_JOIN_KEY_VALID_DAYS = 3650
+"""kosmos' bound (ten years); Scaleway's own maximum for an API key's expiry is not documented (unverified)."""
 # Keys that must be Pulumi secrets in stack config (`pulumi config set --secret`).
 SECRET_KEYS = ("sshPrivateKey",)
+
+
+def namespace_typos(keys: Sequence[str]) -> list[str]:
+    """Config keys whose namespace is one typo away from `kosmos` (`kosmo:externalPools`, `Kosmos:cluster`).
+
+    Pulumi hands a program every namespace, and a key in any other namespace is not ours, so such a key would be
+    ignored without a word: a stack that plans zero nodes. Other programs' and providers' namespaces (scaleway,
+    civo, command, ...) are far from `kosmos` and never match.
+    """
+    problems = []
+    for full_key in sorted(keys):
+        namespace, sep, key = str(full_key).partition(":")
+        if not sep or namespace == NAMESPACE:
+            continue
+        if difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.75:
+            problems.append(
+                f"{full_key}: namespace {_q(namespace)} is not {_q(NAMESPACE)} (did you mean "
+                f'"{NAMESPACE}:{key}"?); kosmos reads only {NAMESPACE}:* keys, so this one would be ignored'
+            )
+    return problems
 
 
 def parse_spec(
@@ -517,6 +599,7 @@ def parse_spec(
     _check_unique_names(c, scw_pools, ext_pools, top)
     if cluster is not None:
         _check_node_limit(c, cluster, scw_pools, ext_pools)
+        _check_userdata_size(c, join, cluster.region, ext_pools)
 
     equinix_project_id = None
     if top.get("equinixProjectId") is not None:
@@ -541,6 +624,13 @@ def parse_spec(
     expires_at = None
     if top.get("joinKeyExpiresAt") is not None:
         expires_at = _parse_expiry(c, top["joinKeyExpiresAt"], now)
+    valid_days = None
+    if top.get("joinKeyValidDays") is not None:
+        valid_days = c.integer(
+            f"{ns}:joinKeyValidDays", top["joinKeyValidDays"], minimum=1, maximum=MAX_JOIN_KEY_VALID_DAYS
+        )
+        if top.get("joinKeyExpiresAt") is not None:
+            c.error(f"{ns}:joinKeyValidDays", "contradicts kosmos:joinKeyExpiresAt; set one of them")
 
     latency_probe = _parse_latency_probe(c, top.get("latencyProbe", {}))
 
@@ -554,6 +644,7 @@ def parse_spec(
         join=join,
         equinix_project_id=equinix_project_id,
         join_key_expires_at=expires_at,
+        join_key_valid_days=valid_days,
         ssh_private_key=ssh_private_key,
         allow_public_ssh=allow_public_ssh,
         latency_probe=latency_probe,
@@ -700,9 +791,21 @@ def _parse_scaleway_pools(c: _Checker, raw: Any, region: Optional[str]) -> list[
                     f"{', '.join(catalog.LOW_MEMORY_NODE_TYPE_PREFIXES)}*); use DEV1-M or larger",
                 )
         autoscale = c.boolean(f"{pp}.autoscale", m.get("autoscale", False))
-        size = c.integer(f"{pp}.size", m["size"], minimum=0, maximum=500) if m.get("size") is not None else None
-        min_size = c.integer(f"{pp}.minSize", m["minSize"], minimum=0) if m.get("minSize") is not None else None
-        max_size = c.integer(f"{pp}.maxSize", m["maxSize"], minimum=1) if m.get("maxSize") is not None else None
+        size = (
+            c.integer(f"{pp}.size", m["size"], minimum=0, maximum=catalog.MAX_CLUSTER_NODES)
+            if m.get("size") is not None
+            else None
+        )
+        min_size = (
+            c.integer(f"{pp}.minSize", m["minSize"], minimum=0, maximum=catalog.MAX_CLUSTER_NODES)
+            if m.get("minSize") is not None
+            else None
+        )
+        max_size = (
+            c.integer(f"{pp}.maxSize", m["maxSize"], minimum=1, maximum=catalog.MAX_CLUSTER_NODES)
+            if m.get("maxSize") is not None
+            else None
+        )
         if size == 0 and not autoscale:
             c.error(f"{pp}.size", "0 is only allowed with autoscale: true; remove the pool to delete it")
         if min_size is not None and max_size is not None and min_size > max_size:
@@ -801,7 +904,10 @@ def _parse_join(c: _Checker, raw: Any) -> JoinSpec:
         )
         if not allowed_os and isinstance(m["allowedOs"], list):
             c.error(f"{p}.allowedOs", "must list at least one OS")
-    min_mem = c.integer(f"{p}.minMemoryMiB", m.get("minMemoryMiB", catalog.DEFAULT_MIN_MEMORY_MIB), minimum=1024)
+    min_mem = c.integer(
+        f"{p}.minMemoryMiB", m.get("minMemoryMiB", catalog.DEFAULT_MIN_MEMORY_MIB), minimum=1024,
+        maximum=MAX_MIN_MEMORY_MIB,
+    )
     return JoinSpec(
         agent_version=version or catalog.DEFAULT_AGENT_VERSION,
         agent_base_url=base.rstrip("/") if base else None,
@@ -833,6 +939,7 @@ def _parse_external_pools(c: _Checker, raw: Any, join: JoinSpec, allow_public_ss
         c.error(p, f"expected a list of pools; got {_q(raw)}")
         return []
     pools: list[ExternalPool] = []
+    indexed: list[tuple[int, ExternalPool]] = []
     for i, entry in enumerate(raw):
         pp = f"{p}[{i}]"
         provider = entry.get("provider") if isinstance(entry, Mapping) else None
@@ -867,7 +974,63 @@ def _parse_external_pools(c: _Checker, raw: Any, join: JoinSpec, allow_public_ss
         pool = _EXTERNAL_PARSERS[provider](c, pp, m, common, join, allow_public_ssh)
         if pool is not None and len(c.problems) == before:
             pools.append(pool)
+            indexed.append((i, pool))
+    _check_machines_across_pools(c, indexed)
     return pools
+
+
+def _check_machines_across_pools(c: _Checker, indexed: list[tuple[int, ExternalPool]]) -> None:
+    """What must not repeat across pools: Pulumi resource names, node names, SSH targets.
+
+    Every machine's registration and label patch is named `<prefix>-<pool>-<machine key>` under the same parent
+    type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
+    middle of a deployment.
+    """
+    p = f"{NAMESPACE}:externalPools"
+    resource_names: dict[str, str] = {}
+    host_names: dict[str, str] = {}
+    targets: dict[tuple[str, int], str] = {}
+    for i, pool in indexed:
+        onprem = isinstance(pool, OnPremPoolSpec)
+        for j, key in enumerate(pool.machine_keys()):
+            where = f"{p}[{i}].hosts[{j}]" if onprem else f"{p}[{i}] machine {j}"
+            resource_name = f"{pool.name}-{key}"
+            if resource_name in resource_names:
+                path = f"{p}[{i}].hosts[{j}].name" if onprem else f"{p}[{i}].name"
+                c.error(
+                    path,
+                    f"{where} and {resource_names[resource_name]} would give their resources the same names "
+                    f"(<cluster>-{resource_name}-registration, …: <pool>-<machine>), so the same URNs, which Pulumi "
+                    "refuses in the middle of an update; rename the pool or the host",
+                )
+                if not onprem:
+                    break  # once per cloud pool
+            resource_names.setdefault(resource_name, where)
+        if not onprem:
+            continue
+        for j, host in enumerate(pool.hosts):
+            where = f"{p}[{i}].hosts[{j}]"
+            if host.name in host_names and not host_names[host.name].startswith(f"{p}[{i}]."):
+                c.error(
+                    f"{where}.name",
+                    f"{_q(host.name)} is already the name of {host_names[host.name]}; a host name is its node name, "
+                    "unique in the cluster",
+                )
+            host_names.setdefault(host.name, where)
+            target = (_canonical_address(host.address), host.port)
+            if target in targets:
+                c.error(
+                    f"{where}.address",
+                    f"{host.address} port {host.port} is already {targets[target]}; a machine joins once",
+                )
+            targets.setdefault(target, where)
+
+
+def _canonical_address(address: str) -> str:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address.lower().rstrip(".")
 
 
 def _parse_registration(c: _Checker, p: str, raw: Any) -> RegistrationSpec:
@@ -875,7 +1038,9 @@ def _parse_registration(c: _Checker, p: str, raw: Any) -> RegistrationSpec:
     if m is None:
         return RegistrationSpec()
     wait = c.boolean(f"{p}.wait", m.get("wait", True))
-    timeout = c.number(f"{p}.timeoutMinutes", m.get("timeoutMinutes", 15), minimum=0.01)
+    timeout = c.number(
+        f"{p}.timeoutMinutes", m.get("timeoutMinutes", 15), minimum=0.01, maximum=MAX_REGISTRATION_TIMEOUT_MINUTES
+    )
     skip = c.boolean(f"{p}.skipDrain", m.get("skipDrain", False))
     return RegistrationSpec(
         wait=True if wait is None else wait, timeout_minutes=timeout or 15, skip_drain=bool(skip)
@@ -885,7 +1050,7 @@ def _parse_registration(c: _Checker, p: str, raw: Any) -> RegistrationSpec:
 def _count(c: _Checker, path: str, value: Any) -> int:
     if value is None:
         return 0
-    return c.integer(path, value, minimum=1, maximum=500) or 0
+    return c.integer(path, value, minimum=1, maximum=catalog.MAX_CLUSTER_NODES) or 0
 
 
 def _arch(c: _Checker, path: str, value: Any) -> Optional[str]:
@@ -991,9 +1156,12 @@ def _parse_onprem(c, pp, m, common, join, allow_public_ssh) -> Optional[OnPremPo
     if raw_hosts is not None and (not isinstance(raw_hosts, (list, tuple)) or not raw_hosts):
         c.error(f"{pp}.hosts", "expected a non-empty list of {name, address, user, port}")
         raw_hosts = []
+    elif raw_hosts is not None and len(raw_hosts) > catalog.MAX_CLUSTER_NODES:
+        c.error(f"{pp}.hosts", f"has {len(raw_hosts)} hosts; a cluster has at most {catalog.MAX_CLUSTER_NODES} nodes")
+        raw_hosts = []
     for j, raw in enumerate(raw_hosts or []):
         hp = f"{pp}.hosts[{j}]"
-        h = c.mapping(hp, raw, ("name", "address", "user", "port", "arch", "hostKey"), required=("name", "address"))
+        h = c.mapping(hp, raw, _HOST_KEYS, required=("name", "address"))
         if h is None:
             continue
         name = None if h.get("name") is None else c.string(
@@ -1003,20 +1171,29 @@ def _parse_onprem(c, pp, m, common, join, allow_public_ssh) -> Optional[OnPremPo
         if h.get("address") is not None:
             address = _address(c, f"{hp}.address", h["address"])
         user = c.string(
-            f"{hp}.user", h.get("user", "root"), pattern=re.compile(r"^[a-z_][a-z0-9_\-]*$"), expected="a Unix user"
+            f"{hp}.user",
+            h.get("user", "root"),
+            pattern=re.compile(r"[a-z_][a-z0-9_\-]*"),
+            expected="a Unix user",
+            max_length=MAX_UNIX_USER,
         )
         port = c.integer(f"{hp}.port", h.get("port", 22), minimum=1, maximum=65535)
         arch = _arch(c, f"{hp}.arch", h.get("arch"))
         host_key = None
         if h.get("hostKey") is not None:
-            host_key = c.string(
+            host_key = _host_key(c, f"{hp}.hostKey", h["hostKey"])
+        skip = bool(c.boolean(f"{hp}.insecureSkipHostKeyCheck", h.get("insecureSkipHostKeyCheck", False)))
+        if h.get("hostKey") is None and not skip:
+            c.error(
                 f"{hp}.hostKey",
-                h["hostKey"],
-                pattern=re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$"),
-                expected="an SSH public host key like 'ssh-ed25519 AAAA…'",
+                "is required: without it the join key goes to whoever answers on this address. Pin the host's SSH "
+                "key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; README, on-prem), "
+                "or set insecureSkipHostKeyCheck: true to accept any key",
             )
+        elif h.get("hostKey") is not None and skip:
+            c.error(f"{hp}.insecureSkipHostKeyCheck", "contradicts hostKey; remove one of them")
         if name and address and user and port:
-            hosts.append(OnPremHost(name, address, user, port, arch, host_key))
+            hosts.append(OnPremHost(name, address, user, port, arch, host_key, skip))
     seen: dict[str, int] = {}
     for j, host in enumerate(hosts):
         if host.name in seen:
@@ -1024,8 +1201,62 @@ def _parse_onprem(c, pp, m, common, join, allow_public_ssh) -> Optional[OnPremPo
         seen.setdefault(host.name, j)
     site = None
     if m.get("site") is not None:
-        site = c.string(f"{pp}.site", m["site"], pattern=_LABEL_NAME, expected="a label value (letters, digits, -_.)")
+        site = c.string(
+            f"{pp}.site", m["site"], pattern=_LABEL_NAME, expected="a label value (letters, digits, -_.)", max_length=63
+        )
     return OnPremPoolSpec(**common, hosts=tuple(hosts), site=site)
+
+
+_HOST_KEYS = ("name", "address", "user", "port", "arch", "hostKey", "insecureSkipHostKeyCheck")
+# Key types golang.org/x/crypto/ssh ParseAuthorizedKey reads, which pulumi-command uses for `hostKey`
+# (pulumi/pulumi-command, provider/pkg/provider/remote/connection.go: ssh.FixedHostKey).
+_HOST_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+_HOST_KEY_LINE = re.compile(r"(?P<type>[a-z0-9@.\-]+) (?P<blob>[A-Za-z0-9+/]+={0,2})( [^\n]*)?")
+
+
+def _host_key(c: _Checker, path: str, value: Any) -> Optional[str]:
+    """`<type> <base64>[ comment]`, as ssh-keyscan prints after the host column; the blob must decode and name the
+    same key type (SSH wire format: a length-prefixed type string first), so a truncated paste is caught here."""
+    expected = "an SSH public host key like 'ssh-ed25519 AAAA…' (ssh-keyscan's output without the host column)"
+    text = c.string(path, value, max_length=MAX_HOST_KEY, expected=expected)
+    if text is None:
+        return None
+    m = _HOST_KEY_LINE.fullmatch(text)
+    if m is None or m["type"] not in _HOST_KEY_TYPES:
+        c.error(path, f"{_q(text)} is not {expected}")
+        return None
+    try:
+        fields = _ssh_wire_strings(base64.b64decode(m["blob"], validate=True))
+    except (binascii.Error, ValueError):
+        fields = []
+    complete = len(fields) >= 2 and (m["type"] != "ssh-ed25519" or len(fields[1]) == 32)
+    if not complete or fields[0] != m["type"].encode():
+        c.error(path, f"the key data does not decode to a {m['type']} key; copy the whole line again")
+        return None
+    return text
+
+
+def _ssh_wire_strings(blob: bytes) -> list[bytes]:
+    """A public key blob is a sequence of uint32-length-prefixed strings (RFC 4253 section 6.6); a cut blob leaves
+    a length that overruns the data."""
+    out, i = [], 0
+    while i < len(blob):
+        if i + 4 > len(blob):
+            raise ValueError("truncated length")
+        size = int.from_bytes(blob[i : i + 4], "big")
+        if i + 4 + size > len(blob):
+            raise ValueError("truncated field")
+        out.append(blob[i + 4 : i + 4 + size])
+        i += 4 + size
+    return out
 
 
 def _address(c: _Checker, path: str, value: Any) -> Optional[str]:
@@ -1037,7 +1268,7 @@ def _address(c: _Checker, path: str, value: Any) -> Optional[str]:
         return value
     except ValueError:
         pass
-    if _HOSTNAME.match(value) and not re.match(r"^[0-9.]+$", value):
+    if len(value) <= 253 and _HOSTNAME.fullmatch(value) and not re.fullmatch(r"[0-9.]+", value):
         return value
     c.error(path, f"{_q(value)} is not an IP address or DNS name")
     return None
@@ -1088,11 +1319,47 @@ def _check_unique_names(c: _Checker, scw_pools, ext_pools, top) -> None:
             seen[name] = f"{NAMESPACE}:{key}[{i}]"
 
 
+# Placeholders as long as the real values, so the measured size is the size of the real rendering: a pool id is
+# `<region>/<uuid>` and a Scaleway secret key is a UUID (36 characters).
+_SIZE_POOL_ID = "xx-xxx/00000000-0000-0000-0000-000000000000"
+_SIZE_SECRET = "00000000-0000-0000-0000-000000000000"
+
+
+def _check_userdata_size(c: _Checker, join: JoinSpec, region: str, ext_pools) -> None:
+    """Render each userdata variant the pools use, as the program will: over the limit, it fails here and not inside
+    an Output once the cluster and pools already exist."""
+    from . import userdata
+    from .clouds import MACHINE_SETS  # imported late: the cloud modules import this one
+
+    inputs = userdata.JoinInputs(
+        pool_id=_SIZE_POOL_ID,
+        region=region,
+        agent_base_url=join.agent_base_url,
+        agent_sha256=dict(join.agent_sha256),
+        allowed_os=tuple(join.allowed_os),
+        min_memory_mib=join.min_memory_mib,
+    )
+    seen: set[str] = set()
+    for pool in ext_pools:
+        variant = MACHINE_SETS[pool.provider].USERDATA_VARIANT
+        if variant in seen:
+            continue
+        seen.add(variant)
+        try:
+            userdata.render(inputs, _SIZE_SECRET, variant)
+        except userdata.UserdataError as err:
+            c.error(
+                f"{NAMESPACE}:join",
+                f"the {variant} join userdata of {pool.provider} pools (pool {_q(pool.name)}) cannot be rendered: "
+                f"{err}; shorten kosmos:join.agentBaseUrl or kosmos:join.allowedOs",
+            )
+
+
 def _parse_expiry(c: _Checker, value: Any, now: Optional[_dt.datetime]) -> Optional[str]:
     p = f"{NAMESPACE}:joinKeyExpiresAt"
     if isinstance(value, _dt.datetime):  # YAML parses unquoted timestamps
         value = value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if not isinstance(value, str) or not _RFC3339_UTC.match(value):
+    if not isinstance(value, str) or not _RFC3339_UTC.fullmatch(value):
         c.error(p, f'{_q(value)} is not an RFC 3339 UTC time like "2027-06-30T00:00:00Z"')
         return None
     try:

@@ -141,12 +141,25 @@ def pools_carry_the_cloud_label(args: ResourceValidationArgs, report_violation) 
         report_violation(f"Pool has no {catalog.CLOUD_LABEL!r} label; kosmos labels every node with its cloud.")
 
 
+def onprem_host_key_is_pinned(args: ResourceValidationArgs, report_violation) -> None:
+    # pulumi-command ignores host keys when `connection.hostKey` is empty (provider/pkg/provider/remote/
+    # connection.go: ssh.InsecureIgnoreHostKey), so the join key goes to whatever answers on the address.
+    if args.resource_type != REMOTE_COMMAND or not _is_kosmos_join_command(args):
+        return
+    connection = args.props.get("connection") or {}
+    if not connection.get("hostKey"):
+        report_violation(
+            f"SSH host key of {connection.get('host')!r} is not pinned (insecureSkipHostKeyCheck): the join key goes "
+            "to whichever machine answers on that address. Set hostKey (README: pinning the SSH host key)."
+        )
+
+
 def join_key_expires(args: StackValidationArgs, report_violation) -> None:
     for resource in args.resources:
         if resource.resource_type == API_KEY and str(resource.props.get("description", "")).startswith("kosmos join"):
             if not resource.props.get("expiresAt"):
                 report_violation(
-                    "The join API key never expires; set kosmos:joinKeyExpiresAt and rotate it (README).", resource.urn
+                    "The join API key never expires; set kosmos:joinKeyValidDays to rotate it (README).", resource.urn
                 )
 
 
@@ -192,6 +205,12 @@ POLICIES = [
         name="kosmos-pools-cloud-label",
         description="Every pool carries the `cloud` label.",
         validate=pools_carry_the_cloud_label,
+        enforcement_level=EnforcementLevel.ADVISORY,
+    ),
+    ResourceValidationPolicy(
+        name="kosmos-onprem-host-key-pinned",
+        description="On-prem hosts are reached with a pinned SSH host key (not insecureSkipHostKeyCheck).",
+        validate=onprem_host_key_is_pinned,
         enforcement_level=EnforcementLevel.ADVISORY,
     ),
     StackValidationPolicy(

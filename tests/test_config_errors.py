@@ -4,11 +4,14 @@ what is allowed, before a single resource is registered."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pulumi
 import pytest
 
 from components.spec import SpecError, parse_spec
 from conftest import run_config, stack_config
+from tools.engine import fake_uuid
 
 
 def _dev(mutate):
@@ -67,7 +70,8 @@ CASES = [
      "autoUpgrade, tags, deleteAdditionalResources, protect, privateNetworkId"),
     ("top-level-unknown-key", _dev(_set([(("kosmos:scalewayPool",), [])])),
      'kosmos:scalewayPool: unknown key (did you mean "scalewayPools"?); allowed keys: cluster, scalewayPools, '
-     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, allowPublicSsh, latencyProbe"),
+     "externalPools, join, equinixProjectId, sshPrivateKey, joinKeyExpiresAt, joinKeyValidDays, allowPublicSsh, "
+     "latencyProbe"),
     ("cluster-missing", _dev(_set([((CLUSTER,), DELETE)])),
      "kosmos:cluster: is required (at least `region` and `version`)"),
     ("patch-version-with-auto-upgrade", _dev(_set([((CLUSTER, "version"), "1.31.2")])),
@@ -176,7 +180,7 @@ CASES = [
      'kosmos:externalPools[4].hosts[0].address: "192.168.64.300" is not an IP address or DNS name'),
     ("onprem-host-key", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), "AAAA-not-a-key")])),
      "kosmos:externalPools[4].hosts[0].hostKey: \"AAAA-not-a-key\" is not an SSH public host key like "
-     "'ssh-ed25519 AAAA…'"),
+     "'ssh-ed25519 AAAA…' (ssh-keyscan's output without the host column)"),
     ("expiry-in-the-past", _blog(_set([(("kosmos:joinKeyExpiresAt",), "2020-01-01T00:00:00Z")])),
      'kosmos:joinKeyExpiresAt: "2020-01-01T00:00:00Z" is in the past; new machines could not join with an expired '
      "key"),
@@ -191,7 +195,7 @@ CASES = [
     ("allowed-os-entry", _dev(_set([(("kosmos:join",), {"allowedOs": ["ubuntu-22.04"]})])),
      'kosmos:join.allowedOs[0]: "ubuntu-22.04" is not "<ubuntu|debian>:<VERSION_ID>"'),
     ("min-memory-too-low", _dev(_set([(("kosmos:join",), {"minMemoryMiB": 512})])),
-     "kosmos:join.minMemoryMiB: 512 is out of range; expected at least 1024"),
+     "kosmos:join.minMemoryMiB: 512 is out of range; expected between 1024 and 4194304"),
     ("agent-http-without-pin", _dev(_set([(("kosmos:join",), {"agentBaseUrl": "http://mirror.lan/agent/0.1.5",
                                                                 "agentSha256": {"amd64": "a" * 64}})])),
      'kosmos:join.agentBaseUrl: "http://mirror.lan/agent/0.1.5" is not https, so the agent must be pinned: set '
@@ -219,7 +223,7 @@ CASES = [
                                          "offer": "EM-A115X-SSD", "count": 1, "arch": "x86_64"})])),
      'kosmos:externalPools[2].arch: "x86_64" is not allowed; expected one of amd64, arm64'),
     ("registration-timeout", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": -5})])),
-     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number of at least 0.01; got -5"),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got -5"),
     ("registration-unknown-key", _blog(_set([((EXT, 0, "registration"), {"waitt": False})])),
      'kosmos:externalPools[0].registration.waitt: unknown key (did you mean "wait"?); allowed keys: wait, '
      "timeoutMinutes, skipDrain"),
@@ -246,6 +250,141 @@ CASES = [
      "image"),
     ("project-id-secret", _blog(_set([(("kosmos:equinixProjectId",), {"secure": "AAAA"})])),
      "kosmos:equinixProjectId: is not a credential and must not be a secret; set it without --secret"),
+    # --- issue 13: late failures moved before registration -------------------------------------------------------
+    ("civo-image-unknown", _blog(_set([((EXT, 1, "image"), "ubuntu-warty")])),
+     "kosmos:externalPools[1].image: no Civo disk image is named 'ubuntu-warty' in region NYC1; use a name Civo "
+     "lists for that region"),
+    ("urn-collision-onprem-host-vs-pool", _blog(_set([((EXT, 4, "name"), "a"), ((EXT, 4, "hosts", 0, "name"), "1-0"),
+                                                     ((EXT, 1, "name"), "a-1")])),
+     "kosmos:externalPools[4].hosts[0].name: kosmos:externalPools[4].hosts[0] and kosmos:externalPools[1] machine 0 "
+     "would give their resources the same names (<cluster>-a-1-0-registration, …: <pool>-<machine>), so the same "
+     "URNs, which Pulumi refuses in the middle of an update; rename the pool or the host"),
+    ("urn-collision-pool-vs-onprem-host", _blog(lambda raw: (
+        raw[EXT][4].update(name="edge-x"), raw[EXT][4]["hosts"][0].update(name="0"),
+        raw[EXT].append({"name": "edge", "provider": "on-prem", "hosts": [
+            {"name": "x-0", "address": "192.168.64.6", "hostKey": raw[EXT][4]["hosts"][0]["hostKey"]}]}))),
+     "kosmos:externalPools[5].hosts[0].name: kosmos:externalPools[5].hosts[0] and kosmos:externalPools[4].hosts[0] "
+     "would give their resources the same names (<cluster>-edge-x-0-registration, …: <pool>-<machine>), so the same "
+     "URNs, which Pulumi refuses in the middle of an update; rename the pool or the host"),
+    # --- fullmatch: `$` accepts one trailing newline ---------------------------------------------------------------
+    ("pool-name-trailing-newline", _dev(_set([((SCW, 0, "name"), "default\n")])),
+     'kosmos:scalewayPools[0].name: "default\\n" is not a pool name of lowercase letters, digits and \'-\' (at most 63)'),
+    ("external-pool-name-trailing-newline", _blog(_set([((EXT, 1, "name"), "civo-lon1\n")])),
+     'kosmos:externalPools[1].name: "civo-lon1\\n" is not a pool name of lowercase letters, digits and \'-\' (at '
+     "most 63)"),
+    ("label-value-trailing-newline", _blog(_set([((EXT, 0, "labels"), {"team": "web\n"})])),
+     'kosmos:externalPools[0].labels.team: value "web\\n" is not a valid Kubernetes label value (a string of at '
+     "most 63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)"),
+    ("host-name-trailing-newline", _blog(_set([((EXT, 4, "hosts", 0, "name"), "mac-vm\n")])),
+     'kosmos:externalPools[4].hosts[0].name: "mac-vm\\n" is not a host name of lowercase letters, digits and \'-\''),
+    ("host-address-trailing-newline", _blog(_set([((EXT, 4, "hosts", 0, "address"), "nas.home\n")])),
+     'kosmos:externalPools[4].hosts[0].address: "nas.home\\n" is not an IP address or DNS name'),
+    ("agent-url-trailing-newline", _dev(_set([(("kosmos:join",), {"agentBaseUrl": "https://mirror.example/a\n"})])),
+     'kosmos:join.agentBaseUrl: "https://mirror.example/a\\n" is not an http(s) URL without query or fragment'),
+    ("civo-region-trailing-newline", _blog(_set([((EXT, 0, "region"), "LON1\n")])),
+     'kosmos:externalPools[0].region: "LON1\\n" is not a Civo region like LON1, NYC1'),
+    ("expiry-trailing-newline", _dev(_set([(("kosmos:joinKeyExpiresAt",), "2099-01-01T00:00:00Z\n")])),
+     'kosmos:joinKeyExpiresAt: "2099-01-01T00:00:00Z\\n" is not an RFC 3339 UTC time like "2027-06-30T00:00:00Z"'),
+    # --- length bounds on free strings and lists -------------------------------------------------------------------
+    ("cluster-tag-too-long", _dev(_set([((CLUSTER, "tags"), ["t" * 256])])),
+     f'kosmos:cluster.tags[0]: "{"t" * 97}…" (256 characters) is too long; at most 255 characters are allowed'),
+    ("cluster-tag-with-newline", _dev(_set([((CLUSTER, "tags"), ["dev\nprod"])])),
+     'kosmos:cluster.tags[0]: "dev\\nprod" contains a control character (newline, tab, …)'),
+    ("em-ssh-key-id-with-nul", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                        "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                        "sshKeyIds": ["a\x00b"]})])),
+     'kosmos:externalPools[2].sshKeyIds[0]: "a\\u0000b" contains a control character (newline, tab, …)'),
+    ("onprem-too-many-hosts", _blog(lambda raw: raw[EXT][4].update(hosts=[
+        dict(raw[EXT][4]["hosts"][0], name=f"h{i}", address=f"10.0.{i // 250}.{i % 250 + 1}") for i in range(501)])),
+     "kosmos:externalPools[4].hosts: has 501 hosts; a cluster has at most 500 nodes"),
+    ("too-many-tags", _dev(_set([((SCW, 0, "tags"), [f"t{i}" for i in range(101)])])),
+     "kosmos:scalewayPools[0].tags: has 101 entries; at most 100 are allowed"),
+    ("em-os-version-too-long", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                        "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                        "osVersion": "2" * 300})])),
+     f'kosmos:externalPools[2].osVersion: "{"2" * 97}…" (300 characters) is too long; at most 255 characters are '
+     "allowed"),
+    ("civo-ssh-key-id-too-long", _blog(_set([((EXT, 0, "sshKeyId"), "k" * 300)])),
+     f'kosmos:externalPools[0].sshKeyId: "{"k" * 97}…" (300 characters) is too long; at most 255 characters are '
+     "allowed"),
+    ("host-key-too-long", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), "ssh-rsa " + "A" * 9000)])),
+     f'kosmos:externalPools[4].hosts[0].hostKey: "ssh-rsa {"A" * 89}…" (9008 characters) is too long; at most 8192 '
+     "characters are allowed"),
+    ("host-user-too-long", _blog(_set([((EXT, 4, "hosts", 0, "user"), "u" * 33)])),
+     f'kosmos:externalPools[4].hosts[0].user: "{"u" * 33}" is too long; at most 32 characters are allowed'),
+    ("onprem-site-too-long", _blog(_set([((EXT, 4, "site"), "s" * 64)])),
+     f'kosmos:externalPools[4].site: "{"s" * 64}" is too long; at most 63 characters are allowed'),
+    ("taint-value-too-long", _dev(_set([((SCW, 0, "taints"), [{"key": "a", "value": "v" * 64, "effect": "NoSchedule"}])])),
+     f'kosmos:scalewayPools[0].taints[0].value: "{"v" * 64}" is not a valid taint value'),
+    # --- upper bounds, nan and inf ---------------------------------------------------------------------------------
+    ("pool-max-size-huge", _dev(_set([((SCW, 0, "maxSize"), 10**6), ((SCW, 0, "autoscale"), True)])),
+     "kosmos:scalewayPools[0].maxSize: 1000000 is out of range; expected between 1 and 500"),
+    ("min-memory-overflows-bash", _dev(_set([(("kosmos:join",), {"minMemoryMiB": 2**63})])),
+     f"kosmos:join.minMemoryMiB: {2**63} is out of range; expected between 1024 and 4194304"),
+    ("timeout-nan", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": float("nan")})])),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got nan"),
+    ("timeout-inf", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": float("inf")})])),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got inf"),
+    ("timeout-over-a-day", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": 1441})])),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got 1441"),
+    ("cluster-over-its-node-limit", _blog(_set([((EXT, 0, "count"), 145)])),
+     'kosmos:cluster.type: "multicloud" takes at most 150 nodes, but the stack declares 151 (2 in '
+     "kosmos:scalewayPools, counting autoscaled pools at maxSize, 149 in kosmos:externalPools); use "
+     "multicloud-dedicated-4 (250) or multicloud-dedicated-8 (500) or multicloud-dedicated-16 (500)"),
+    # --- duplicates across pools -----------------------------------------------------------------------------------
+    ("same-host-twice-in-a-pool", _blog(lambda raw: raw[EXT][4]["hosts"].append(
+        dict(raw[EXT][4]["hosts"][0], name="mac-vm-2"))),
+     "kosmos:externalPools[4].hosts[1].address: 192.168.64.5 port 22 is already kosmos:externalPools[4].hosts[0]; a "
+     "machine joins once"),
+    ("same-host-in-two-pools", _blog(lambda raw: raw[EXT].append(
+        {"name": "lab", "provider": "on-prem", "hosts": [dict(raw[EXT][4]["hosts"][0], name="lab-1")]})),
+     "kosmos:externalPools[5].hosts[0].address: 192.168.64.5 port 22 is already kosmos:externalPools[4].hosts[0]; a "
+     "machine joins once"),
+    ("same-ipv6-host-spelled-twice", _blog(lambda raw: (
+        raw[EXT][4]["hosts"][0].update(address="2001:db8::5"),
+        raw[EXT].append({"name": "lab", "provider": "on-prem", "hosts": [
+            dict(raw[EXT][4]["hosts"][0], name="lab-1", address="2001:0db8:0:0::5")]}))),
+     "kosmos:externalPools[5].hosts[0].address: 2001:0db8:0:0::5 port 22 is already "
+     "kosmos:externalPools[4].hosts[0]; a machine joins once"),
+    ("same-node-name-in-two-pools", _blog(lambda raw: raw[EXT].append(
+        {"name": "lab", "provider": "on-prem", "hosts": [dict(raw[EXT][4]["hosts"][0], address="192.168.64.9")]})),
+     'kosmos:externalPools[5].hosts[0].name: "mac-vm" is already the name of kosmos:externalPools[4].hosts[0]; a '
+     "host name is its node name, unique in the cluster"),
+    # --- trust: pinned SSH host keys -------------------------------------------------------------------------------
+    ("host-key-missing", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), DELETE)])),
+     "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the join key goes to whoever answers on this "
+     "address. Pin the host's SSH key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; "
+     "README, on-prem), or set insecureSkipHostKeyCheck: true to accept any key"),
+    ("host-key-and-skip", _blog(_set([((EXT, 4, "hosts", 0, "insecureSkipHostKeyCheck"), True)])),
+     "kosmos:externalPools[4].hosts[0].insecureSkipHostKeyCheck: contradicts hostKey; remove one of them"),
+    ("host-key-skip-not-bool", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), DELETE),
+                                           ((EXT, 4, "hosts", 0, "insecureSkipHostKeyCheck"), "yes")])),
+     'kosmos:externalPools[4].hosts[0].insecureSkipHostKeyCheck: expected true or false; got "yes"'),
+    ("host-key-truncated", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"),
+                                        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZ")])),
+     "kosmos:externalPools[4].hosts[0].hostKey: the key data does not decode to a ssh-ed25519 key; copy the whole line "
+     "again"),
+    ("host-key-type-mismatch", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"),
+                                            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCXjmc64ws1dvNmDfVql10iV")])),
+     "kosmos:externalPools[4].hosts[0].hostKey: the key data does not decode to a ssh-rsa key; copy the whole line "
+     "again"),
+    ("host-key-with-keyscan-host-column", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), "192.168.64.5 ssh-ed25519 "
+                                                      "AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCXjmc64ws1dvNmDfVql10iV")])),
+     'kosmos:externalPools[4].hosts[0].hostKey: "192.168.64.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCX'
+     "jmc64ws1dvNmDfVql10iV\" is not an SSH public host key like 'ssh-ed25519 AAAA…' (ssh-keyscan's output without the "
+     "host column)"),
+    # --- the calendar ----------------------------------------------------------------------------------------------
+    ("valid-days-zero", _blog(_set([(("kosmos:joinKeyValidDays",), 0)])),
+     "kosmos:joinKeyValidDays: 0 is out of range; expected between 1 and 3650"),
+    ("valid-days-and-fixed-expiry", _blog(_set([(("kosmos:joinKeyExpiresAt",), "2099-01-01T00:00:00Z")])),
+     "kosmos:joinKeyValidDays: contradicts kosmos:joinKeyExpiresAt; set one of them"),
+    # --- what a Pulumi user sees -----------------------------------------------------------------------------------
+    ("namespace-typo", _blog(lambda raw: raw.update({"kosmo:externalPools": raw.pop(EXT)})),
+     'kosmo:externalPools: namespace "kosmo" is not "kosmos" (did you mean "kosmos:externalPools"?); kosmos reads '
+     "only kosmos:* keys, so this one would be ignored"),
+    ("namespace-capitalised", _dev(lambda raw: raw.update({"Kosmos:join": {}})),
+     'Kosmos:join: namespace "Kosmos" is not "kosmos" (did you mean "kosmos:join"?); kosmos reads only kosmos:* keys, '
+     "so this one would be ignored"),
 ]
 
 
@@ -253,6 +392,8 @@ CASES = [
 def test_bad_config_is_refused_with_the_key_path_before_anything_is_registered(raw, expected):
     run = run_config(raw)
     assert isinstance(run.error, SpecError), run.error
+    # The CLI's Python host prints a RunError's message without a traceback (pulumi-language-python-exec).
+    assert isinstance(run.error, pulumi.RunError)
     assert expected in run.error.problems, "\n".join(run.error.problems)
     assert run.registrations == []  # not even the root component
 
@@ -317,3 +458,128 @@ def test_the_node_limit_follows_the_control_plane_offer():
     base["scalewayPools"][0]["maxSize"] = 251
     with pytest.raises(SpecError, match=r'"multicloud-dedicated-4" takes at most 250 nodes, but the stack declares 251'):
         parse_spec(base)
+
+
+# --- issue 13: more than one exact line, or values computed from the real renderer -----------------------------------
+
+
+def test_a_join_userdata_over_16_kib_is_refused_before_anything_is_registered():
+    """Measured by rendering the real templates (components.userdata) with a pool id and key as long as the real
+    ones, per userdata variant the pools use: not guessed from the config's length."""
+    from components import userdata
+
+    allowed = [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(60)]
+    raw = stack_config("baremetal")  # Civo and on-prem take the script, Elastic Metal cloud-config
+    raw["kosmos:join"] = {"allowedOs": allowed}
+    run = run_config(raw)
+    assert isinstance(run.error, SpecError), run.error
+    assert run.registrations == []
+    real = userdata.JoinInputs(pool_id=f"fr-par/{fake_uuid('pool')}", region="fr-par", allowed_os=tuple(allowed))
+    for variant, provider, pool in (("script", "civo", "civo-lon1"), ("cloud-config", "scaleway-elastic-metal", "em-x86")):
+        with pytest.raises(userdata.UserdataError) as real_error:
+            userdata.render(real, fake_uuid("secret"), variant)
+        size = int(re.search(r"is (\d+) bytes", str(real_error.value)).group(1))
+        assert size > userdata.MAX_USERDATA_BYTES
+        assert (
+            f'kosmos:join: the {variant} join userdata of {provider} pools (pool "{pool}") cannot be rendered: '
+            f"{variant} userdata is {size} bytes; the limit is {userdata.MAX_USERDATA_BYTES}; shorten "
+            "kosmos:join.agentBaseUrl or kosmos:join.allowedOs"
+        ) in run.error.problems
+
+
+def test_a_join_userdata_under_the_limit_passes():
+    raw = stack_config("baremetal")
+    raw["kosmos:join"] = {"allowedOs": [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(30)]}
+    assert run_config(raw).error is None
+
+
+def test_every_problem_of_a_stack_is_a_run_error_even_after_validation():
+    """The Civo image check runs after parsing (it needs the provider): still a SpecError, still nothing
+    registered, and reported together for every pool."""
+    raw = stack_config("blog")
+    raw[EXT][0]["image"] = "ubuntu-warty"
+    raw[EXT][1]["image"] = "debian-potato"
+    run = run_config(raw)
+    assert isinstance(run.error, pulumi.RunError) and run.registrations == []
+    assert [p.split(":", 2)[1] for p in run.error.problems] == ["externalPools[0].image", "externalPools[1].image"]
+
+
+def test_a_known_civo_image_resolves_to_its_id():
+    raw = stack_config("blog")
+    raw[EXT][1]["image"] = "debian-12"
+    run = run_config(raw, raise_errors=True)
+    nyc = [r for r in run.by_type("civo:index/instance:Instance") if r.inputs["region"] == "NYC1"]
+    assert [r.inputs["diskImage"] for r in nyc] == [fake_uuid("image", "debian-12")]
+
+
+# --- the stack file itself, and what the CLI prints --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("config:\n  kosmos:cluster:\n    region: fr-par\n   version: '1.31'\n",
+     "Pulumi.broken.yaml:4:4: not valid YAML: while parsing a block mapping expected <block end>"),
+    ("config:\n  kosmos:cluster: {region: fr-par\n", "Pulumi.broken.yaml:3:1: not valid YAML:"),
+    ("config:\n\tkosmos:cluster: {}\n", "Pulumi.broken.yaml:2:1: not valid YAML:"),
+    ("- just\n- a list\n", "Pulumi.broken.yaml: expected a mapping with a `config:` key; got list"),
+    ("config: [kosmos:cluster]\n", "Pulumi.broken.yaml: `config` must be a mapping of `namespace:key` to value"),
+])
+def test_a_broken_stack_file_names_the_file_and_line(tmp_path, text, expected):
+    from tools.engine import StackFileError, load_stack_config
+
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(text)
+    with pytest.raises(StackFileError) as err:
+        load_stack_config("broken", path)
+    assert isinstance(err.value, pulumi.RunError)
+    assert str(err.value).startswith(str(path)) and expected in str(err.value), str(err.value)
+
+
+def test_make_plan_on_invalid_yaml_prints_file_and_line_not_a_traceback():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    name = f"zz-yaml-{fake_uuid('yaml-test')[:8]}"
+    bad = REPO / "stacks" / f"Pulumi.{name}.yaml"
+    bad.write_text("config:\n  kosmos:cluster:\n    region: fr-par\n   version: '1.31'\n")
+    try:
+        result = subprocess.run([sys.executable, "-m", "tools.plan", "--stack", name, "--out", "/nonexistent"],
+                                cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        bad.unlink()
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: stacks/Pulumi.{name}.yaml:4:4: not valid YAML: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_make_plan_closes_every_event_loop_it_opened():
+    """The SDK's mock monitor runs in executor threads and makes an event loop in each (sync_await.py,
+    `_ensure_event_loop`); left open, they were collected at exit: "unclosed event loop" ResourceWarnings and,
+    sometimes, "Exception ignored in: <function BaseEventLoop.__del__>"."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-W", "always::ResourceWarning", "-m", "tools.plan",
+         "--stack", "dev", "--out", "/tmp/kosmos-loop-test"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for noise in ("unclosed event loop", "Exception ignored", "Task was destroyed", "Traceback"):
+        assert noise not in result.stderr, result.stderr
+
+
+
+@pytest.mark.parametrize("stack", ["blog", "baremetal"])
+def test_the_collision_check_knows_how_machines_name_their_resources(stack_run, stack):
+    """The cross-pool check predicts resource names from ExternalPoolSpec.machine_keys(): the registrations and label
+    patches the program really registers must be exactly those names, for every cloud."""
+    spec = parse_spec({k.split(":", 1)[1]: v for k, v in stack_config(stack).items()}, stack=stack)
+    predicted = {f"kosmos-{pool.name}-{key}" for pool in spec.external_pools for key in pool.machine_keys()}
+    run = stack_run(stack)
+    for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
+                          ("kubernetes:core/v1:NodePatch", "-labels")):
+        assert {r.name[: -len(suffix)] for r in run.by_type(type_)} == predicted

@@ -89,10 +89,19 @@ SetEnv KOSMOS_JOIN_ROOT={machine.root} PATH={machine.bin} KOSMOS_JOIN_BACKOFF_SE
             proc.kill()
 
 
+def _keyscan(port: int) -> str:
+    """What the README tells users to run: ssh-keyscan, without the host column."""
+    out = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(port), "127.0.0.1"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    [line] = [line for line in out.splitlines() if line and not line.startswith("#")]
+    return line.split(" ", 1)[1]
+
+
 def _onprem_command(release: AgentRelease, kosmos: LocalKosmos, port: int) -> dict:
     """The recorded remote.Command inputs for an on-prem host at 127.0.0.1:<port>, from the real program."""
     raw = stack_config("blog")
-    raw["kosmos:externalPools"][4]["hosts"] = [{"name": "lab", "address": "127.0.0.1", "user": "root", "port": port}]
+    raw["kosmos:externalPools"][4]["hosts"] = [{"name": "lab", "address": "127.0.0.1", "user": "root", "port": port,
+                                                "hostKey": _keyscan(port)}]
     raw["kosmos:join"] = {"agentBaseUrl": release.base_url}
     raw["scaleway:apiUrl"] = kosmos.url  # the agent's SCW_API_URL
     run = run_config(raw, stack="blog", raise_errors=True)
@@ -114,6 +123,9 @@ def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
             "127.0.0.1", port, "root"
         )
         assert cmd["create"].startswith("bash -s -- userdata-sha256=")  # root: no sudo
+        # The key ssh-keyscan reported is pinned, and it is the server's own key (the fingerprint users compare).
+        host_pub = (machine.root.parent / "ssh" / "host_key.pub").read_text().split()[:2]
+        assert cmd["connection"]["hostKey"].split()[:2] == host_pub
 
         created = ssh(cmd["create"], cmd["stdin"])
         assert created.returncode == 0, created.stdout + created.stderr

@@ -18,7 +18,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from conftest import REPO, STACKS
+from conftest import REPO, STACKS, run_config, stack_config
 
 sys.path.insert(0, str(REPO / "policy"))
 import kosmos_policies as kp  # noqa: E402
@@ -75,7 +75,8 @@ def test_pack_has_the_required_policies():
         "kosmos-cluster-multicloud-kilo", "kosmos-machine-memory", "kosmos-join-key-least-privilege",
         "kosmos-join-userdata-secret", "kosmos-civo-ssh-not-public",
     }
-    assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label", "kosmos-join-key-expiry"}
+    assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label", "kosmos-join-key-expiry",
+                             "kosmos-onprem-host-key-pinned"}
     main = ast.parse((REPO / "policy" / "__main__.py").read_text())
     calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "PolicyPack"]
     assert len(calls) == 1 and {k.arg for k in calls[0].keywords} >= {"name", "policies"}
@@ -94,6 +95,7 @@ def test_advisories_on_the_shipped_stacks(stack_run):
     for stack in STACKS:
         assert violations("kosmos-pools-cloud-label", stack_run(stack)) == []
         assert violations("kosmos-join-key-expiry", stack_run(stack)) == []
+        assert violations("kosmos-onprem-host-key-pinned", stack_run(stack)) == []
 
 
 def _set_prop(type_, key, value, only_first=False):
@@ -205,5 +207,21 @@ def test_broken_join_key_expiry(stack_run):
             props.pop("expiresAt", None)
 
     assert violations("kosmos-join-key-expiry", stack_run("blog"), mutate=never) == [
-        "The join API key never expires; set kosmos:joinKeyExpiresAt and rotate it (README)."
+        "The join API key never expires; set kosmos:joinKeyValidDays to rotate it (README)."
     ]
+
+
+def test_an_unpinned_onprem_host_is_reported():
+    # Through the real program: the explicit opt-out reaches the Command without a hostKey, and the pack says so.
+    raw = stack_config("blog")
+    host = raw["kosmos:externalPools"][4]["hosts"][0]
+    del host["hostKey"]
+    host["insecureSkipHostKeyCheck"] = True
+    run = run_config(raw, stack="blog", raise_errors=True)
+    [command] = run.by_type(kp.REMOTE_COMMAND)
+    assert "hostKey" not in command.raw_inputs["connection"]
+    assert violations("kosmos-onprem-host-key-pinned", run) == [
+        "SSH host key of '192.168.64.5' is not pinned (insecureSkipHostKeyCheck): the join key goes to whichever "
+        "machine answers on that address. Set hostKey (README: pinning the SSH host key)."
+    ]
+    assert any("insecureSkipHostKeyCheck is true" in w for w in run.warnings)

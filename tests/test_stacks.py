@@ -22,6 +22,7 @@ EM_SERVER = "scaleway:elasticmetal/server:Server"
 COMMAND = "command:remote:Command"
 REGISTRATION = "pulumi-python:dynamic/kosmos:NodeRegistration"
 PATCH = "kubernetes:core/v1:NodePatch"
+ROTATING = "time:index/rotating:Rotating"
 MACHINE_TYPES = (INSTANCE, DEVICE, EM_SERVER, COMMAND)
 USERDATA_INPUT = {INSTANCE: "script", DEVICE: "userData", EM_SERVER: "cloudInit", COMMAND: "stdin"}
 # What the mock engine hands out as the join key's secret (tools/engine.py KosmosMocks: ApiKey).
@@ -139,6 +140,7 @@ def test_blog_registers_exactly_the_seed_topology(stack_run):
         (APP, "kosmos-join-app"),
         (POLICY, "kosmos-join-policy"),
         (APIKEY, "kosmos-join-key"),
+        (ROTATING, "kosmos-join-rotation"),
         (FIREWALL, "kosmos-civo-lon1-nodes-firewall"),
         (FIREWALL, "kosmos-civo-nyc1-nodes-firewall"),
         (INSTANCE, "kosmos-civo-lon1-nodes-0"),
@@ -183,7 +185,6 @@ def test_blog_join_key_policy_grants_only_external_node_register(stack_run):
         {"permissionSetNames": ["KubernetesExternalNodeRegister"], "projectIds": [cluster.state["projectId"]]}
     ]
     [key] = run.by_type(APIKEY)
-    assert key.inputs["expiresAt"] == "2027-06-30T00:00:00Z"
     assert key.inputs["applicationId"] == policy.inputs["applicationId"]
     assert "secretKey" in key.additional_secret_outputs
 

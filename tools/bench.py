@@ -32,6 +32,10 @@ POOL_SIZE = 50
 PROVIDERS = ("civo", "equinix-metal", "on-prem")
 
 
+# Pinned host keys are required (one example key for every bench host: only the program's cost is measured).
+BENCH_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCXjmc64ws1dvNmDfVql10iV"
+
+
 def bench_config(nodes: int) -> dict:
     """A stack config with `nodes` external nodes, a third per provider, in pools of at most POOL_SIZE."""
     per_provider = [nodes // 3 + (1 if i < nodes % 3 else 0) for i in range(3)]
@@ -47,7 +51,8 @@ def bench_config(nodes: int) -> dict:
                               "plan": "c3.large.arm64" if p % 2 else "c3.small.x86", "count": size})
             else:
                 pools.append({"name": name, "provider": "on-prem", "hosts": [
-                    {"name": f"{name}-h{i}", "address": f"10.{p}.{i // 250}.{i % 250 + 1}", "user": "ubuntu"}
+                    {"name": f"{name}-h{i}", "address": f"10.{p}.{i // 250}.{i % 250 + 1}", "user": "ubuntu",
+                     "hostKey": BENCH_HOST_KEY}
                     for i in range(size)
                 ]})
     return {

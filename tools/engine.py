@@ -8,6 +8,8 @@ deterministic, realistic provider outputs, and every RegisterResourceRequest is 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import datetime as dt
 import json
 import logging
 import pathlib
@@ -16,7 +18,7 @@ import runpy
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
@@ -55,6 +57,10 @@ def fake_ipv4(prefix: str, *parts: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class StackFileError(pulumi.RunError, ValueError):
+    """A stack file that cannot be read as a stack file: names the file, and the line when YAML says where."""
+
+
 def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[dict[str, str], list[str]]:
     """Read stacks/Pulumi.<stack>.yaml into the engine's flat config map.
 
@@ -62,10 +68,23 @@ def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[
     never decrypted here: they become placeholders and are marked secret.
     """
     path = path or STACKS / f"Pulumi.{stack}.yaml"
-    doc = yaml.safe_load(path.read_text()) or {}
+    shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(shown)
+        what = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise StackFileError(f"{where}: not valid YAML: {what}") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{shown}: not valid YAML: {err}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{shown}: expected a mapping with a `config:` key; got {type(doc).__name__}")
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: `config` must be a mapping")
+        raise StackFileError(f"{shown}: `config` must be a mapping of `namespace:key` to value")
     return flatten_config(raw)
 
 
@@ -91,17 +110,34 @@ def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Civo disk images the mock knows, in every region (a stand-in list, not Civo's catalog: unverified).
+CIVO_IMAGES = ("ubuntu-focal", "ubuntu-jammy", "ubuntu-noble", "debian-11", "debian-12")
+
+
+def utc_today() -> dt.datetime:
+    """The real clock, to the day: the offline plan of a stack is the same all day long (the real provider reads
+    the clock to the second when it creates the resource; a preview shows the value as unknown)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return dt.datetime(now.year, now.month, now.day, tzinfo=dt.timezone.utc)
+
+
 class KosmosMocks(pulumi.runtime.Mocks):
     """Deterministic provider answers shaped like the real providers' outputs (wire names: camelCase).
 
     Every value invented for a provider-computed output (ids, addresses, keys, node names) is recorded in `invented`
     (per resource) or `lookups` (data-source answers), so the plan can show "(known after apply)" instead of a fake
     value. `scoped` values (e.g. a node name that equals the machine's hostname here) are only marked in inputs
-    that depend on the resource that produced them.
+    that depend on the resource that produced them. `clock` is the time the time provider would read when creating
+    a resource (default: the real clock).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], dt.datetime] = utc_today) -> None:
         super().__init__()
+        self.clock = clock
         self.invented: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
         """(type, name) -> {value: (label, scoped)}"""
         self.lookups: dict[str, str] = {}
@@ -168,6 +204,21 @@ class KosmosMocks(pulumi.runtime.Mocks):
         elif t == "scaleway:iam/apiKey:ApiKey":
             rid = "SCW" + fake_uuid(name).replace("-", "")[:17].upper()
             state.update(accessKey=rid, secretKey=fake_uuid("secret", name))
+        elif t == "time:index/rotating:Rotating":
+            # terraform-provider-time v0.12.1 resource_time_rotating.go: Create takes the clock's now (or `rfc3339`)
+            # as the base and adds the rotation_* durations (setRotationValues); RFC 3339 to the second, UTC.
+            base = self.clock()
+            if inputs.get("rfc3339"):
+                base = dt.datetime.fromisoformat(inputs["rfc3339"].replace("Z", "+00:00"))
+            rotation = base + dt.timedelta(
+                days=inputs.get("rotationDays") or 0,
+                hours=inputs.get("rotationHours") or 0,
+                minutes=inputs.get("rotationMinutes") or 0,
+            )
+            rid = _rfc3339(base)
+            state.update(rfc3339=_rfc3339(base), rotationRfc3339=_rfc3339(rotation), unix=int(base.timestamp()),
+                         year=base.year, month=base.month, day=base.day, hour=base.hour, minute=base.minute,
+                         second=base.second)
         elif t == "civo:index/instance:Instance":
             state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
         elif t == "equinix-metal:index/device:Device":
@@ -194,13 +245,22 @@ class KosmosMocks(pulumi.runtime.Mocks):
     def call(self, args):  # type: ignore[override]
         a = dict(args.args)
         if args.token == "civo:index/getDiskImage:getDiskImage":
-            name = a["filters"][0]["values"][0]
-            image = fake_uuid("image", name)
-            self.lookups[image] = f"(id of image {name}, looked up at preview)"
+            # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
+            # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
+            wanted = a["filters"][0]["values"]
+
+            def lookup_image(name: str) -> str:
+                image = fake_uuid("image", name)
+                self.lookups[image] = f"(id of image {name}, looked up at preview)"
+                return image
+
             return {
-                "id": fake_uuid("image-lookup", name),
+                "id": fake_uuid("image-lookup", *wanted),
                 "region": a.get("region"),
-                "diskimages": [{"id": image, "name": name, "label": name, "version": "22.04"}],
+                "diskimages": [
+                    {"id": image, "name": name, "label": name, "version": "22.04"}
+                    for name, image in ((n, lookup_image(n)) for n in CIVO_IMAGES if n in wanted)
+                ],
             }, []
         if args.token == "scaleway:elasticmetal/getOffer:getOffer":
             oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
@@ -477,6 +537,46 @@ def _run_in_stack(program: pathlib.Path) -> None:
     root._finish()
 
 
+def _new_loop() -> tuple[asyncio.AbstractEventLoop, list[asyncio.AbstractEventLoop]]:
+    """The run's loop, with its own executor whose threads each get a loop that the run closes.
+
+    The SDK makes its monitor calls in the default executor, and the mock monitor there uses `_sync_await`, which
+    creates an event loop for each worker thread (pulumi/runtime/sync_await.py, `_ensure_event_loop`) and never
+    closes it. Those loops were garbage-collected at interpreter exit, where closing one can fail: "Exception
+    ignored in: <function BaseEventLoop.__del__>" after a successful `make plan`.
+    """
+    loop = asyncio.new_event_loop()
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def own_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    loop.set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="kosmos-engine", initializer=own_loop)
+    )
+    return loop, thread_loops
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop, thread_loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Close everything the way asyncio.run does: cancel what is still pending (after a program error, the SDK's
+    RPC tasks; otherwise "Task was destroyed but it is pending!"), let the cancellations run, shut down async
+    generators and the executor, then close the worker threads' loops and the run's loop."""
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        for thread_loop in thread_loops:
+            thread_loop.close()
+        loop.close()
+
+
 def run_program(
     stack: str = "dev",
     *,
@@ -485,23 +585,25 @@ def run_program(
     program: Optional[pathlib.Path] = None,
     raise_errors: bool = True,
     record: bool = True,
+    clock: Callable[[], dt.datetime] = utc_today,
 ) -> ProgramRun:
     """Run `program` (default: the real __main__.py) for `stack` on the mock engine in a fresh event loop.
 
     `config` defaults to stacks/Pulumi.<stack>.yaml. With raise_errors=False a program error is returned in
     `ProgramRun.error` together with whatever was registered before it (for "nothing was registered" checks).
     record=False uses the SDK's plain MockMonitor (no registrations recorded): the benchmark times that.
+    `clock` is what the mocked time provider reads as "now".
     """
     if config is None:
         config, secret_keys = load_stack_config(stack)
     program = program or MAIN
-    loop = asyncio.new_event_loop()
+    loop, thread_loops = _new_loop()
     asyncio.set_event_loop(loop)
     collector = _WarningCollector()
     logger = logging.getLogger(f"kosmos.offline.{id(collector)}")
     logger.propagate = False
     logger.addHandler(collector)
-    mocks = KosmosMocks()
+    mocks = KosmosMocks(clock)
     monitor = RecordingMonitor(mocks) if record else MockMonitor(mocks)
     error: Optional[BaseException] = None
     exports: dict[str, Export] = {}
@@ -527,7 +629,7 @@ def run_program(
                 )
     finally:
         runtime_config.set_all_config({}, [])
-        loop.close()
+        _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)
         if sys_path_added:
             sys.path.remove(str(program.parent))

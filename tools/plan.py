@@ -27,7 +27,9 @@ import textwrap
 from collections import Counter
 from typing import Any
 
-from .engine import ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, load_stack_config, run_program
+from .engine import (
+    ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, StackFileError, load_stack_config, run_program,
+)
 
 # The inputs worth a glance in the tree, per resource type (others: the first few scalar inputs).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -407,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         run = run_program(args.stack, config=config, secret_keys=secret_keys, program=repo / "__main__.py")
     except SpecError as err:
         print(f"error: stacks/Pulumi.{args.stack}.yaml: {err}", file=sys.stderr)
+        return 2
+    except StackFileError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     say(f"kosmos offline plan for stack {args.stack!r} (mock engine: no credentials, no cloud calls)\n")
     say(render_tree(run))

@@ -97,6 +97,14 @@ class MachineSet(pulumi.ComponentResource):
             }
         )
 
+    @classmethod
+    def preflight(cls, pool: ExternalPoolSpec, path: str) -> list[str]:
+        """Checks that need the cloud's provider (an invoke), run before anything is registered.
+
+        Returns problems in SpecError form (`<path>.<key>: message`); `path` is the pool's key path.
+        """
+        return []
+
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         raise NotImplementedError
 

@@ -12,10 +12,30 @@ from .base import Machine, MachineSet, MachineSetArgs
 _ANYWHERE = ["0.0.0.0/0"]
 
 
+def _raise(error: Exception):
+    raise error
+
+
+def _image_filter(pool: CivoPoolSpec) -> list:
+    return [civo.GetDiskImageFilterArgs(key="name", values=[pool.image])]
+
+
+def _no_image(pool: CivoPoolSpec) -> str:
+    return f"no Civo disk image is named {pool.image!r} in region {pool.region}; use a name Civo lists for that region"
+
+
 class CivoNodes(MachineSet):
     TYPE = "kosmos:index:CivoNodes"
     USERDATA_VARIANT = "script"
     USERDATA_PROPERTY = "script"
+
+    @classmethod
+    def preflight(cls, pool: CivoPoolSpec, path: str) -> list[str]:
+        # A name that matches nothing is an empty `diskimages` list, not an error (civo/terraform-provider-civo,
+        # civo/disk/datasource_disk_image.go over internal/datalist/schema.go): without this check, indexing it
+        # fails inside an Output after the cluster and pools are registered.
+        found = civo.get_disk_image(filters=_image_filter(pool), region=pool.region)
+        return [] if found.diskimages else [f"{path}.image: {_no_image(pool)}"]
 
     def replacement_inputs(self) -> tuple:
         return (self.pool.region, self.pool.image)
@@ -27,10 +47,10 @@ class CivoNodes(MachineSet):
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.
         image_id = civo.get_disk_image_output(
-            filters=[civo.GetDiskImageFilterArgs(key="name", values=[pool.image])],
+            filters=_image_filter(pool),
             region=pool.region,
             opts=pulumi.InvokeOutputOptions(parent=self),
-        ).diskimages[0].id
+        ).diskimages.apply(lambda images: images[0].id if images else _raise(ValueError(_no_image(pool))))
         ingress = [
             civo.FirewallIngressRuleArgs(
                 label="kilo-wireguard",

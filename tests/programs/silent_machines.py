@@ -24,7 +24,8 @@ try:
         {
             "cluster": {"name": "lab", "region": "fr-par", "version": "1.31"},
             "externalPools": [
-                {"name": "rack", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.10"}]},
+                {"name": "rack", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.10",
+                                                                        "insecureSkipHostKeyCheck": True}]},
             ],
             "sshPrivateKey": pulumi.Output.secret("-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n"),
         },
