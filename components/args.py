@@ -123,7 +123,7 @@ class OnPremHostConfig(TypedDict, total=False):
     """A machine of an on-prem pool, joined over SSH."""
 
     name: Required[str]
-    """Machine name; also the expected Kubernetes node name (its hostname)."""
+    """Machine name in kosmos, unique across pools (the Kubernetes node name is Scaleway's, reported by the join)."""
     address: Required[str]
     """Address reached over SSH (IP or DNS name)."""
     user: str
@@ -133,7 +133,10 @@ class OnPremHostConfig(TypedDict, total=False):
     arch: str
     """amd64 or arm64 (default: detected at boot)."""
     hostKey: str
-    """Pinned SSH host public key (`ssh-ed25519 AAAA…`); strongly recommended."""
+    """Pinned SSH host public key (`ssh-ed25519 AAAA…`, from ssh-keyscan, fingerprint checked out of band); required
+    unless insecureSkipHostKeyCheck."""
+    insecureSkipHostKeyCheck: bool
+    """Accept any SSH host key instead of pinning one (default false; warned and reported by the policy pack)."""
 
 
 class ExternalPoolConfig(TypedDict, total=False):
@@ -238,8 +241,10 @@ class MulticloudClusterArgs(TypedDict, total=False):
     """Equinix Metal project UUID, required with equinix-metal pools."""
     sshPrivateKey: pulumi.Input[str]
     """SSH private key for on-prem hosts (required with on-prem pools); pass it as a secret."""
+    joinKeyValidDays: int
+    """Rotate the join key every N days, 1-3650 (a time.Rotating resource stores the date; default: no expiry)."""
     joinKeyExpiresAt: str
-    """Expiry of the join key, RFC 3339 UTC (default: none)."""
+    """A fixed expiry of the join key instead, RFC 3339 UTC (not with joinKeyValidDays; default: none)."""
     allowPublicSsh: bool
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs (default false)."""
     latencyProbe: LatencyProbeConfig

@@ -18,7 +18,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from pulumi.errors import RunError
+try:  # validation and the join renderer also run where Pulumi is not installed (`kosmos.userdata`)
+    from pulumi.errors import RunError
+except ImportError:  # exercised by tests/test_package.py in a Pulumi-less interpreter
+
+    class RunError(Exception):  # type: ignore[no-redef]
+        """Stands in for pulumi.RunError where Pulumi is not installed."""
 
 from . import catalog
 
@@ -1323,6 +1328,7 @@ def _check_unique_names(c: _Checker, scw_pools, ext_pools, top) -> None:
 # `<region>/<uuid>` and a Scaleway secret key is a UUID (36 characters).
 _SIZE_POOL_ID = "xx-xxx/00000000-0000-0000-0000-000000000000"
 _SIZE_SECRET = "00000000-0000-0000-0000-000000000000"
+_SIZE_API_URL = "https://api.scaleway.com"
 
 
 def _check_userdata_size(c: _Checker, join: JoinSpec, region: str, ext_pools) -> None:
@@ -1334,8 +1340,11 @@ def _check_userdata_size(c: _Checker, join: JoinSpec, region: str, ext_pools) ->
     inputs = userdata.JoinInputs(
         pool_id=_SIZE_POOL_ID,
         region=region,
+        agent_version=join.agent_version,
         agent_base_url=join.agent_base_url,
         agent_sha256=dict(join.agent_sha256),
+        # `scaleway:apiUrl` is not known here: measure with an API URL set, the longer rendering.
+        api_url=join.api_url or _SIZE_API_URL,
         allowed_os=tuple(join.allowed_os),
         min_memory_mib=join.min_memory_mib,
     )

@@ -155,6 +155,7 @@ def test_output_types_match_what_the_component_exports(stack_run):
 SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 """pulumi.runtime.rpc's marker of a secret value on the wire (_special_sig_key: _special_secret_sig)."""
 
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCXjmc64ws1dvNmDfVql10iV"
 WIRE = {
     "cluster": {"name": "lab", "region": "nl-ams", "version": "1.32"},
     "scalewayPools": [{"name": "gpu", "nodeType": "L4-1-24G", "size": 1, "zone": "nl-ams-2",
@@ -162,7 +163,8 @@ WIRE = {
     "externalPools": [
         {"name": "edge", "provider": "civo", "region": "FRA1", "size": "g4s.medium", "count": 2,
          "taints": [{"key": "edge", "effect": "NoSchedule"}], "registration": {"timeoutMinutes": 20}},
-        {"name": "rack", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.10", "port": 2222}]},
+        {"name": "rack", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.10", "port": 2222,
+                                                             "hostKey": HOST_KEY}]},
     ],
     "sshPrivateKey": {**SECRET_SIG, "value": "-----BEGIN OPENSSH PRIVATE KEY-----\nlab\n"},
 }

@@ -474,7 +474,9 @@ def test_a_join_userdata_over_16_kib_is_refused_before_anything_is_registered():
     run = run_config(raw)
     assert isinstance(run.error, SpecError), run.error
     assert run.registrations == []
-    real = userdata.JoinInputs(pool_id=f"fr-par/{fake_uuid('pool')}", region="fr-par", allowed_os=tuple(allowed))
+    # Measured with an API URL set (SCW_API_URL rendered), as `scaleway:apiUrl` may add it after validation.
+    real = userdata.JoinInputs(pool_id=f"fr-par/{fake_uuid('pool')}", region="fr-par", allowed_os=tuple(allowed),
+                               api_url="https://api.scaleway.com")
     for variant, provider, pool in (("script", "civo", "civo-lon1"), ("cloud-config", "scaleway-elastic-metal", "em-x86")):
         with pytest.raises(userdata.UserdataError) as real_error:
             userdata.render(real, fake_uuid("secret"), variant)
@@ -489,7 +491,8 @@ def test_a_join_userdata_over_16_kib_is_refused_before_anything_is_registered():
 
 def test_a_join_userdata_under_the_limit_passes():
     raw = stack_config("baremetal")
-    raw["kosmos:join"] = {"allowedOs": [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(30)]}
+    # 16 such entries render the cloud-config a few hundred bytes under 16 KiB (measured with an API URL set).
+    raw["kosmos:join"] = {"allowedOs": [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(16)]}
     assert run_config(raw).error is None
 
 
