@@ -22,9 +22,11 @@ Paths, methods and query parameters come from the official client's generated AP
                                                   GET   /apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices
 Every request needs the bearer token (TOKEN). Failures are shaped like the API server's `Status` objects
 (kubernetes/apimachinery, pkg/api/errors/errors.go: NewNotFound -> 404 `<resource> "<name>" not found`,
-NewUnauthorized -> 401, NewTooManyRequests -> 429, NewMethodNotSupported -> 405 `<verb> is not supported on
-resources of kind "<resource>"`). An eviction a PodDisruptionBudget forbids is answered 429 "Cannot evict pod as it
-would violate the pod's disruption budget." and an evicted pod disappears. A pod proxy that cannot dial its pod
+NewUnauthorized -> 401, NewTooManyRequests -> 429; an unknown path, or a verb no route has, is answered by
+apiserver pkg/server/handler.go serviceErrorHandler with NewGenericServerResponse: 404 "the server could not find the
+requested resource", 405 "the server does not allow this method on the requested resource"). An eviction a
+PodDisruptionBudget forbids is answered 429 "Cannot evict pod as it would violate the pod's disruption budget." and
+an evicted pod disappears. A pod proxy that cannot dial its pod
 answers 503 ServiceUnavailable "error trying to reach service: <dial error>" (apimachinery pkg/util/proxy/
 transport.go, RoundTrip). The pod proxy really forwards to the pod's address, so tests scrape real processes.
 Served over plain HTTP or, with `tls=True`, HTTPS with the loopback certificate; `kubeconfig()` always carries that
@@ -136,7 +138,7 @@ class Cluster:
 
     def _probe_pods(self) -> list[Pod]:
         return [p for p in self.pods if p.namespace == self.namespace and p.port is not None
-                and _selector_matches(",".join(f"{k}={v}" for k, v in PROBE_LABELS.items()), p.labels)]
+                and all(p.labels.get(k) == v for k, v in PROBE_LABELS.items())]
 
     def endpoint_slices(self) -> dict:
         # One slice per distinct port: the EndpointSlice controller groups endpoints by their resolved ports.
@@ -172,22 +174,24 @@ class Cluster:
         return next((p for p in self.pods if p.name == name and p.namespace == namespace), None)
 
 
-def _status(code: int, reason: str, message: str, **details) -> tuple[int, dict]:
+def _status(code: int, reason: str, message: str, details: Optional[dict] = None) -> tuple[int, dict]:
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
-    if details:
-        body["details"] = details
+    if details is not None:  # metav1.StatusDetails: a pointer (absent when nil), its fields omitempty
+        body["details"] = {k: v for k, v in details.items() if v}
     return code, body
 
 
 def _not_found(resource: str, name: str, group: str = "") -> tuple[int, dict]:
     qualified = f"{resource}.{group}" if group else resource
-    return _status(404, "NotFound", f'{qualified} "{name}" not found', name=name, group=group, kind=resource)
+    return _status(404, "NotFound", f'{qualified} "{name}" not found', {"name": name, "group": group, "kind": resource})
 
 
-def _method_not_allowed(method: str, resource: str) -> tuple[int, dict]:
-    return _status(405, "MethodNotAllowed", f'{method} is not supported on resources of kind "{resource}"',
-                   kind=resource)
+def _no_route(code: int = 404) -> tuple[int, dict]:
+    """What the API server answers when no route has this path (404) or this verb on it (405)."""
+    if code == 405:
+        return _status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
+    return _status(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def _selector_matches(selector: str, labels: dict) -> bool:
@@ -208,7 +212,7 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
     if m := re.fullmatch(r"/api/v1/nodes/([^/]+)", path):
         node = cluster.nodes.get(m.group(1))
         if method not in ("GET", "PATCH"):
-            return _method_not_allowed(method, "nodes")
+            return _no_route(405)
         if node is None:
             return _not_found("nodes", m.group(1))
         if method == "PATCH":
@@ -218,19 +222,19 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
         return 200, node.to_api()
     if path == "/api/v1/pods":
         if method != "GET":
-            return _method_not_allowed(method, "pods")
+            return _no_route(405)
         selector = query.get("fieldSelector", "")
         node = selector.split("=", 1)[1] if selector.startswith("spec.nodeName=") else None
         return 200, _list("PodList", [p.to_api() for p in cluster.pods if node is None or p.node == node])
     if m := re.fullmatch(rf"/api/v1{ns_}/pods", path):
         if method != "GET":
-            return _method_not_allowed(method, "pods")
+            return _no_route(405)
         selector = query.get("labelSelector", "")
         return 200, _list("PodList", [p.to_api() for p in cluster.pods
                                       if p.namespace == m.group(1) and _selector_matches(selector, p.labels)])
     if m := re.fullmatch(rf"/api/v1{ns_}/pods/([^/]+)/eviction", path):
         if method != "POST":
-            return _method_not_allowed(method, "pods/eviction")
+            return _no_route(405)
         namespace, name = m.groups()
         target = cluster.find_pod(namespace, name)
         if target is None:
@@ -238,23 +242,23 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
         if cluster.pdb_blocks.get(name, 0) > 0:
             cluster.pdb_blocks[name] -= 1
             return _status(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                           retryAfterSeconds=0)
+                           {"retryAfterSeconds": 0})
         cluster.pods.remove(target)
         return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
     if m := re.fullmatch(rf"/apis/discovery\.k8s\.io/v1{ns_}/endpointslices", path):
         if method != "GET":
-            return _method_not_allowed(method, "endpointslices.discovery.k8s.io")
+            return _no_route(405)
         if m.group(1) != cluster.namespace or \
                 query.get("labelSelector") != f"kubernetes.io/service-name={cluster.service}":
             return 200, {"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1", "metadata": {}, "items": []}
         return 200, cluster.endpoint_slices()
     if m := re.fullmatch(rf"/apis/apps/v1{ns_}/daemonsets/([^/]+)", path):
         if method != "GET":
-            return _method_not_allowed(method, "daemonsets.apps")
+            return _no_route(405)
         if m.groups() != (cluster.namespace, cluster.daemonset):
             return _not_found("daemonsets", m.group(2), "apps")
         return 200, cluster.daemonset_object()
-    return _status(404, "NotFound", "the server could not find the requested resource")
+    return _no_route()
 
 
 class KubeApi(LoopbackServer):
@@ -285,7 +289,7 @@ class KubeApi(LoopbackServer):
                 path = "/".join(urllib.parse.unquote(p) for p in url.path.split("/"))
                 if proxy := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/proxy(/.*)?", path):
                     if method != "GET":
-                        return self._json(*_method_not_allowed(method, "pods/proxy"))
+                        return self._json(*_no_route(405))
                     return self._proxy(proxy.group(1), proxy.group(2), proxy.group(3) or "/")
                 try:
                     body = json.loads(raw) if raw else None
@@ -307,6 +311,12 @@ class KubeApi(LoopbackServer):
 
             def do_PATCH(self):  # noqa: N802
                 self._handle("PATCH")
+
+            def do_PUT(self):  # noqa: N802
+                self._handle("PUT")
+
+            def do_DELETE(self):  # noqa: N802
+                self._handle("DELETE")
 
             def _proxy(self, namespace: str, name_port: str, path: str) -> None:
                 name, _, port = name_port.partition(":")

@@ -1,7 +1,8 @@
 """NodeRegistrationProvider against the local Kosmos (tests/kosmos_api.py) and the local Kubernetes API
-(tests/kube_api.py, served over HTTPS with the CA inline in the kubeconfig): matching, waiting, draining, deleting until gone; and the provider loaded exactly as Pulumi's
-dynamic provider host loads it (pulumi/dynamic/__main__.py: dill-unpickled, configure()d with the stack config, then
-Create/Diff/Read/Delete as gRPC requests, Delete and Read with the outputs only) in a process without SCW_*."""
+(tests/kube_api.py, over HTTPS with the CA inline in the kubeconfig): matching, waiting, draining, deleting until
+gone; and the provider loaded exactly as Pulumi's dynamic provider host loads it (pulumi/dynamic/__main__.py:
+dill-unpickled, configure()d with the stack config, then Create/Diff/Read/Delete as gRPC requests, Delete and Read
+with the outputs only) in a process without SCW_*."""
 
 from __future__ import annotations
 
@@ -166,6 +167,20 @@ def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube, tmp_path
     # Drain happened before the API delete.
     first_delete = next(i for i, r in enumerate(kosmos.requests) if r[0] == "DELETE")
     assert kosmos.requests[first_delete][2] == {"skip_drain": "False"}
+
+
+def test_two_drains_in_one_process_both_reach_the_https_api(kosmos, kube):
+    # The dynamic provider host deletes every node of a destroy in one process, all with the same cluster CA: the
+    # client's by-content cache of the CA file (kubernetes 31.0.0) must not hand the second drain a removed file.
+    machines = {"civo-lon1-0": "203.0.113.7", "civo-lon1-1": "203.0.113.8"}
+    nodes = [register(kosmos, ip, kube) for ip in machines.values()]
+    kube.pods = [pod(f"web-{i}", node["name"]) for i, node in enumerate(nodes)]
+    provider = configured()
+    outs = [provider.create(props(kosmos, machine=m, match_ip=ip)).outs for m, ip in machines.items()]
+    for node, out in zip(nodes, outs):
+        provider.delete(node["id"], out)
+    assert [kube.nodes[n["name"]].spec.get("unschedulable") for n in nodes] == [True, True]
+    assert kube.pods == [] and kosmos.live_nodes() == []
 
 
 def test_a_budget_that_never_allows_fails_the_delete_and_keeps_the_node(kosmos, kube):
