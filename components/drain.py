@@ -2,12 +2,14 @@
 --ignore-daemonsets --delete-emptydir-data` would: evictions (policy/v1 Eviction), so PodDisruptionBudgets are
 respected (the API answers 429 while a budget forbids an eviction), retried until the node is empty or the deadline.
 
-The kubeconfig is only ever held in memory. The client writes the cluster CA (public) to a temporary directory that
-is removed on return; the token never touches a file.
+The kubeconfig is only ever held in memory. The cluster CA (public) is written to a temporary directory that is
+removed on return; the token never touches a file.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import sys
 import tempfile
 import time
@@ -19,6 +21,42 @@ MAX_RETRY_SECONDS = 10.0
 
 class DrainError(Exception):
     pass
+
+
+_INLINE_FILES = {
+    "clusters": ("cluster", ("certificate-authority",)),
+    "users": ("user", ("client-certificate", "client-key")),
+}
+
+
+def _detach_inline_files(config: dict, directory: str) -> dict:
+    """`config` with each inline `<key>-data` (base64) written to a file in `directory` and named by `<key>`.
+
+    The client would write them itself, but kubernetes 31.0.0 (config/kube_config.py,
+    _create_temp_file_with_content) caches the file by content for the life of the process: a second drain in the
+    same process (the dynamic provider host deleting two nodes of one cluster) was handed the file removed with the
+    first drain's directory and failed with "File does not exist" (kubernetes-client/python#1782; the cache only
+    recreates a missing file after 31.0.0, #2441). A `<key>` file path is used as given, with no cache.
+    """
+    config = dict(config)
+    count = 0
+    for section, (inner, keys) in _INLINE_FILES.items():
+        entries = []
+        for entry in config.get(section) or []:
+            body = dict((entry or {}).get(inner) or {})
+            for key in keys:
+                data = body.pop(f"{key}-data", None)
+                if data and not body.get(key):
+                    count += 1
+                    path = os.path.join(directory, f"{section}-{count}-{key}")
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(base64.standard_b64decode(data))
+                    body[key] = path
+            entries.append({**entry, inner: body})
+        if section in config:
+            config[section] = entries
+    return config
 
 
 def _evictable(pod) -> bool:
@@ -53,7 +91,8 @@ def drain_node(
     with tempfile.TemporaryDirectory(prefix="kosmos-drain-") as tmp:
         configuration = client.Configuration()
         kube_config.load_kube_config_from_dict(
-            yaml.safe_load(kubeconfig), client_configuration=configuration, temp_file_path=tmp
+            _detach_inline_files(yaml.safe_load(kubeconfig), tmp), client_configuration=configuration,
+            temp_file_path=tmp,
         )
         with client.ApiClient(configuration) as api_client:
             core = client.CoreV1Api(api_client)

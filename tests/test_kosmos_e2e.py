@@ -16,7 +16,7 @@ from components.registration import NodeRegistrationProvider, serialized_provide
 from components.userdata import JoinInputs, render, render_leave
 from k8s_agent import AgentRelease
 from kosmos_api import LocalKosmos
-from kube_drain_api import LocalKubeApi
+from kube_api import KubeApi, kubeconfig
 from pulumi_host import dynamic_host, plain, struct
 from sandbox import Machine
 
@@ -31,9 +31,10 @@ def test_civo_and_on_prem_join_register_and_are_removed(tmp_path, monkeypatch):
         if name.startswith("SCW_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))
-    with LocalKubeApi() as kube, AgentRelease() as release, LocalKosmos(
-        operator_secret=OPERATOR_SECRET, kubeconfig=kube.kubeconfig(), delete_seconds=0.5
+    with KubeApi(tls=True) as kube_api, AgentRelease() as release, LocalKosmos(
+        operator_secret=OPERATOR_SECRET, kubeconfig=yaml.safe_dump(kubeconfig(kube_api.url)), delete_seconds=0.5
     ) as kosmos:
+        kube = kube_api.cluster
         civo_pool, home_pool = kosmos.add_pool("civo-lon1", CIVO_KEY, 1), kosmos.add_pool("home", HOME_KEY, 1)
 
         def inputs(pool):
@@ -79,7 +80,7 @@ def test_civo_and_on_prem_join_register_and_are_removed(tmp_path, monkeypatch):
 
         # Destroy: a new host process gets the outputs only (no SCW_* anywhere); it drains, deletes, and returns
         # once Scaleway no longer lists the node. Then the machine leaves.
-        kube.nodes[home_outs["node_name"]] = {"metadata": {"name": home_outs["node_name"]}, "spec": {}}
+        kube.add_node(home_outs["node_name"])
         started = time.monotonic()
         with dynamic_host(tmp_path) as host:
             host.Configure(proto.ConfigureRequest(args=struct(config)), timeout=30)
@@ -87,7 +88,7 @@ def test_civo_and_on_prem_join_register_and_are_removed(tmp_path, monkeypatch):
         assert time.monotonic() - started >= 0.5
         assert [n["pool_id"] for n in kosmos.live_nodes()] == [civo_pool.id]
         assert home_pool.size == 0
-        assert ("PATCH", f"/api/v1/nodes/{home_outs['node_name']}") in kube.calls  # cordoned before the delete
+        assert f"/api/v1/nodes/{home_outs['node_name']}" in kube.paths("PATCH")  # cordoned before the delete
         assert home.run(render_leave(inputs(home_pool))).returncode == 0
 
         # Joining again registers a new node, which a new registration finds.

@@ -25,7 +25,7 @@ from components import catalog
 from components import latency_probe_program as program
 from components.spec import LatencyProbeSpec, parse_spec
 from conftest import REPO, STACKS, run_config, stack_config
-from kube_api import TOKEN, FakeCluster, FakePod, kubeconfig, serve
+from kube_api import TOKEN, Cluster, KubeApi, kubeconfig, nodes, probe_pod
 from loopback import LoopbackServer
 from tools import latency
 
@@ -235,10 +235,10 @@ def test_probes_measure_each_other_and_a_dead_peer_shows_as_failures(tmp_path):
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     ports = _free_ports(3)
-    cluster = FakeCluster(nodes=NODES)
-    cluster.pods = [FakePod(f"probe-{node}", node, "127.0.0.1", port) for node, port in zip(NODES, ports)]
+    cluster = Cluster(nodes=nodes(NODES))
+    cluster.pods = [probe_pod(f"probe-{node}", node, port) for node, port in zip(NODES, ports)]
     procs = []
-    with serve(cluster) as api:
+    with KubeApi(cluster) as api:
         try:
             for pod in cluster.pods:
                 procs.append(subprocess.Popen(
@@ -270,8 +270,8 @@ def test_probes_measure_each_other_and_a_dead_peer_shows_as_failures(tmp_path):
             [info] = families["kosmos_probe_info"].samples
             assert info.labels == {"node": "scw-par-1", "cloud": "scaleway", "cloud_region": "fr-par"}
             # Discovery went through the API paths the ServiceAccount's RBAC allows.
-            assert f"/apis/discovery.k8s.io/v1/namespaces/{cluster.namespace}/endpointslices" in cluster.requests
-            assert "/api/v1/nodes/mac-vm" in cluster.requests
+            assert f"/apis/discovery.k8s.io/v1/namespaces/{cluster.namespace}/endpointslices" in cluster.paths("GET")
+            assert "/api/v1/nodes/mac-vm" in cluster.paths("GET")
 
             procs[2].send_signal(signal.SIGKILL)
             procs[2].wait(timeout=5)
@@ -370,9 +370,9 @@ def _run_latency(tmp_path, monkeypatch, url, *args):
 def test_make_latency_waits_for_every_probe_and_computes_the_matrix(tmp_path, monkeypatch, capsys):
     inputs = _known_inputs()
     backends = {ident: _Backend(*(texts if isinstance(texts, tuple) else (texts,))) for ident, texts in inputs.items()}
-    cluster = FakeCluster(nodes={i.node: {"cloud": i.cloud, "cloud-region": i.cloud_region} for i in inputs})
-    cluster.pods = [FakePod(f"probe-{i.node}", i.node, "127.0.0.1", b.port) for i, b in backends.items()]
-    with serve(cluster) as api:
+    cluster = Cluster(nodes=nodes({i.node: {"cloud": i.cloud, "cloud-region": i.cloud_region} for i in inputs}))
+    cluster.pods = [probe_pod(f"probe-{i.node}", i.node, b.port) for i, b in backends.items()]
+    with KubeApi(cluster) as api:
         for backend in backends.values():
             backend.server.__enter__()
         try:
@@ -385,7 +385,7 @@ def test_make_latency_waits_for_every_probe_and_computes_the_matrix(tmp_path, mo
     assert "waiting for the probes: 3/4 reported" in captured.err  # LON had no round yet
     assert "4/4 reported" in captured.err
     # Every probe went through the pod proxy path of the official client (pod:port percent-encoded).
-    assert any(p.endswith("/pods/probe-civo-lon1-0%3A9100/proxy/metrics") for p in cluster.requests)
+    assert any(p.endswith("/pods/probe-civo-lon1-0%3A9100/proxy/metrics") for p in cluster.paths("GET"))
 
     result = json.loads((out / "latency.json").read_text())
     cells = {(c["from"], c["to"]): c for c in result["cells"]}
@@ -418,10 +418,9 @@ def test_make_latency_waits_for_every_probe_and_computes_the_matrix(tmp_path, mo
 def test_make_latency_times_out_naming_the_silent_probe_and_keeps_what_it_got(tmp_path, monkeypatch, capsys):
     good = _Backend(_metrics_text(PAR, {LON: [0.012] * 10}))
     dead_port = _free_ports(1)[0]  # nothing listens there: the API server's proxy cannot dial it
-    cluster = FakeCluster(nodes={PAR.node: {}, LON.node: {}})
-    cluster.pods = [FakePod("probe-par", PAR.node, "127.0.0.1", good.port),
-                    FakePod("probe-lon", LON.node, "127.0.0.1", dead_port)]
-    with serve(cluster) as api, good.server:
+    cluster = Cluster(nodes=nodes({PAR.node: {}, LON.node: {}}))
+    cluster.pods = [probe_pod("probe-par", PAR.node, good.port), probe_pod("probe-lon", LON.node, dead_port)]
+    with KubeApi(cluster) as api, good.server:
         started = time.monotonic()
         code, out = _run_latency(tmp_path, monkeypatch, api.url, "--timeout", "1")
         assert time.monotonic() - started < 8
@@ -436,8 +435,8 @@ def test_make_latency_times_out_naming_the_silent_probe_and_keeps_what_it_got(tm
 
 
 def test_make_latency_without_the_probe_says_how_to_enable_it(tmp_path, monkeypatch, capsys):
-    cluster = FakeCluster(daemonset="something-else")
-    with serve(cluster) as api:
+    cluster = Cluster(daemonset="something-else")
+    with KubeApi(cluster) as api:
         code, _ = _run_latency(tmp_path, monkeypatch, api.url, "--timeout", "1")
     assert code == 1
     assert "enable the probe with `kosmos:latencyProbe: {enabled: true}`" in capsys.readouterr().err

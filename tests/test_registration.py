@@ -1,7 +1,8 @@
 """NodeRegistrationProvider against the local Kosmos (tests/kosmos_api.py) and the local Kubernetes API
-(tests/kube_api.py): matching, waiting, draining, deleting until gone; and the provider loaded exactly as Pulumi's
-dynamic provider host loads it (pulumi/dynamic/__main__.py: dill-unpickled, configure()d with the stack config, then
-Create/Diff/Read/Delete as gRPC requests, Delete and Read with the outputs only) in a process without SCW_*."""
+(tests/kube_api.py, over HTTPS with the CA inline in the kubeconfig): matching, waiting, draining, deleting until
+gone; and the provider loaded exactly as Pulumi's dynamic provider host loads it (pulumi/dynamic/__main__.py:
+dill-unpickled, configure()d with the stack config, then Create/Diff/Read/Delete as gRPC requests, Delete and Read
+with the outputs only) in a process without SCW_*."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import tempfile
 import time
 
 import pytest
+import yaml
 from pulumi.dynamic import Config, ConfigureRequest
 
 from components.registration import NodeRegistrationProvider, RegistrationError, serialized_provider
 from kosmos_api import LocalKosmos
-from kube_drain_api import LocalKubeApi, pod
+from kube_api import Cluster, KubeApi, kubeconfig, pod
 from pulumi_host import dynamic_host, plain, struct
 
 REGION = "fr-par"
@@ -25,19 +27,25 @@ JOIN_KEY = "55555555-5555-4555-8555-555555555555"
 
 
 @pytest.fixture
-def kube():
-    with LocalKubeApi() as k:
-        yield k
+def kube_api():
+    with KubeApi(tls=True) as api:
+        yield api
 
 
 @pytest.fixture
-def kosmos(kube):
-    with LocalKosmos(operator_secret=OPERATOR_SECRET, kubeconfig=kube.kubeconfig(), delete_seconds=0.6) as k:
+def kube(kube_api) -> Cluster:
+    return kube_api.cluster
+
+
+@pytest.fixture
+def kosmos(kube_api):
+    config = yaml.safe_dump(kubeconfig(kube_api.url))
+    with LocalKosmos(operator_secret=OPERATOR_SECRET, kubeconfig=config, delete_seconds=0.6) as k:
         k.pool = k.add_pool("civo-lon1", JOIN_KEY, size=3)
         yield k
 
 
-def register(kosmos, ip: str, kube: LocalKubeApi | None = None, ready: bool = True) -> dict:
+def register(kosmos, ip: str, kube: Cluster | None = None, ready: bool = True) -> dict:
     """What a machine's agent does: auth with the join key (+ the metadata fetch that makes it Ready)."""
     kosmos.nat_ip = ip
     status, payload = kosmos.handle("POST", f"/k8s/v1/regions/{REGION}/pools/{kosmos.pool.id}/external-nodes/auth",
@@ -47,7 +55,7 @@ def register(kosmos, ip: str, kube: LocalKubeApi | None = None, ready: bool = Tr
         kosmos.handle("GET", f"/k8s/v1/regions/{REGION}/node-metadata", {}, payload["node_secret_key"])
     node = next(n for n in kosmos.nodes.values() if n["_secret"] == payload["node_secret_key"])
     if kube is not None:
-        kube.nodes[node["name"]] = {"metadata": {"name": node["name"]}, "spec": {}}
+        kube.add_node(node["name"])
     return node
 
 
@@ -149,16 +157,30 @@ def test_delete_drains_then_deletes_then_waits_until_gone(kosmos, kube, tmp_path
     provider.delete(node["id"], outs)  # outputs only
     assert time.monotonic() - started >= kosmos.delete_seconds  # returned only once the node was gone
     assert kosmos.live_nodes() == [] and kosmos.pool.size == 2  # "Pool size is reduced by 1"
-    evictions = [p for m, p in kube.calls if p.endswith("/eviction")]
+    evictions = [p for p in kube.paths("POST") if p.endswith("/eviction")]
     assert evictions.count("/api/v1/namespaces/default/pods/web-2/eviction") == 3  # 429, 429, then evicted
     assert "/api/v1/namespaces/default/pods/web-1/eviction" in evictions
     assert not any("kilo" in p or "elsewhere" in p for p in evictions)  # DaemonSet pods and other nodes: untouched
-    assert kube.nodes[node["name"]]["spec"]["unschedulable"] is True  # cordoned first
-    assert [p["metadata"]["name"] for p in kube.pods] == ["kilo", "elsewhere"]
+    assert kube.nodes[node["name"]].spec["unschedulable"] is True  # cordoned first
+    assert [p.name for p in kube.pods] == ["kilo", "elsewhere"]
     assert list(scratch.iterdir()) == []  # nothing of the kubeconfig is left on disk
     # Drain happened before the API delete.
     first_delete = next(i for i, r in enumerate(kosmos.requests) if r[0] == "DELETE")
     assert kosmos.requests[first_delete][2] == {"skip_drain": "False"}
+
+
+def test_two_drains_in_one_process_both_reach_the_https_api(kosmos, kube):
+    # The dynamic provider host deletes every node of a destroy in one process, all with the same cluster CA: the
+    # client's by-content cache of the CA file (kubernetes 31.0.0) must not hand the second drain a removed file.
+    machines = {"civo-lon1-0": "203.0.113.7", "civo-lon1-1": "203.0.113.8"}
+    nodes = [register(kosmos, ip, kube) for ip in machines.values()]
+    kube.pods = [pod(f"web-{i}", node["name"]) for i, node in enumerate(nodes)]
+    provider = configured()
+    outs = [provider.create(props(kosmos, machine=m, match_ip=ip)).outs for m, ip in machines.items()]
+    for node, out in zip(nodes, outs):
+        provider.delete(node["id"], out)
+    assert [kube.nodes[n["name"]].spec.get("unschedulable") for n in nodes] == [True, True]
+    assert kube.pods == [] and kosmos.live_nodes() == []
 
 
 def test_a_budget_that_never_allows_fails_the_delete_and_keeps_the_node(kosmos, kube):
@@ -179,7 +201,7 @@ def test_skip_drain_deletes_without_touching_kubernetes(kosmos, kube):
     provider = configured()
     outs = provider.create(props(kosmos, skip_drain=True)).outs
     provider.delete(node["id"], outs)
-    assert kube.calls == [] and kosmos.live_nodes() == []
+    assert kube.requests == [] and kosmos.live_nodes() == []
 
 
 def test_delete_of_a_node_already_gone_or_never_registered_is_success(kosmos):
@@ -258,4 +280,4 @@ def test_the_provider_as_pulumis_dynamic_host_drives_it(kosmos, kube, host):
     host.Delete(proto.DeleteRequest(id=onprem["id"], properties=struct(outs["onprem"])), timeout=60)
     assert [n["id"] for n in kosmos.live_nodes()] == [civo["id"]]
     assert kosmos.pool.size == 2
-    assert any(p.endswith("/eviction") or "/nodes/" in p for _, p in kube.calls)  # drained through Kubernetes
+    assert any(p.endswith("/eviction") or "/nodes/" in p for p in kube.paths())  # drained through Kubernetes
