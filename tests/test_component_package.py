@@ -76,10 +76,14 @@ def test_committed_schema_is_current(schema):
 
 def test_make_schema_writes_build_schema_json(tmp_path):
     out = tmp_path / "schema.json"
-    proc = subprocess.run([sys.executable, "-m", "tools.schema", "--out", str(out)], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    stack_out = tmp_path / "kosmos-config.schema.json"
+    proc = subprocess.run([sys.executable, "-m", "tools.schema", "--out", str(out), "--stack-out", str(stack_out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text()) == infer_schema()
+    from components import model
+
+    assert json.loads(stack_out.read_text()) == model.stack_file_schema()
 
 
 # -- the typed args and the stack-config rules stay one shape ----------------------------------------------------
