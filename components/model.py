@@ -493,10 +493,12 @@ class _Node:
     type: Any
     hints: list
     constraints: list
-    parent: Any = None
+    parent: Any = None  # the model holding the key
+    required: bool = False  # the key is required in that model
 
 
 def _unwrap(tp: Any, hints: list, constraints: list) -> Any:
+    """The type under Annotated and Optional, collecting their metadata."""
     while True:
         origin = typing.get_origin(tp)
         if origin is Annotated:
@@ -529,38 +531,41 @@ def _is_model(tp: Any) -> bool:
 
 def _walk(loc: tuple) -> _Node:
     """The key path, declared type and metadata of the value at a pydantic error location."""
-    hints: list = []
-    constraints: list = []
-    tp = _unwrap(KosmosConfig, hints, constraints)
-    path, parent = NAMESPACE, None
-    for part in loc:
+    tp = KosmosConfig
+    node = _Node(NAMESPACE, tp, [], [])
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        hints: list = []
+        constraints: list = []
         if _is_model(tp):
             fields = {(f.alias or n): f for n, f in tp.model_fields.items()}
-            parent = tp
-            path = f"{path}{':' if path == NAMESPACE else '.'}{part}"
-            hints, constraints = [], []
+            path = f"{node.path}{':' if node.path == NAMESPACE else '.'}{part}"
             if part not in fields:
-                return _Node(path, None, [], [], parent)
+                return _Node(path, None, [], [], tp)
             f = fields[part]
             for m in f.metadata:
                 _collect(m, hints, constraints)
+            node = _Node(path, None, hints, constraints, tp, f.is_required())
             tp = _unwrap(f.annotation, hints, constraints)
-        elif typing.get_origin(tp) in (list, tuple):
-            path, hints, constraints = f"{path}[{part}]", [], []
+        elif typing.get_origin(tp) is list:
+            node = _Node(f"{node.path}[{part}]", None, hints, constraints)
             tp = _unwrap(typing.get_args(tp)[0], hints, constraints)
         elif typing.get_origin(tp) is dict:
             key_type, value_type = typing.get_args(tp)
-            if part == "[key]":  # the key itself: its path is already the key's
-                hints, constraints = [], []
+            node = _Node(f"{node.path}.{part}", None, hints, constraints)
+            if parts[:1] == ["[key]"]:  # the key itself is wrong
+                parts.pop(0)
                 tp = _unwrap(key_type, hints, constraints)
             else:
-                path, hints, constraints = f"{path}.{part}", [], []
                 tp = _unwrap(value_type, hints, constraints)
-        elif typing.get_origin(tp) in (Union, types.UnionType):  # the discriminated union: `part` is the tag
-            tp = _unwrap(PROVIDER_MODELS[part], [], [])
+        elif typing.get_origin(tp) in (Union, types.UnionType):  # the union on `provider`: `part` is the tag
+            tp = PROVIDER_MODELS[part]
+            continue
         else:
             break
-    return _Node(path, tp, hints, constraints, parent)
+        node.type = tp
+    return node
 
 
 def _bound(constraints: list, kind: type) -> Optional[Any]:
@@ -586,10 +591,10 @@ def _message(err: dict, node: _Node) -> tuple[str, str]:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         path = f"{path}.provider"
         fmt.update(q=q(ctx.get("tag")), dym=did_you_mean(ctx.get("tag"), PROVIDERS))
-    if kind == "literal_error" and not isinstance(value, str) and "*" not in overrides:
-        return path, f"expected a string; got {q(value)}"
-    if value is None and kind.endswith("_type") and "*" not in overrides:
+    if value is None and node.required and "*" not in overrides:
         kind = "missing"  # an explicit null is an absent key
+    elif kind == "literal_error" and not isinstance(value, str) and "*" not in overrides:
+        return path, f"expected a string; got {q(value)}"
     template = overrides.get(kind) or overrides.get("*")
     if template:
         return path, template.format(**fmt)
@@ -655,14 +660,13 @@ SCHEMA_ID = "kosmos-config.schema.json"
 
 def stack_file_schema() -> dict:
     """JSON Schema of a `stacks/Pulumi.<stack>.yaml` file: `config:` with the `kosmos:*` keys of the model, other
-    namespaces (scaleway:, civo:, ...) free."""
-    model = KosmosConfig.model_json_schema(by_alias=True, mode="validation")
+    namespaces (scaleway:, civo:, ...) free. Draft-07, the draft yaml-language-server (the VS Code YAML extension)
+    validates with."""
+    model = KosmosConfig.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     defs = model.pop("$defs", {})
     props = {f"{NAMESPACE}:{k}": v for k, v in model["properties"].items()}
-    known = sorted(props)
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
+        "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "kosmos stack file (stacks/Pulumi.<stack>.yaml)",
         "description": "Generated from components/model.py by `make schema`; do not edit.",
         "type": "object",
@@ -673,12 +677,12 @@ def stack_file_schema() -> dict:
                 "properties": props,
                 "required": [f"{NAMESPACE}:{k}" for k in model.get("required", [])],
                 # An unknown `kosmos:` key is refused; any other namespace belongs to someone else.
-                "propertyNames": {"anyOf": [{"enum": known}, {"not": {"pattern": f"^{NAMESPACE}:"}}]},
+                "propertyNames": {"anyOf": [{"enum": sorted(props)}, {"not": {"pattern": f"^{NAMESPACE}:"}}]},
             },
             "secretsprovider": {"type": "string"},
             "encryptedkey": {"type": "string"},
             "encryptionsalt": {"type": "string"},
         },
         "required": ["config"],
-        "$defs": defs,
+        "definitions": defs,
     }

@@ -385,6 +385,18 @@ CASES = [
     ("namespace-capitalised", _dev(lambda raw: raw.update({"Kosmos:join": {}})),
      'Kosmos:join: namespace "Kosmos" is not "kosmos" (did you mean "kosmos:join"?); kosmos reads only kosmos:* keys, '
      "so this one would be ignored"),
+    # --- issue 14: the typed model (components/model.py) keeps these messages -------------------------------------
+    ("region-null", _dev(_set([((CLUSTER, "region"), None)])), "kosmos:cluster.region: is required"),
+    ("external-pool-not-a-mapping", _blog(_set([((EXT, 1), 7)])), "kosmos:externalPools[1]: expected a mapping; got 7"),
+    ("provider-typo", _blog(_set([((EXT, 0, "provider"), "civ")])),
+     'kosmos:externalPools[0].provider: "civ" is not allowed (did you mean "civo"?); expected one of civo, '
+     "equinix-metal, scaleway-elastic-metal, on-prem"),
+    ("pool-size-bool", _dev(_set([((SCW, 0, "size"), True)])),
+     "kosmos:scalewayPools[0].size: expected a whole number; got True"),
+    ("civo-count-float", _blog(_set([((EXT, 1, "count"), 2.0)])),
+     "kosmos:externalPools[1].count: expected a whole number; got 2.0"),
+    ("timeout-bool", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": True})])),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got True"),
 ]
 
 
