@@ -18,8 +18,6 @@ import dataclasses
 import difflib
 import functools
 import json
-import math
-import re
 import types
 import typing
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
@@ -75,7 +73,9 @@ def q(value: Any) -> str:
         text = f'"{value}"' if value.isprintable() else json.dumps(value, ensure_ascii=False)
     else:
         text = repr(value)
-    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT - 2]}…{text[-1]} ({len(str(value))} characters)"
+    if len(text) <= _QUOTE_LIMIT:
+        return text
+    return f"{text[:_QUOTE_LIMIT - 2]}…{text[-1]} ({len(str(value))} characters)"
 
 
 def did_you_mean(value: Any, choices: typing.Sequence[str]) -> str:
@@ -177,8 +177,11 @@ class AutoUpgradeModel(_Model):
     """When upgrades may happen."""
 
 
+CLUSTER_NAME_EXPECTED = "a name of lowercase letters, digits and '-' (at most 63 characters)"
+
+
 class ClusterModel(_Model):
-    name: Optional[Str(DNS_LABEL, "a name of lowercase letters, digits and '-' (at most 63 characters)")] = None
+    name: Optional[Str(DNS_LABEL, CLUSTER_NAME_EXPECTED)] = None
     """Scaleway cluster name: lowercase letters, digits and '-' (default `kosmos-<stack>`)."""
     region: OneOf(catalog.SCALEWAY_REGIONS)
     """Scaleway region of the control plane."""
@@ -293,7 +296,9 @@ class CivoPoolModel(ExternalPoolModel):
     """Civo region, e.g. LON1."""
     size: OneOf(tuple(catalog.CIVO_SIZES_MIB))
     """Civo instance size (at least kosmos:join.minMemoryMiB of RAM)."""
-    image: Str(r"^(ubuntu|debian)-[a-z0-9.\-]+$", "an Ubuntu or Debian Civo disk image name like ubuntu-jammy or debian-12") = "ubuntu-jammy"
+    image: Str(
+        r"^(ubuntu|debian)-[a-z0-9.\-]+$", "an Ubuntu or Debian Civo disk image name like ubuntu-jammy or debian-12"
+    ) = "ubuntu-jammy"
     """Ubuntu or Debian disk image name, resolved to its id in the pool's region."""
     count: Count
     """Number of instances."""
@@ -308,7 +313,8 @@ class EquinixMetalPoolModel(ExternalPoolModel):
     metro: Str(r"^[a-z]{2}$", "a two-letter metro code like da, am")
     """Equinix Metal metro, e.g. da."""
     plan: Str(
-        catalog.EQUINIX_PLAN_PATTERN, "an Equinix Metal plan like c3.small.x86 or c3.large.arm64 (<class>.<size>.<x86|arm64>)"
+        catalog.EQUINIX_PLAN_PATTERN,
+        "an Equinix Metal plan like c3.small.x86 or c3.large.arm64 (<class>.<size>.<x86|arm64>)",
     )
     """Equinix Metal plan, e.g. c3.small.x86."""
     os: OneOf(tuple(catalog.EQUINIX_OS)) = "ubuntu_22_04"
@@ -445,7 +451,9 @@ class KosmosConfig(_Model):
 
     cluster: Annotated[ClusterModel, Hint(messages=_m({"missing": "is required (at least `region` and `version`)"}))]
     """The Kosmos control plane."""
-    scaleway_pools: List(ScalewayPoolModel, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}") = []
+    scaleway_pools: List(
+        ScalewayPoolModel, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}"
+    ) = []
     """Scaleway-managed pools."""
     external_pools: List(ExternalPool, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}") = []
     """Machines outside Scaleway joined to the cluster; `provider` selects the fields."""

@@ -25,7 +25,7 @@ except ImportError:  # exercised by tests/test_package.py in a Pulumi-less inter
         """Stands in for pulumi.RunError where Pulumi is not installed."""
 
 from . import catalog, model
-from .model import MAX_EXTERNAL_POOL_NAME, MAX_REGISTRATION_TIMEOUT_MINUTES, NAMESPACE  # noqa: F401 (API)
+from .model import NAMESPACE
 
 # ----------------------------------------------------------------------------------------------------------------
 # Typed spec
@@ -498,7 +498,7 @@ def _cluster(c: _Problems, m: model.ClusterModel, stack: str) -> Optional[Cluste
     if name is None:
         name = f"kosmos-{stack}"  # the default is a name like any other: a stack name may not make a valid one
         if not re.fullmatch(model.DNS_LABEL, name):
-            c.error(f"{p}.name", f"{_q(name)} is not a name of lowercase letters, digits and '-' (at most 63 characters)")
+            c.error(f"{p}.name", f"{_q(name)} is not {model.CLUSTER_NAME_EXPECTED}")
     if m.auto_upgrade and m.auto_upgrade.enabled and m.version.count(".") == 2:
         c.error(
             f"{p}.version",

@@ -448,6 +448,15 @@ def test_a_good_config_has_no_problems_and_defaults_apply():
     assert spec.external_pools == ()
 
 
+def test_the_default_cluster_name_is_checked_like_a_given_one():
+    with pytest.raises(SpecError) as err:
+        parse_spec({"cluster": {"region": "fr-par", "version": "1.31"}}, stack="Prod_EU")
+    assert err.value.problems == [
+        "kosmos:cluster.name: \"kosmos-Prod_EU\" is not a name of lowercase letters, digits and '-' (at most 63 "
+        "characters)"
+    ]
+
+
 def test_expiry_is_checked_against_now():
     base = {"cluster": {"region": "fr-par", "version": "1.31"}, "joinKeyExpiresAt": "2027-01-01T00:00:00Z"}
     parse_spec(base, now=dt.datetime(2026, 12, 31, tzinfo=dt.timezone.utc))
