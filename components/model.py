@@ -292,6 +292,7 @@ Cidr = Annotated[str, Hint(messages=_m({"string_type": "expected a CIDR string l
 
 class CivoPoolModel(ExternalPoolModel):
     provider: Literal["civo"]
+    """Civo instances; the join runs as the instance's boot script."""
     region: Str(r"^[A-Z]{3}[0-9]$", "a Civo region like LON1, NYC1")
     """Civo region, e.g. LON1."""
     size: OneOf(tuple(catalog.CIVO_SIZES_MIB))
@@ -310,6 +311,7 @@ class CivoPoolModel(ExternalPoolModel):
 
 class EquinixMetalPoolModel(ExternalPoolModel):
     provider: Literal["equinix-metal"]
+    """Equinix Metal devices. The service was shut down on 2026-06-30: kept so existing stacks can be destroyed."""
     metro: Str(r"^[a-z]{2}$", "a two-letter metro code like da, am")
     """Equinix Metal metro, e.g. da."""
     plan: Str(
@@ -325,6 +327,7 @@ class EquinixMetalPoolModel(ExternalPoolModel):
 
 class ElasticMetalPoolModel(ExternalPoolModel):
     provider: Literal["scaleway-elastic-metal"]
+    """Scaleway Elastic Metal servers; the join runs from cloud-init."""
     zone: OneOf(catalog.ELASTIC_METAL_ZONES)
     """Elastic Metal zone."""
     offer: Str(r"^EM-[A-Z0-9]+(-[A-Z0-9]+)*$", "an Elastic Metal offer name like EM-A115X-SSD")
@@ -364,6 +367,7 @@ class OnPremHostModel(_Model):
 
 class OnPremPoolModel(ExternalPoolModel):
     provider: Literal["on-prem"]
+    """Existing machines reached over SSH."""
     hosts: List(
         OnPremHostModel,
         catalog.MAX_CLUSTER_NODES,
@@ -666,11 +670,22 @@ def _field_name(alias: str) -> str:
 SCHEMA_ID = "kosmos-config.schema.json"
 
 
+def _untitled(schema: Any) -> Any:
+    """The schema without pydantic's generated titles ("Externalpools"): editors show the descriptions."""
+    if isinstance(schema, dict):
+        return {k: _untitled(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_untitled(v) for v in schema]
+    return schema
+
+
 def stack_file_schema() -> dict:
     """JSON Schema of a `stacks/Pulumi.<stack>.yaml` file: `config:` with the `kosmos:*` keys of the model, other
     namespaces (scaleway:, civo:, ...) free. Draft-07, the draft yaml-language-server (the VS Code YAML extension)
     validates with."""
-    model = KosmosConfig.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+    model = _untitled(
+        KosmosConfig.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+    )
     defs = model.pop("$defs", {})
     props = {f"{NAMESPACE}:{k}": v for k, v in model["properties"].items()}
     return {
