@@ -53,6 +53,7 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"
+LABEL_VALUE = r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"  # a label name, or empty
 RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 # An image reference: [registry/]repository[:tag][@sha256:digest], with a tag or a digest (never implicit latest).
 IMAGE = (
@@ -114,7 +115,7 @@ def Str(pattern: Optional[str] = None, expected: str = "", max_length: int = MAX
         str,
         Field(pattern=pattern, max_length=max_length),
         AfterValidator(_printable),
-        Hint(expected, tuple(messages.items())),
+        Hint(expected, _m(messages)),
     ]
 
 
@@ -123,18 +124,18 @@ def Int(lo: int, hi: int):
 
 
 def OneOf(choices: typing.Sequence[str], **messages: str):
-    return Annotated[Literal[tuple(choices)], Hint("", tuple(messages.items()))]
+    return Annotated[Literal[tuple(choices)], Hint("", _m(messages))]
 
 
 def List(item: Any, max_length: int = MAX_LIST, min_length: int = 0, **messages: str):
-    return Annotated[list[item], Field(min_length=min_length, max_length=max_length), Hint("", tuple(messages.items()))]
+    return Annotated[list[item], Field(min_length=min_length, max_length=max_length), Hint("", _m(messages))]
 
 
 Free = Str()
 Strings = List(Free)
 LabelValue = Annotated[
     str,
-    Field(max_length=63, pattern=r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"),
+    Field(max_length=63, pattern=LABEL_VALUE),
     Hint(messages=_m({"*": "value {q} is not a valid Kubernetes label value (a string of at most 63 characters: "
                         "letters, digits, '-', '_', '.', starting and ending with a letter or digit)"})),
 ]
@@ -217,7 +218,7 @@ class TaintModel(_Model):
     """Taint key (Kubernetes label-key syntax)."""
     value: Annotated[
         str,
-        Field(max_length=63, pattern=r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"),
+        Field(max_length=63, pattern=LABEL_VALUE),
         Hint(messages=_m({"*": "{q} is not a valid taint value"})),
     ] = ""
     """Taint value (default empty)."""
