@@ -5,8 +5,10 @@ These TypedDicts are what Pulumi's component-package analyzer reads to infer the
 descriptions, `Required`/`NotRequired` for optional inputs, no unions (so the per-cloud pool fields share one
 `ExternalPoolConfig` with `provider` as an enum). Keys are camelCase on purpose: the analyzer camel-cases Python
 names for the schema, so these map to themselves, and a value arriving from any language is the same mapping a
-stack file holds. Only typing lives here: `spec.parse_spec` validates every value (one place for the rules, the
-error messages and their `kosmos:` key paths), so the ranges and choices below are descriptions, not checks.
+stack file holds. Only typing lives here: the typed config model (components/model.py) is the one source of the
+stack shape and `spec.parse_spec` validates every value with it, so the ranges and choices below are descriptions,
+not checks. tests/test_component_package.py checks these classes have exactly the model's keys, required keys and
+value kinds.
 
 No `from __future__ import annotations` in this module or in multicloud.py: the analyzer reads annotations with
 `inspect.get_annotations` without evaluating strings.

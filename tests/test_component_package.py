@@ -7,12 +7,14 @@ import json
 import re
 import subprocess
 import sys
+import types
+import typing
 
 import jsonschema
 import pytest
 
 from components import args as kargs
-from components.spec import SpecError, parse_spec
+from components import model
 from conftest import REPO
 from tools.engine import run_program
 from tools.schema import COMMITTED, infer_schema, render
@@ -76,66 +78,100 @@ def test_committed_schema_is_current(schema):
 
 def test_make_schema_writes_build_schema_json(tmp_path):
     out = tmp_path / "schema.json"
-    proc = subprocess.run([sys.executable, "-m", "tools.schema", "--out", str(out)], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    stack_out = tmp_path / "kosmos-config.schema.json"
+    proc = subprocess.run([sys.executable, "-m", "tools.schema", "--out", str(out), "--stack-out", str(stack_out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text()) == infer_schema()
+    from components import model
+
+    assert json.loads(stack_out.read_text()) == model.stack_file_schema()
 
 
-# -- the typed args and the stack-config rules stay one shape ----------------------------------------------------
+# -- the typed args mirror the typed config model (components/model.py), the one source of the stack shape -------
 
-BASE = {"cluster": {"region": "fr-par", "version": "1.31"}}
-POOLS = {
-    "civo": {"name": "c", "provider": "civo", "region": "LON1", "size": "g4s.medium", "count": 1},
-    "equinix-metal": {"name": "e", "provider": "equinix-metal", "metro": "da", "plan": "c3.small.x86", "count": 1},
-    "scaleway-elastic-metal": {"name": "m", "provider": "scaleway-elastic-metal", "zone": "fr-par-2",
-                               "offer": "EM-A115X-SSD", "count": 1},
-    "on-prem": {"name": "o", "provider": "on-prem", "hosts": [{"name": "h1", "address": "192.0.2.1"}]},
-}
+def _kind(tp) -> object:
+    """What a value of an args or model annotation is, comparable across both: a nested TypedDict/model is returned
+    as itself (to be compared key by key), lists as ("list", item kind)."""
+    from enum import Enum
+
+    from pydantic import BaseModel
+
+    tp = model._unwrap(tp, [], [])
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return ("list", _kind(typing.get_args(tp)[0]))
+    if origin is dict:
+        return ("dict", _kind(typing.get_args(tp)[1]))
+    if origin is typing.Literal:
+        return type(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        arms = typing.get_args(tp)
+        if all(isinstance(a, type) and issubclass(a, BaseModel) for a in arms):
+            return arms  # the external pools' union on `provider`
+        return "any"  # pulumi.Input[str]: a secret Output or a str
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return str
+    if tp is typing.Any:
+        return "any"
+    return tp
 
 
-def allowed_keys(config: dict) -> set[str]:
-    """The keys parse_spec accepts at the level where `config` holds the key `bogus`, read from its error."""
-    with pytest.raises(SpecError) as err:
-        parse_spec(config)
-    [problem] = [p for p in err.value.problems if ".bogus: unknown key" in p or ":bogus: unknown key" in p]
-    return set(problem.split("allowed keys: ", 1)[1].split(", "))
+def _model_fields(models) -> tuple[dict, set]:
+    """{alias: annotation} and the required aliases of a model, or of a union's members merged (`provider` apart)."""
+    members = models if isinstance(models, tuple) else (models,)
+    fields: dict = {}
+    required = None
+    for m in members:
+        for name, f in m.model_fields.items():
+            fields.setdefault(f.alias or name, f.annotation)
+        req = {f.alias or n for n, f in m.model_fields.items() if f.is_required()}
+        required = req if required is None else required & req
+    return fields, required
+
+
+def _compare(typed: type, models, path: str, seen: list) -> None:
+    import pulumi
+
+    seen.append(typed.__name__)
+    hints = typing.get_type_hints(typed, localns={"Output": pulumi.Output, "T": str})
+    fields, required = _model_fields(models)
+    if typed is kargs.ClusterConfig:
+        # privateNetworkId is in the model only to be refused with a reason (Kosmos clusters take no private network).
+        fields.pop("privateNetworkId")
+    assert set(hints) == set(fields), f"{path}: args {sorted(hints)} vs model {sorted(fields)}"
+    assert set(typed.__required_keys__) == required, f"{path}: required keys differ"
+    for key, annotation in hints.items():
+        a, m = _kind(annotation), _kind(fields[key])
+        if isinstance(a, tuple) and a[0] == "list":
+            assert isinstance(m, tuple) and m[0] == "list", f"{path}.{key}"
+            a, m = a[1], m[1]
+        if typing.is_typeddict(a):
+            _compare(a, m, f"{path}.{key}", seen)
+        elif key == "provider":
+            assert {e.value for e in kargs.ExternalPoolProvider} == set(model.PROVIDER_MODELS)
+        elif m != "any" and key != "sshPrivateKey":
+            assert a == m, f"{path}.{key}: args {a} vs model {m}"
+
+
+def test_typed_args_mirror_the_config_model():
+    """components/args.py is what Pulumi's analyzer reads (it cannot read pydantic models or unions); it must have
+    exactly the model's keys, required keys and value kinds, all the way down."""
+    seen: list = []
+    _compare(kargs.MulticloudClusterArgs, model.KosmosConfig, "kosmos", seen)
+    assert {"ClusterConfig", "AutoUpgradeConfig", "MaintenanceWindowConfig", "ScalewayPoolConfig", "TaintConfig",
+            "ExternalPoolConfig", "RegistrationConfig", "OnPremHostConfig", "JoinConfig", "AgentSha256Config",
+            "LatencyProbeConfig"} <= set(seen)
+
+
+def test_the_mirror_check_can_fail(monkeypatch):
+    monkeypatch.setitem(kargs.OnPremHostConfig.__annotations__, "hostKeys", str)
+    with pytest.raises(AssertionError, match="hosts"):
+        _compare(kargs.MulticloudClusterArgs, model.KosmosConfig, "kosmos", [])
 
 
 def keys(typed: type) -> set[str]:
     return set(typed.__annotations__)
-
-
-def test_typed_args_have_exactly_the_keys_parse_spec_accepts():
-    assert keys(kargs.MulticloudClusterArgs) == allowed_keys({**BASE, "bogus": 1})
-    # privateNetworkId is accepted only to be refused with a reason (Kosmos clusters take no private network).
-    assert keys(kargs.ClusterConfig) == allowed_keys({"cluster": {**BASE["cluster"], "bogus": 1}}) - {
-        "privateNetworkId"
-    }
-    auto = {"enabled": True, "bogus": 1}
-    assert keys(kargs.AutoUpgradeConfig) == allowed_keys({"cluster": {**BASE["cluster"], "autoUpgrade": auto}})
-    window = {"enabled": True, "maintenanceWindow": {"bogus": 1}}
-    assert keys(kargs.MaintenanceWindowConfig) == allowed_keys(
-        {"cluster": {**BASE["cluster"], "autoUpgrade": window}}
-    )
-    pool = {"name": "p", "nodeType": "DEV1-M", "size": 1}
-    assert keys(kargs.ScalewayPoolConfig) == allowed_keys({**BASE, "scalewayPools": [{**pool, "bogus": 1}]})
-    taint = {"key": "k", "effect": "NoSchedule", "bogus": 1}
-    assert keys(kargs.TaintConfig) == allowed_keys({**BASE, "scalewayPools": [{**pool, "taints": [taint]}]})
-    assert keys(kargs.JoinConfig) == allowed_keys({**BASE, "join": {"bogus": 1}})
-    assert keys(kargs.AgentSha256Config) == allowed_keys({**BASE, "join": {"agentSha256": {"bogus": 1}}})
-    external: set[str] = set()
-    for provider, entry in POOLS.items():
-        external |= allowed_keys({**BASE, "externalPools": [{**entry, "bogus": 1}]})
-        assert provider in {e.value for e in kargs.ExternalPoolProvider}
-    assert keys(kargs.ExternalPoolConfig) == external
-    assert keys(kargs.RegistrationConfig) == allowed_keys(
-        {**BASE, "externalPools": [{**POOLS["civo"], "registration": {"bogus": 1}}]}
-    )
-    host = {"name": "h1", "address": "192.0.2.1", "bogus": 1}
-    assert keys(kargs.OnPremHostConfig) == allowed_keys(
-        {**BASE, "externalPools": [{**POOLS["on-prem"], "hosts": [host]}]}
-    )
 
 
 def test_output_types_match_what_the_component_exports(stack_run):

@@ -385,6 +385,18 @@ CASES = [
     ("namespace-capitalised", _dev(lambda raw: raw.update({"Kosmos:join": {}})),
      'Kosmos:join: namespace "Kosmos" is not "kosmos" (did you mean "kosmos:join"?); kosmos reads only kosmos:* keys, '
      "so this one would be ignored"),
+    # --- issue 14: the typed model (components/model.py) keeps these messages -------------------------------------
+    ("region-null", _dev(_set([((CLUSTER, "region"), None)])), "kosmos:cluster.region: is required"),
+    ("external-pool-not-a-mapping", _blog(_set([((EXT, 1), 7)])), "kosmos:externalPools[1]: expected a mapping; got 7"),
+    ("provider-typo", _blog(_set([((EXT, 0, "provider"), "civ")])),
+     'kosmos:externalPools[0].provider: "civ" is not allowed (did you mean "civo"?); expected one of civo, '
+     "equinix-metal, scaleway-elastic-metal, on-prem"),
+    ("pool-size-bool", _dev(_set([((SCW, 0, "size"), True)])),
+     "kosmos:scalewayPools[0].size: expected a whole number; got True"),
+    ("civo-count-float", _blog(_set([((EXT, 1, "count"), 2.0)])),
+     "kosmos:externalPools[1].count: expected a whole number; got 2.0"),
+    ("timeout-bool", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": True})])),
+     "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got True"),
 ]
 
 
@@ -434,6 +446,15 @@ def test_a_good_config_has_no_problems_and_defaults_apply():
     assert spec.scaleway_pools[0].zone == "pl-waw-1"
     assert spec.join.min_memory_mib == 2048
     assert spec.external_pools == ()
+
+
+def test_the_default_cluster_name_is_checked_like_a_given_one():
+    with pytest.raises(SpecError) as err:
+        parse_spec({"cluster": {"region": "fr-par", "version": "1.31"}}, stack="Prod_EU")
+    assert err.value.problems == [
+        "kosmos:cluster.name: \"kosmos-Prod_EU\" is not a name of lowercase letters, digits and '-' (at most 63 "
+        "characters)"
+    ]
 
 
 def test_expiry_is_checked_against_now():
