@@ -3,6 +3,8 @@ what it measured. No timing assertions: timing is measured by `make bench`, neve
 
 from __future__ import annotations
 
+import pytest
+
 from tools import bench
 from tools.engine import flatten_config
 
@@ -24,13 +26,27 @@ def test_the_floor_registers_exactly_the_programs_resources_types_names_and_pare
 
 
 def test_the_bench_config_spreads_nodes_over_three_clouds_in_pools_of_at_most_fifty():
-    pools = bench.bench_config(1000)["kosmos:externalPools"]
+    pools = bench.bench_config(bench.MAX_BENCH_NODES)["kosmos:externalPools"]
     sizes = {}
     for pool in pools:
         size = len(pool["hosts"]) if pool["provider"] == "on-prem" else pool["count"]
         assert 0 < size <= bench.POOL_SIZE, pool["name"]
         sizes[pool["provider"]] = sizes.get(pool["provider"], 0) + size
-    assert sizes == {"civo": 334, "equinix-metal": 333, "on-prem": 333}
+    assert sizes == {"civo": 167, "equinix-metal": 166, "on-prem": 166}
+
+
+def test_the_largest_bench_stack_is_one_the_program_accepts():
+    """The bench measures the largest stack a cluster takes; one node more is refused by the node limit."""
+    from components.spec import SpecError, parse_spec
+
+    def spec_of(nodes):
+        config = {k.split(":", 1)[1]: v for k, v in bench.bench_config(nodes).items()}
+        config["sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nbench\n-----END OPENSSH PRIVATE KEY-----\n"
+        return parse_spec(config, stack="bench")
+
+    assert sum(p.machine_count for p in spec_of(bench.MAX_BENCH_NODES).external_pools) == bench.MAX_BENCH_NODES
+    with pytest.raises(SpecError, match="takes at most 500 nodes"):
+        spec_of(bench.MAX_BENCH_NODES + 1)
 
 
 def test_a_small_measurement_reports_what_it_measured():

@@ -1,6 +1,6 @@
 """`make bench`: what declaring N external nodes costs, against the Pulumi SDK's own floor.
 
-For N in (10, 100, 1000) it generates a stack config with N external nodes spread over Civo, Equinix Metal and
+For N in (10, 100, 499) it generates a stack config with N external nodes spread over Civo, Equinix Metal and
 on-prem pools, runs the real __main__.py on the SDK's mock engine, and in the same process setup a floor program
 (tools/bench_floor.py) registering exactly the same resources (types, count, parents) with trivial inputs and no
 logic. Several runs each, medians reported. Writes build/bench.json. A benchmark, not a test: it measures.
@@ -22,6 +22,7 @@ import sys
 import time
 import tracemalloc
 
+from components import catalog
 from components.userdata import JoinInputs, render
 
 from .engine import REPO, flatten_config, run_program
@@ -29,6 +30,10 @@ from .graph import critical_path
 
 FLOOR = REPO / "tools" / "bench_floor.py"
 POOL_SIZE = 50
+# The largest cluster Scaleway offers (multicloud-dedicated-16, components/catalog.py) less the system pool's node:
+# the program refuses more, as it should, so that is the largest stack worth measuring.
+BENCH_CLUSTER_TYPE = "multicloud-dedicated-16"
+MAX_BENCH_NODES = catalog.CLUSTER_NODE_LIMITS[BENCH_CLUSTER_TYPE] - 1
 PROVIDERS = ("civo", "equinix-metal", "on-prem")
 
 
@@ -56,7 +61,7 @@ def bench_config(nodes: int) -> dict:
                     for i in range(size)
                 ]})
     return {
-        "kosmos:cluster": {"region": "fr-par", "version": "1.31"},
+        "kosmos:cluster": {"region": "fr-par", "version": "1.31", "type": BENCH_CLUSTER_TYPE},
         "kosmos:scalewayPools": [{"name": "system", "nodeType": "DEV1-M", "size": 1}],
         "kosmos:externalPools": pools,
         "kosmos:equinixProjectId": "6f1c4b1e-3c2a-4d5e-9f60-7a8b9c0d1e2f",
@@ -189,11 +194,14 @@ def resources_per_node(results: list[dict]) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="kosmos scale benchmark")
-    parser.add_argument("--nodes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[10, 100, MAX_BENCH_NODES])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default=str(REPO / "build" / "bench.json"))
     parser.add_argument("--memory-of", choices=("program", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if max(args.nodes) > MAX_BENCH_NODES:
+        parser.error(f"--nodes: at most {MAX_BENCH_NODES} (a {BENCH_CLUSTER_TYPE} cluster takes "
+                     f"{MAX_BENCH_NODES + 1} nodes, one of them the system pool's)")
     if args.memory_of:
         print(_memory_child(args.memory_of, args.nodes[0]))
         return 0
