@@ -168,7 +168,8 @@ def test_the_deploy_job_creates_every_virtualenv_the_runtimes_name():
     steps = up["steps"]
     first_pulumi = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/actions@"))
     setup = "\n".join(str(s.get("run", "")) for s in steps[:first_pulumi])
-    for project, requirements in (("Pulumi.yaml", "requirements.txt"), ("policy/PulumiPolicy.yaml", "policy/requirements.txt")):
+    runtimes = (("Pulumi.yaml", "requirements.txt"), ("policy/PulumiPolicy.yaml", "policy/requirements.txt"))
+    for project, requirements in runtimes:
         path = REPO / project
         venv = yaml.safe_load(path.read_text())["runtime"]["options"]["virtualenv"]
         venv = str((path.parent / venv).relative_to(REPO))
