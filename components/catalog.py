@@ -132,7 +132,8 @@ LATENCY_PROBE_IMAGE = (
 #   internal/services/k8s/cluster.go, k8s/pool.go, iam/api_key.go; `region`/`zone` come from
 #   internal/locality/regional/schemas.go / zonal/schemas.go (ForceNew); baremetal/server.go has only `zone` and
 #   `project_id`, plus `offer` when the offer *name* changes (customDiffOffer, baremetal/helpers.go). `cloud_init` and
-#   `os` are updated in place there (os = reinstall): kosmos replaces EM servers through replacement_trigger instead.
+#   `os` are updated in place there (os = reinstall): kosmos replaces EM servers instead, through replacement_trigger
+#   (cloud_init) and replaceOnChanges (os, clouds/elastic_metal.py).
 #   The cluster's `type` is ForceNew only when the API lists no in-place upgrade path (cluster.go CustomizeDiff):
 #   not knowable offline, so not listed.
 # - civo (pulumi-civo 2.4.8 bridges civo/terraform-provider-civo v1.1.4): civo/instances/resource_instance.go

@@ -204,6 +204,11 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         # Only settings (wait, timeout, drain, API URL) change in place; the node itself stays.
+        if news.get("wait", True) and not olds.get("node_id"):
+            # Created with `wait: false`, so no node was recorded; waiting is asked for now, and the pool's label
+            # patch (registered only with wait) names the node by this registration's node_name: find it first.
+            node = self._wait_ready(news)
+            return dyn.UpdateResult(outs=self._outs(news, node))
         outs = self._outs(news, None)
         outs.update({k: olds.get(k, "") for k in OUTPUT_FIELDS})
         return dyn.UpdateResult(outs=outs)

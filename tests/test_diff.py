@@ -160,6 +160,25 @@ def test_secrets_compare_by_keyed_hash_only(stack_run, key):
     assert JOIN_SECRET not in dumped and "offline-plan:kosmos:sshPrivateKey" not in dumped
 
 
+def test_an_elastic_metal_os_change_replaces_the_server(stack_run, key):
+    # terraform-provider-scaleway internal/services/baremetal/server.go: an `os` change is an in-place reinstall
+    # (ResourceServerUpdate -> installServer), same server, same IP, the stored cloud_init booted again. That would
+    # register a second node while the registration (matched by that same IP) keeps the first: replace instead.
+    from tools.plan import snapshot
+
+    base = snapshot(stack_run("baremetal"), key)
+    head = json.loads(json.dumps(base))
+    [urn] = [u for u, r in head["resources"].items() if r["name"] == "kosmos-em-x86-nodes-0"]
+    head["resources"][urn]["inputs"]["os"] = "(id of OS ubuntu 24.04, looked up at preview)"
+    steps = {s.urn: s for s in diff.compare(base, head).steps}
+    assert steps[urn].op == diff.REPLACE, (steps[urn].op, steps[urn].reasons)
+    assert steps[urn].reasons == ["os changed: in replaceOnChanges"]
+    # ... and its node with it: the registration's public IP is not known until the new server exists.
+    [registration] = [s for s in steps.values() if s.type == diff.REGISTRATION_TYPE]
+    assert registration.name == "kosmos-em-x86-0-registration" and registration.op == diff.REPLACE
+    assert any(r.startswith("match_ip changed") for r in registration.reasons), registration.reasons
+
+
 def _make_diff(clone, *args):
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     return subprocess.run(["make", "--no-print-directory", "diff", f"STACK={STACK}", *args], cwd=clone,

@@ -170,3 +170,18 @@ def test_summary_states_per_pool_what_a_reviewer_pays_for(stack_run):
     assert "| par | scaleway | fr-par-1 | DEV1-M | managed by Scaleway | 1 |" in summary
     baremetal = summary_markdown(stack_run("baremetal"))
     assert "| scaleway-elastic-metal |" in baremetal and "offer EM-A115X-SSD" in baremetal
+
+
+def test_every_registration_in_the_tree_says_what_it_matches_its_node_on(stack_run):
+    # On-prem registrations match the node id the join reports (match_node_id), the others the public IP: a reviewer
+    # must see which, for every registration (KEY_INPUTS once named an input the registration no longer has).
+    from tools.plan import render_tree
+
+    lines = render_tree(stack_run("blog")).splitlines()
+    registrations = [i for i, line in enumerate(lines) if "NodeRegistration" in line]
+    assert registrations
+    for i in registrations:
+        shown = lines[i + 1]
+        assert "matchNodeId=" in shown or "matchIp=" in shown, lines[i:i + 2]
+    assert any("kosmos-home-mac-vm-registration" in lines[i] and "matchNodeId=(known after apply)" in lines[i + 1]
+               for i in registrations)

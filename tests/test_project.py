@@ -121,3 +121,17 @@ def test_readme_config_reference_names_every_accepted_key():
             assert f".{key}" in reference, f"{provider}.{key}"
     for key in spec._COMMON_EXTERNAL_KEYS:
         assert f".{key}" in reference or key == "provider", key
+
+
+def test_readme_keyword_arguments_of_multicloud_cluster_exist():
+    # The README's "Python: pip install" section tells users which keyword arguments MulticloudCluster takes; a name
+    # it no longer takes (e.g. credentials, which moved to the registration provider's configure()) is a TypeError.
+    import inspect
+
+    from components.multicloud import MulticloudCluster
+
+    section = (REPO / "README.md").read_text().split("### Python: `pip install`", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)=`", section))
+    assert named, "the section names no keyword argument any more: update this test"
+    accepted = set(inspect.signature(MulticloudCluster.__init__).parameters)
+    assert named <= accepted, f"README names {sorted(named - accepted)}; MulticloudCluster takes {sorted(accepted)}"

@@ -223,6 +223,22 @@ def test_diff_compares_inputs_with_the_old_outputs(kosmos):
     assert setting.changes is True and setting.replaces == []
 
 
+def test_turning_wait_on_later_finds_the_node_the_label_patch_needs(kosmos):
+    # registration.wait false -> true is an in-place update; ExternalPool then registers the label patch named by
+    # this registration's node_name, which a not-waited create left empty.
+    provider = configured()
+    not_waited = provider.create(props(kosmos, wait=False)).outs
+    assert (not_waited["node_id"], not_waited["status"]) == ("", "not-waited")
+    mine = register(kosmos, "203.0.113.7")
+    assert provider.diff("id", not_waited, props(kosmos)).replaces == []
+    outs = provider.update("id", not_waited, props(kosmos)).outs
+    assert (outs["node_id"], outs["node_name"], outs["status"]) == (mine["id"], mine["name"], "ready")
+    # Settings changed later keep the recorded node without asking the API again.
+    calls = len(kosmos.requests)
+    again = provider.update("id", outs, props(kosmos, skip_drain=True)).outs
+    assert again["node_id"] == mine["id"] and len(kosmos.requests) == calls
+
+
 def test_state_from_before_node_ids_updates_in_place_when_the_reported_id_is_the_tracked_node(kosmos):
     # Old state matched on-prem nodes by hostname (match_name); the join now reports the id of the same node.
     old = {**props(kosmos, match_ip=None), "match_name": "mac-vm", "node_id": "n-1", "node_name": "scw-x",

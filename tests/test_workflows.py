@@ -158,3 +158,20 @@ def test_pull_requests_get_the_offline_diff_and_main_gets_preview_and_up():
     download = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")]
     assert download[0]["with"]["name"] == "kosmos-diff"
     assert "--body-file" in job["steps"][-1]["run"] and "^[0-9]+$" in job["steps"][-1]["run"]
+
+
+def test_the_deploy_job_creates_every_virtualenv_the_runtimes_name():
+    # `pulumi preview/up --policy-pack policy` runs the pack with the Python of the virtualenv PulumiPolicy.yaml
+    # names; if it does not exist the CLI's python shim falls back to the runner's Python, which has no
+    # pulumi_policy. The program's virtualenv (Pulumi.yaml) likewise.
+    up = _preview()["jobs"]["up"]
+    steps = up["steps"]
+    first_pulumi = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("pulumi/actions@"))
+    setup = "\n".join(str(s.get("run", "")) for s in steps[:first_pulumi])
+    runtimes = (("Pulumi.yaml", "requirements.txt"), ("policy/PulumiPolicy.yaml", "policy/requirements.txt"))
+    for project, requirements in runtimes:
+        path = REPO / project
+        venv = yaml.safe_load(path.read_text())["runtime"]["options"]["virtualenv"]
+        venv = str((path.parent / venv).relative_to(REPO))
+        assert f"python -m venv {venv}\n" in setup + "\n", f"{project} names {venv}; the up job never creates it"
+        assert f"{venv}/bin/pip install -r {requirements} -c constraints.txt" in setup, venv

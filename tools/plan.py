@@ -42,7 +42,8 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "equinix-metal:index/device:Device": ("hostname", "metro", "plan", "operatingSystem", "userData"),
     "scaleway:elasticmetal/server:Server": ("hostname", "zone", "offer", "os", "cloudInit"),
     "command:remote:Command": ("create", "stdin", "triggers"),
-    "pulumi-python:dynamic/kosmos:NodeRegistration": ("machine", "matchIp", "matchName", "wait", "timeoutSeconds"),
+    # What the registration matches its node on: matchNodeId (on-prem) or matchIp (components/registration.py).
+    "pulumi-python:dynamic/kosmos:NodeRegistration": ("machine", "matchNodeId", "matchIp", "wait", "timeoutSeconds"),
     "kubernetes:core/v1:NodePatch": ("metadata",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }

@@ -72,6 +72,9 @@ class MachineSet(pulumi.ComponentResource):
     """The machine input that carries the join userdata (always a secret, also in the provider's outputs)."""
     REPLACE_ON_USERDATA_CHANGE: ClassVar[bool] = True
     """The userdata only runs at first boot: a new rendering needs a new machine."""
+    REPLACE_ON_CHANGES: ClassVar[tuple[str, ...]] = ()
+    """Machine inputs the cloud's provider changes in place by reinstalling the machine: kosmos replaces instead
+    (a reinstall in place would register a second node under the same machine and leave the first one behind)."""
 
     machines: list[Machine]
 
@@ -126,6 +129,7 @@ class MachineSet(pulumi.ComponentResource):
             additional_secret_outputs=[self.USERDATA_PROPERTY],
             ignore_changes=[self.USERDATA_PROPERTY] if boot_time else None,
             replacement_trigger=args.userdata.sha256 if boot_time else None,
+            replace_on_changes=list(self.REPLACE_ON_CHANGES) or None,
         )
 
     def replacement_inputs(self) -> tuple:

@@ -17,6 +17,11 @@ class ElasticMetalNodes(MachineSet):
     TYPE = "kosmos:index:ElasticMetalNodes"
     USERDATA_VARIANT = "cloud-config"
     USERDATA_PROPERTY = "cloud_init"
+    # terraform-provider-scaleway internal/services/baremetal/server.go (ResourceServerUpdate): an `os` change
+    # reinstalls the server in place (installServer), which keeps the server and its IP, boots the *stored*
+    # cloud_init (ignored in diffs, so possibly an expired join key) and registers a second node while the
+    # registration keeps tracking the first. Replace the server instead, like every other boot-time change.
+    REPLACE_ON_CHANGES = ("os",)
 
     def replacement_inputs(self) -> tuple:
         return (self.pool.zone, self.pool.offer, self.pool.os, self.pool.os_version)
