@@ -251,7 +251,7 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
     def _drain(self, api, props: dict[str, Any], node, deadline: float) -> None:
         import base64
 
-        from .drain import DrainError, drain_node
+        from .drain import UNMANAGED, DrainError, drain_node
 
         # The cluster's kubeconfig, fetched with the operator's Scaleway credentials and held in memory only
         # (SDK K8SV1API._get_cluster_kube_config, the method its own docstring shows; content is base64).
@@ -259,14 +259,15 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
             api._get_cluster_kube_config(cluster_id=_bare(props["cluster_id"]), region=props["region"]).content
         ).decode()
         try:
-            evicted = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep,
+            drained = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep,
                                  retry_seconds=min(float(props.get("poll_seconds", 5)), 2.0))
         except DrainError as exc:
             raise RegistrationError(
                 f"draining {self._describe(props)} failed: {exc}. The node and its machine are kept; raise "
                 "registration.timeoutMinutes, relax the budgets, or set registration.skipDrain: true."
             ) from None
-        print(f"kosmos: drained node {node.name} ({evicted} pods evicted)", file=sys.stderr)
+        left = f"; not evicted, {UNMANAGED}: {', '.join(drained.unmanaged)}" if drained.unmanaged else ""
+        print(f"kosmos: drained node {node.name} ({drained.evicted} pods evicted{left})", file=sys.stderr)
 
     def _wait_gone(self, api, props: dict[str, Any], node, deadline: float) -> None:
         delay = min(float(props.get("poll_seconds", 5)), 5.0)
