@@ -35,7 +35,7 @@ plan: $(RUNTIME_STAMP) ## offline plan of a stack, STACK=dev|blog|baremetal (moc
 diff: $(RUNTIME_STAMP) ## what the working tree changes against BASE (default: merge-base with main, or HEAD when dirty), offline; build/<stack>/diff.md
 	@$(PY) -m tools.diff --stack $(STACK) $(if $(BASE),--base $(BASE)) $(DIFF_ARGS)
 
-system-deps: ## install the Debian packages the tests use (openssh-server, cloud-init, Node.js)
+system-deps: ## install the Debian packages the tests use (openssh-server, cloud-init, Node.js, faketime, jq)
 	bash tools/install-system-deps.sh
 
 test: $(TEST_STAMP) system-deps ## install everything the tests need, run the suite

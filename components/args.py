@@ -125,7 +125,7 @@ class OnPremHostConfig(TypedDict, total=False):
     """A machine of an on-prem pool, joined over SSH."""
 
     name: Required[str]
-    """Machine name in kosmos, unique across pools (the Kubernetes node name is Scaleway's, reported by the join)."""
+    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's, reported by the join)."""
     address: Required[str]
     """Address reached over SSH (IP or DNS name)."""
     user: str

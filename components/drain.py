@@ -2,8 +2,14 @@
 --ignore-daemonsets --delete-emptydir-data` would: evictions (policy/v1 Eviction), so PodDisruptionBudgets are
 respected (the API answers 429 while a budget forbids an eviction), retried until the node is empty or the deadline.
 
-The kubeconfig is only ever held in memory. The cluster CA (public) is written to a temporary directory that is
-removed on return; the token never touches a file.
+Pods that declare no controller (no ownerReference with `controller: true`) are not evicted: `kubectl drain`
+refuses them without `--force` (kubernetes/kubectl pkg/drain/filters.go, unreplicatedFilter). kosmos drains only
+because the node is deleted next, and those pods go with it whatever the drain does, so refusing would block a
+`pulumi destroy` without saving them: they are skipped, named in kubectl's words, and the drain proceeds.
+
+The kubeconfig text is only held in memory. Its inline files are written, 0600, to a private temporary directory
+(0700) removed on return: the cluster CA (`certificate-authority-data`, public) and, should a kubeconfig authenticate
+with a client certificate, `client-certificate-data` and `client-key-data` (a secret). A token never touches a file.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
@@ -23,6 +30,7 @@ class DrainError(Exception):
     pass
 
 
+# Inline kubeconfig data the client can only read from files; client-key is a secret (0600, removed on return).
 _INLINE_FILES = {
     "clusters": ("cluster", ("certificate-authority",)),
     "users": ("user", ("client-certificate", "client-key")),
@@ -59,15 +67,34 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
     return config
 
 
-def _evictable(pod) -> bool:
-    """kubectl drain's filters: DaemonSet pods (their controller ignores unschedulable), mirror pods and finished
-    pods are left alone."""
+UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning
+
+
+@dataclass
+class Drained:
+    evicted: int = 0
+    unmanaged: list[str] = field(default_factory=list)
+    """namespace/name of the pods left in place because no controller would recreate them."""
+
+
+def _controller(pod):
+    """metav1.GetControllerOf: the ownerReference with controller: true."""
+    refs = (pod.metadata.owner_references or []) if pod.metadata else []
+    return next((ref for ref in refs if ref.controller), None)
+
+
+def _drain_filter(pod) -> str:
+    """kubectl drain --ignore-daemonsets --delete-emptydir-data, without --force (kubectl pkg/drain/filters.go):
+    "evict", "skip" (finished, mirror and DaemonSet pods: their controller ignores unschedulable) or "unmanaged"."""
     if pod.status is not None and pod.status.phase in ("Succeeded", "Failed"):
-        return False
+        return "skip"
     annotations = (pod.metadata.annotations or {}) if pod.metadata else {}
     if MIRROR_ANNOTATION in annotations:
-        return False
-    return not any(ref.kind == "DaemonSet" for ref in (pod.metadata.owner_references or []))
+        return "skip"
+    controller = _controller(pod)
+    if controller is None:
+        return "unmanaged"
+    return "skip" if (controller.kind, controller.api_version) == ("DaemonSet", "apps/v1") else "evict"
 
 
 def drain_node(
@@ -78,8 +105,9 @@ def drain_node(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     retry_seconds: float = 2.0,
-) -> int:
-    """Cordon `node_name`, evict its pods, wait until none is left. Returns how many pods were evicted.
+) -> Drained:
+    """Cordon `node_name`, evict its pods, wait until none is left. Returns how many pods were evicted and which
+    were left because they declare no controller.
 
     Raises DrainError when the deadline passes first, naming the pods still there (and the budgets in the way).
     """
@@ -100,15 +128,27 @@ def drain_node(
                 core.patch_node(node_name, {"spec": {"unschedulable": True}})
             except ApiException as exc:
                 if exc.status == 404:
-                    return 0  # not (or no longer) a Kubernetes node: nothing runs there
+                    return Drained()  # not (or no longer) a Kubernetes node: nothing runs there
                 raise DrainError(f"cordoning node {node_name} failed: HTTP {exc.status} {exc.reason}") from None
             evicted: set[tuple[str, str]] = set()
+            unmanaged: list[str] = []
             delay = retry_seconds
             while True:
                 pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}").items
-                remaining = [p for p in pods if _evictable(p)]
+                remaining = []
+                for pod in pods:
+                    verdict = _drain_filter(pod)
+                    if verdict == "evict":
+                        remaining.append(pod)
+                    elif verdict == "unmanaged":
+                        name = f"{pod.metadata.namespace}/{pod.metadata.name}"
+                        if name not in unmanaged:
+                            unmanaged.append(name)
+                            print(f"kosmos: draining {node_name}: WARNING: not evicting {UNMANAGED}: {name} "
+                                  "(kubectl drain refuses it without --force; it stops when the node is deleted)",
+                                  file=sys.stderr)
                 if not remaining:
-                    return len(evicted)
+                    return Drained(len(evicted), unmanaged)
                 blocked = []
                 for pod in remaining:
                     key = (pod.metadata.namespace, pod.metadata.name)

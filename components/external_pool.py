@@ -2,7 +2,7 @@
 
 Declares the Scaleway `external` pool, renders the join userdata once for the pool, lets the cloud module make the
 machines, then per machine a NodeRegistration (wait for Ready on create, delete the node on destroy) and a
-server-side-apply NodePatch that puts the pool's labels and taints on the Node object.
+server-side-apply NodePatch that puts the pool's labels on the Node object (labels only: see the patch).
 """
 
 from __future__ import annotations
@@ -116,7 +116,6 @@ class ExternalPool(pulumi.ComponentResource):
         self.registrations = []
         self.label_patches = []
         reg = spec.registration
-        taints = [{"key": t.key, "value": t.value, "effect": t.effect} for t in spec.taints]
         for machine in self.machine_set.machines:
             registration = NodeRegistration(
                 f"{name}-{machine.key}-registration",
@@ -146,11 +145,16 @@ class ExternalPool(pulumi.ComponentResource):
                 # Whether Scaleway reconciles pool labels onto external nodes is unconfirmed: put them there.
                 # Plain mappings rather than ObjectMetaPatchArgs: the SDK would serialise every declared field of
                 # the Args class (about fifteen, all unset) for every node.
+                # Labels only, never taints. Node.spec.taints is `+listType=atomic` (kubernetes/api core/v1/types.go),
+                # so an applied list owns the whole list: it conflicts with the manager that set the node's taints
+                # (kubelet, the node lifecycle controller's not-ready/unreachable), and forced (pulumi-kubernetes
+                # await.go patchForce: the pulumi.com/patchForce annotation or enablePatchForce) it would strip
+                # theirs. The pool's taints reach the node through the Scaleway pool (`taints` above): the agent gets
+                # them as NodeMetadata.node_taints (scaleway/k8s-agent metadata.go) for its kubelet templates.
                 self.label_patches.append(
                     k8s.core.v1.NodePatch(
                         f"{name}-{machine.key}-labels",
                         metadata={"name": registration.node_name, "labels": labels},
-                        spec={"taints": taints} if taints else None,
                         # registration.node_name makes the patch wait for the node's registration.
                         opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider),
                     )

@@ -350,7 +350,7 @@ HOST_KEY_EXPECTED = "an SSH public host key like 'ssh-ed25519 AAAA…' (ssh-keys
 
 class OnPremHostModel(_Model):
     name: Str(DNS_LABEL, "a host name of lowercase letters, digits and '-'")
-    """Machine name in kosmos, unique across pools (the Kubernetes node name is Scaleway's)."""
+    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's)."""
     address: Annotated[str, Hint(messages=_m({"string_type": "expected an IP address or DNS name; got {q}"}))]
     """Address reached over SSH (IP or DNS name)."""
     user: Str(r"^[a-z_][a-z0-9_\-]*$", "a Unix user", MAX_UNIX_USER) = "root"

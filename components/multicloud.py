@@ -40,6 +40,11 @@ class MulticloudCluster(pulumi.ComponentResource):
     userdata: pulumi.Output[dict[str, PoolUserdata]]
     """Every external pool's redacted join userdata and its sha256, by pool name."""
 
+    # What a host constructing this component for programs in other languages supplies for `scaleway_api_url`,
+    # which the package schema does not take (provider/__main__.py: the calling stack's `scaleway:apiUrl`). The
+    # component itself reads no config. Not annotated: the schema analyzer would take it for an output.
+    host_scaleway_api_url = None
+
     def __init__(
         self,
         name: str,
@@ -54,6 +59,8 @@ class MulticloudCluster(pulumi.ComponentResource):
         validated first (with the per-cloud preflight look-ups), so a bad one raises SpecError before any resource is
         registered. `scaleway_api_url` is the Scaleway API the registrations and the agent use (`scaleway:apiUrl`).
         """
+        if scaleway_api_url is None and MulticloudCluster.host_scaleway_api_url is not None:
+            scaleway_api_url = MulticloudCluster.host_scaleway_api_url()
         spec = args if isinstance(args, MulticloudSpec) else parse_spec(to_config(args), stack=pulumi.get_stack())
         preflight = [
             problem

@@ -23,6 +23,8 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
+from .userdata import bare_id
+
 # Inputs that identify which node a registration tracks: a change means a different node (replace).
 IDENTITY_FIELDS = ("cluster_id", "region", "pool_id", "machine", "match_ip", "match_node_id")
 # What the provider adds to the inputs; never part of a diff.
@@ -35,10 +37,6 @@ GONE_STATUSES = ("deleting", "deleted")
 
 class RegistrationError(Exception):
     pass
-
-
-def _bare(resource_id: str) -> str:
-    return resource_id.rsplit("/", 1)[-1]
 
 
 def _unknown() -> str:
@@ -110,11 +108,11 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         reports for it. Two live nodes that both match are an error, never a guess."""
         if props.get("match_node_id"):
             node = self._get(api, props["match_node_id"], props["region"])
-            return node if node is not None and _bare(node.pool_id or "") == _bare(props["pool_id"]) else None
+            return node if node is not None and bare_id(node.pool_id or "") == bare_id(props["pool_id"]) else None
         if not props.get("match_ip"):
             return None
         nodes = api.list_nodes_all(
-            cluster_id=_bare(props["cluster_id"]), region=props["region"], pool_id=_bare(props["pool_id"])
+            cluster_id=bare_id(props["cluster_id"]), region=props["region"], pool_id=bare_id(props["pool_id"])
         )
         found = [n for n in nodes if n.public_ip_v4 == props["match_ip"] and _status(n) not in GONE_STATUSES]
         if len(found) > 1:
@@ -133,7 +131,8 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
             how = f"public IP {props['match_ip']}"
         else:
             how = "nothing to match on"
-        return f"machine {props['machine']!r} (node with {how}) in pool {props['pool_name']!r} ({_bare(props['pool_id'])})"
+        pool = f"{props['pool_name']!r} ({bare_id(props['pool_id'])})"
+        return f"machine {props['machine']!r} (node with {how}) in pool {pool}"
 
     @staticmethod
     def _outs(props: dict[str, Any], node, status: Optional[str] = None) -> dict[str, Any]:
@@ -148,7 +147,7 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
     # -- CRUD ------------------------------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         if not props.get("wait", True):
-            return dyn.CreateResult(id_=f"{_bare(props['pool_id'])}/{props['machine']}", outs=self._outs(props, None))
+            return dyn.CreateResult(id_=f"{bare_id(props['pool_id'])}/{props['machine']}", outs=self._outs(props, None))
         if "match_node_id" in props and not props.get("match_node_id") and not props.get("match_ip"):
             raise RegistrationError(
                 f"{self._describe(props)}: the join did not report a node id (no KOSMOS_NODE_ID line in its output). "
@@ -251,22 +250,23 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
     def _drain(self, api, props: dict[str, Any], node, deadline: float) -> None:
         import base64
 
-        from .drain import DrainError, drain_node
+        from .drain import UNMANAGED, DrainError, drain_node
 
         # The cluster's kubeconfig, fetched with the operator's Scaleway credentials and held in memory only
         # (SDK K8SV1API._get_cluster_kube_config, the method its own docstring shows; content is base64).
         kubeconfig = base64.b64decode(
-            api._get_cluster_kube_config(cluster_id=_bare(props["cluster_id"]), region=props["region"]).content
+            api._get_cluster_kube_config(cluster_id=bare_id(props["cluster_id"]), region=props["region"]).content
         ).decode()
         try:
-            evicted = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep,
+            drained = drain_node(kubeconfig, node.name, deadline=deadline, clock=self._clock, sleep=self._sleep,
                                  retry_seconds=min(float(props.get("poll_seconds", 5)), 2.0))
         except DrainError as exc:
             raise RegistrationError(
                 f"draining {self._describe(props)} failed: {exc}. The node and its machine are kept; raise "
                 "registration.timeoutMinutes, relax the budgets, or set registration.skipDrain: true."
             ) from None
-        print(f"kosmos: drained node {node.name} ({evicted} pods evicted)", file=sys.stderr)
+        left = f"; not evicted, {UNMANAGED}: {', '.join(drained.unmanaged)}" if drained.unmanaged else ""
+        print(f"kosmos: drained node {node.name} ({drained.evicted} pods evicted{left})", file=sys.stderr)
 
     def _wait_gone(self, api, props: dict[str, Any], node, deadline: float) -> None:
         delay = min(float(props.get("poll_seconds", 5)), 5.0)

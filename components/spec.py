@@ -733,7 +733,8 @@ _EXTERNAL_BUILDERS = {
 
 
 def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, ExternalPool]]) -> None:
-    """What must not repeat across pools: Pulumi resource names, node names, SSH targets.
+    """What must not repeat across pools: Pulumi resource names and SSH targets. Host names may: node names are
+    Scaleway's (`scw-<cluster>-<pool>-<id>`), and resources are named `<pool>-<host>`.
 
     Every machine's registration and label patch is named `<prefix>-<pool>-<machine key>` under the same parent
     type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
@@ -741,7 +742,6 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
     """
     p = f"{NAMESPACE}:externalPools"
     resource_names: dict[str, str] = {}
-    host_names: dict[str, str] = {}
     targets: dict[tuple[str, int], str] = {}
     for i, pool in indexed:
         onprem = isinstance(pool, OnPremPoolSpec)
@@ -763,13 +763,6 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
             continue
         for j, host in enumerate(pool.hosts):
             where = f"{p}[{i}].hosts[{j}]"
-            if host.name in host_names and not host_names[host.name].startswith(f"{p}[{i}]."):
-                c.error(
-                    f"{where}.name",
-                    f"{_q(host.name)} is already the name of {host_names[host.name]}; a host name is its node name, "
-                    "unique in the cluster",
-                )
-            host_names.setdefault(host.name, where)
             target = (_canonical_address(host.address), host.port)
             if target in targets:
                 c.error(

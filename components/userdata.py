@@ -57,7 +57,7 @@ class JoinInputs:
 
     @property
     def pool_uuid(self) -> str:
-        return bare_pool_id(self.pool_id)
+        return bare_id(self.pool_id)
 
     @property
     def resolved_agent_base_url(self) -> str:
@@ -78,9 +78,10 @@ class UserdataError(ValueError):
     pass
 
 
-def bare_pool_id(pool_id: str) -> str:
-    """`fr-par/<uuid>` -> `<uuid>`: k8s-agent wants the bare UUID (POOL_ID)."""
-    return pool_id.rsplit("/", 1)[-1]
+def bare_id(resource_id: str) -> str:
+    """`fr-par/<uuid>` -> `<uuid>`: Pulumi ids of Scaleway regional resources carry the region; k8s-agent wants the
+    bare pool UUID (POOL_ID) and the SDK's K8SV1API the bare cluster and pool ids (registration.py)."""
+    return resource_id.rsplit("/", 1)[-1]
 
 
 @functools.lru_cache(maxsize=1)

@@ -81,12 +81,15 @@ class Pod:
     has its own IP and the same port). EndpointSlices carry it, as they carry the resolved target port."""
     container_port: Optional[int] = None
     """The port the manifest declares: the pod proxy maps `<pod>:<container_port>` to `port`."""
+    controller: bool = True
+    """The owner's `controller` flag: an owner that is not the controller leaves the pod unmanaged for a drain
+    (kubectl pkg/drain/filters.go, metav1.GetControllerOf)."""
 
     def to_api(self) -> dict:
         metadata = {"name": self.name, "namespace": self.namespace, "labels": self.labels}
         if self.owner:
             metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": self.owner, "name": f"{self.name}-owner",
-                                            "uid": f"uid-{self.name}", "controller": True}]
+                                            "uid": f"uid-{self.name}", "controller": self.controller}]
         container = {"name": "c", "image": "busybox"}
         if self.container_port is not None:
             container["ports"] = [{"containerPort": self.container_port}]

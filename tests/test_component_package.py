@@ -206,8 +206,8 @@ WIRE = {
 }
 
 
-def run_component(mode: str, wire: dict):
-    config = {"lab:mode": mode, "lab:inputs": json.dumps(wire)}
+def run_component(mode: str, wire: dict, **config):
+    config = {"lab:mode": mode, "lab:inputs": json.dumps(wire), **config}
     return run_program("lab", config=config, program=CONSTRUCT, raise_errors=False)
 
 
@@ -245,6 +245,23 @@ def test_construct_registers_what_the_python_api_registers():
     assert "REDACTED-JOIN-KEY" in exports["userdata"].value["edge"]["redacted"]
     assert exports["nodes"].value["edge"]["machines"][0]["machine"] == "edge-0"
     assert exports["poolIds"].value.keys() == {"gpu", "edge", "rack"}
+
+
+def test_construct_takes_scaleway_api_url_from_the_calling_stacks_config():
+    # A ConstructRequest carries the stack's config (pulumi proto/pulumi/provider.proto ConstructRequest.config; the
+    # SDK's server applies it with set_all_config): the plugin passes `scaleway:apiUrl` to the component, so the
+    # agent (SCW_API_URL) and the registrations use it for programs in every language.
+    url = "https://api.scaleway.example.test"
+    run = run_component("construct", WIRE, **{"scaleway:apiUrl": url})
+    assert run.error is None, run.error
+    registrations = run.by_type("pulumi-python:dynamic/kosmos:NodeRegistration")
+    assert registrations and all(r.inputs["api_url"] == url for r in registrations)
+    for userdata in run.exports["userdata"].value.values():
+        assert f"API_URL={url}\n" in userdata["redacted"]
+    # Without it, the agent's own default applies.
+    plain = run_component("construct", WIRE)
+    assert all(r.inputs.get("api_url") is None
+               for r in plain.by_type("pulumi-python:dynamic/kosmos:NodeRegistration"))
 
 
 def test_construct_with_a_bad_config_registers_nothing_and_names_the_key():

@@ -346,10 +346,6 @@ CASES = [
             dict(raw[EXT][4]["hosts"][0], name="lab-1", address="2001:0db8:0:0::5")]}))),
      "kosmos:externalPools[5].hosts[0].address: 2001:0db8:0:0::5 port 22 is already "
      "kosmos:externalPools[4].hosts[0]; a machine joins once"),
-    ("same-node-name-in-two-pools", _blog(lambda raw: raw[EXT].append(
-        {"name": "lab", "provider": "on-prem", "hosts": [dict(raw[EXT][4]["hosts"][0], address="192.168.64.9")]})),
-     'kosmos:externalPools[5].hosts[0].name: "mac-vm" is already the name of kosmos:externalPools[4].hosts[0]; a '
-     "host name is its node name, unique in the cluster"),
     # --- trust: pinned SSH host keys -------------------------------------------------------------------------------
     ("host-key-missing", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), DELETE)])),
      "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the join key goes to whoever answers on this "
@@ -607,3 +603,21 @@ def test_the_collision_check_knows_how_machines_name_their_resources(stack_run, 
     for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
                           ("kubernetes:core/v1:NodePatch", "-labels")):
         assert {r.name[: -len(suffix)] for r in run.by_type(type_)} == predicted
+
+
+def test_two_pools_may_share_a_host_name_and_their_resources_stay_distinct():
+    """Node names are Scaleway's (scw-<cluster>-<pool>-<id>, /work/shared/FACTS.md) and resources are named
+    <pool>-<host>: a `mac-vm` at home and one in the lab are two machines."""
+    raw = _blog(lambda raw: raw[EXT].append(
+        {"name": "lab", "provider": "on-prem", "hosts": [dict(raw[EXT][4]["hosts"][0], address="192.168.64.9")]}))
+    assert raw[EXT][4]["hosts"][0]["name"] == raw[EXT][5]["hosts"][0]["name"] == "mac-vm"
+    run = run_config(raw)
+    assert run.error is None, run.error
+    joins = {r.name: r.raw_inputs["connection"]["host"] for r in run.by_type("command:remote:Command")}
+    assert joins["kosmos-home-nodes-mac-vm"] == "192.168.64.5" and joins["kosmos-lab-nodes-mac-vm"] == "192.168.64.9"
+    for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
+                          ("kubernetes:core/v1:NodePatch", "-labels")):
+        names = [r.name for r in run.by_type(type_)]
+        assert {f"kosmos-home-mac-vm{suffix}", f"kosmos-lab-mac-vm{suffix}"} <= set(names)
+        assert len(names) == len(set(names))
+    assert len({r.urn for r in run.registrations}) == len(run.registrations)

@@ -206,6 +206,7 @@ def test_no_change_says_so_and_exits_0(cli_runs):
     assert clean.returncode == 0, clean.stderr
     assert "no changes" in clean.stdout and "Resources: no changes" in clean.stdout
     assert "No changes." in clean_md
+    assert clean_md.splitlines()[0] == "<!-- kosmos-diff -->"  # diff-comment.yml finds its comment by this line
 
 
 def test_a_join_template_comment_replaces_boot_time_machines_and_updates_on_prem_hosts(cli_runs, scenarios):

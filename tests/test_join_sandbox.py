@@ -310,3 +310,63 @@ def test_default_agent_url_is_the_regions_release_bucket():
     assert "AGENT_BASE_URL=https://scw-nl-ams-k8s-agent.s3.nl-ams.scw.cloud/agent/0.1.5\n" in text
     assert "AGENT_VERSION=v0.1.5\n" in text
     assert "API_URL=''\n" in text  # the agent's own default applies
+
+
+def script_path(machine: Machine):
+    return machine.root.parent / f"{machine.root.name}-script.sh"  # where Machine.run puts the delivered script
+
+
+def test_the_script_removes_its_own_file_which_holds_the_key_after_joining(kosmos, release, machine):
+    # Civo keeps Instance.script as /usr/local/bin/civo-user-init-script (pulumi-civo 2.4.8, /work/shared/FACTS.md):
+    # the key must not stay in it once the node has joined.
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not script_path(machine).exists()
+    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
+
+
+def test_a_failed_join_drops_the_key_file_but_keeps_the_script_for_a_retry(kosmos, release, machine):
+    kosmos.fail_auth_status = 500
+    script = script_for(kosmos, release)
+    result = machine.run(script)
+    assert result.returncode != 0
+    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    assert script_path(machine).read_text() == script
+    assert f"the join key stays in {script_path(machine)} for a retry" in machine.log()
+    kosmos.fail_auth_status = None
+    retry = machine.run(script_path(machine).read_text())  # sudo bash <the file left behind>
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert not script_path(machine).exists() and len(kosmos.live_nodes()) == 1
+
+
+def test_a_failed_cloud_config_join_keeps_the_key_file_cloud_init_wrote_once(kosmos, release, machine):
+    kosmos.fail_auth_status = 500
+    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    secret_path = machine.root / "etc/kosmos/join.secret"
+    secret_path.parent.mkdir(parents=True)
+    secret_path.write_text(files["/etc/kosmos/join.secret"])
+    assert machine.run(files["/usr/local/sbin/kosmos-join"]).returncode != 0
+    assert secret_path.read_text() == SECRET  # nothing else could write it again for a retry
+    kosmos.fail_auth_status = None
+    assert machine.run(files["/usr/local/sbin/kosmos-join"]).returncode == 0
+    assert not secret_path.exists()
+
+
+def test_a_script_piped_on_stdin_or_without_the_key_removes_no_file(kosmos, release, machine, tmp_path, monkeypatch):
+    # On-prem pipes the script to `bash -s`: "$0" is "bash"; a file of that name in the working directory stays.
+    decoy = tmp_path / "bash"
+    decoy.write_text("not the join script\n")
+    monkeypatch.chdir(tmp_path)
+    result = machine.run("", stdin=script_for(kosmos, release))
+    assert result.returncode == 0, result.stderr
+    assert decoy.read_text() == "not the join script\n"
+    # The cloud-config variant's script holds no key: it stays where cloud-init wrote it.
+    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    other = Machine(tmp_path / "other")
+    (other.root / "etc/kosmos").mkdir(parents=True)
+    (other.root / "etc/kosmos/join.secret").write_text(files["/etc/kosmos/join.secret"])
+    assert other.run(files["/usr/local/sbin/kosmos-join"], KOSMOS_JOIN_FORCE=1).returncode == 0
+    assert script_path(other).exists()

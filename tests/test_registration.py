@@ -17,7 +17,7 @@ from pulumi.dynamic import Config, ConfigureRequest
 
 from components.registration import NodeRegistrationProvider, RegistrationError, serialized_provider
 from kosmos_api import LocalKosmos
-from kube_api import Cluster, KubeApi, kubeconfig, pod
+from kube_api import Cluster, KubeApi, Pod, kubeconfig, pod
 from pulumi_host import dynamic_host, plain, struct
 
 REGION = "fr-par"
@@ -181,6 +181,27 @@ def test_two_drains_in_one_process_both_reach_the_https_api(kosmos, kube):
         provider.delete(node["id"], out)
     assert [kube.nodes[n["name"]].spec.get("unschedulable") for n in nodes] == [True, True]
     assert kube.pods == [] and kosmos.live_nodes() == []
+
+
+def test_pods_without_a_controller_are_named_not_evicted_and_the_delete_proceeds(kosmos, kube, capfd):
+    # kubectl drain refuses "Pods that declare no controller" without --force (kubectl pkg/drain/filters.go,
+    # unreplicatedFilter over metav1.GetControllerOf). The node is deleted right after the drain and they go with it,
+    # so kosmos leaves them, names them, and a destroy still completes.
+    node = register(kosmos, "203.0.113.7", kube)
+    kube.pods = [pod("web-1", node["name"]), pod("debug", node["name"], "tools", owner=None),
+                 Pod("adopted", node["name"], owner="ReplicaSet", controller=False)]
+    provider = configured()
+    outs = provider.create(props(kosmos)).outs
+    capfd.readouterr()
+    provider.delete(node["id"], outs)
+    evictions = [p for p in kube.paths("POST") if p.endswith("/eviction")]
+    assert evictions == ["/api/v1/namespaces/default/pods/web-1/eviction"]
+    assert kosmos.live_nodes() == []  # deleted all the same
+    err = capfd.readouterr().err
+    assert "WARNING: not evicting Pods that declare no controller: tools/debug" in err
+    assert "WARNING: not evicting Pods that declare no controller: default/adopted" in err
+    assert (f"drained node {node['name']} (1 pods evicted; not evicted, Pods that declare no controller: "
+            "tools/debug, default/adopted)") in err
 
 
 def test_a_budget_that_never_allows_fails_the_delete_and_keeps_the_node(kosmos, kube):

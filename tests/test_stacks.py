@@ -536,3 +536,20 @@ def test_scaleway_api_url_reaches_the_agent_and_the_registrations_and_join_api_u
     run = run_config(raw, stack="blog", raise_errors=True)
     assert "API_URL=https://agents.example.test\n" in run.exports["userdata"].value["civo-lon1"]["redacted"]
     assert "API_URL=''\n" in stack_run("blog").exports["userdata"].value["civo-lon1"]["redacted"]  # agent default
+
+
+def test_pool_taints_go_to_the_scaleway_pool_and_never_into_the_node_patch():
+    # Node.spec.taints is `+listType=atomic` (kubernetes/api core/v1/types.go): an applied list would conflict with
+    # the node controller's taints, or, forced, strip them. The agent gets the pool's taints as node_taints
+    # (scaleway/k8s-agent metadata.go).
+    raw = stack_config("blog")
+    taint = {"key": "dedicated", "value": "web", "effect": "NoSchedule"}
+    raw["kosmos:externalPools"][0]["taints"] = [taint]
+    run = run_config(raw, stack="blog", raise_errors=True)
+    pools = {r.inputs["name"]: r.inputs for r in run.by_type(POOL)}
+    assert pools["civo-lon1"]["taints"] == [taint]
+    patches = run.by_type(PATCH)
+    assert {p.name for p in patches} >= {"kosmos-civo-lon1-0-labels", "kosmos-civo-lon1-1-labels"}
+    for patch in patches:
+        assert "spec" not in patch.inputs, patch.name
+        assert patch.inputs["metadata"]["labels"]

@@ -199,3 +199,13 @@ def test_no_kubelet_node_labels_flag_and_no_secret_on_a_command_line():
     for line in text.splitlines():
         if SECRET in line:
             assert re.fullmatch(r"JOIN_SECRET=\S+", line), line  # only the assignment, never argv
+
+
+def test_one_helper_strips_the_region_from_scaleway_ids():
+    from components import registration
+
+    assert registration.bare_id is ud.bare_id
+    assert ud.bare_id("fr-par/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d") == "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    assert ud.bare_id("0a1b2c3d") == "0a1b2c3d"
+    copies = [p.name for p in (REPO / "components").rglob("*.py") if 'rsplit("/", 1)[-1]' in p.read_text()]
+    assert copies == ["userdata.py"]

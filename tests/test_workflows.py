@@ -175,3 +175,82 @@ def test_the_deploy_job_creates_every_virtualenv_the_runtimes_name():
         venv = str((path.parent / venv).relative_to(REPO))
         assert f"python -m venv {venv}\n" in setup + "\n", f"{project} names {venv}; the up job never creates it"
         assert f"{venv}/bin/pip install -r {requirements} -c constraints.txt" in setup, venv
+
+
+# --- the diff comment finds its own comment ----------------------------------------------------------------------
+# The step runs for real (bash) with a stand-in `gh` on PATH: `gh api ... --jq EXPR` answers through real jq (gh's
+# --jq is jq's language), and every call is recorded. GitHub REST: issue comments carry `id`, `user.login`, `body`.
+
+GH_STUB = """#!/usr/bin/env python3
+import json, os, subprocess, sys
+args = sys.argv[1:]
+log = open(os.environ["GH_CALLS"], "a")
+log.write(json.dumps(args) + "\\n")
+if args[:1] == ["api"] and "--method" not in args:
+    path = next(a for a in args[1:] if a.startswith("repos/"))
+    expr = args[args.index("--jq") + 1]
+    data = json.load(open(os.environ["GH_DATA"]))[path]
+    sys.stdout.write(subprocess.run(["jq", "-r", expr], input=json.dumps(data), capture_output=True, text=True,
+                                    check=True).stdout)
+elif "--method" in args:
+    body = next(a for a in args if a.startswith("body=@"))[len("body=@"):]
+    open(os.environ["GH_CALLS"] + ".body", "w").write(open(body).read())
+    print("{}")
+else:
+    open(os.environ["GH_CALLS"] + ".body", "w").write(open(args[args.index("--body-file") + 1]).read())
+"""
+
+
+def _comment_step() -> dict:
+    wf = yaml.safe_load((REPO / ".github/workflows/diff-comment.yml").read_text())
+    [job] = wf["jobs"].values()
+    return job["steps"][-1]
+
+
+def _post(tmp_path, comments: list[dict], diff_md: str):
+    jq = shutil.which("jq")
+    assert jq, "make test installs jq (tools/install-system-deps.sh)"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(GH_STUB)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "pr-comment").mkdir()
+    (tmp_path / "pr-comment/pr-number").write_text("42\n")
+    (tmp_path / "pr-comment/diff.md").write_text(diff_md)
+    data = {"repos/o/r/pulls/42": {"head": {"sha": "abc123"}}, "repos/o/r/issues/42/comments": comments}
+    (tmp_path / "gh.json").write_text(json.dumps(data))
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GH_TOKEN": "t", "REPOSITORY": "o/r", "HEAD_SHA": "abc123",
+           "GH_CALLS": str(calls), "GH_DATA": str(tmp_path / "gh.json")}
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", _comment_step()["run"]], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sent = [json.loads(line) for line in calls.read_text().splitlines()]
+    return [c for c in sent if c[:2] != ["api", "repos/o/r/pulls/42"]], (tmp_path / "calls.body").read_text()
+
+
+def test_the_diff_comment_updates_its_own_comment_found_by_its_marker(tmp_path):
+    from tools.diff import COMMENT_MARKER
+
+    bot = {"login": "github-actions[bot]"}
+    comments = [
+        {"id": 11, "user": bot, "body": f"{COMMENT_MARKER}\n### kosmos diff: stack `dev` (old)"},
+        {"id": 12, "user": bot, "body": "### coverage report (another workflow, the bot's latest comment)"},
+        {"id": 13, "user": {"login": "alice"}, "body": f"{COMMENT_MARKER}\nquoted by a person"},
+    ]
+    diff_md = f"{COMMENT_MARKER}\n### kosmos diff: stack `dev`\n\n{COMMENT_MARKER}\n"
+    [listing, patch], body = _post(tmp_path, comments, diff_md)
+    assert listing[:3] == ["api", "--paginate", "repos/o/r/issues/42/comments"]
+    assert patch[:4] == ["api", "--method", "PATCH", "repos/o/r/issues/comments/11"]
+    assert body == f"{COMMENT_MARKER}\n### kosmos diff: stack `dev`\n\n"  # one marker, first
+    assert "--edit-last" not in _comment_step()["run"]
+
+
+def test_the_diff_comment_is_created_when_none_carries_the_marker(tmp_path):
+    from tools.diff import COMMENT_MARKER
+
+    comments = [{"id": 12, "user": {"login": "github-actions[bot]"}, "body": "### coverage report"}]
+    [_, create], body = _post(tmp_path, comments, "### kosmos diff: stack `dev`\n")
+    assert create[:3] == ["pr", "comment", "42"] and "--body-file" in create
+    assert body.splitlines()[0] == COMMENT_MARKER
+

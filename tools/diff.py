@@ -43,6 +43,8 @@ REGISTRATION_TYPE = "pulumi-python:dynamic/kosmos:NodeRegistration"
 FORCE_NEW: dict[str, tuple[str, ...]] = {**catalog.FORCE_NEW_INPUTS, REGISTRATION_TYPE: IDENTITY_FIELDS}
 COLOURS = {CREATE: "32", DELETE: "31", UPDATE: "33", REPLACE: "35", REPLACE_DBR: "35"}
 VERBS = {CREATE: "create", UPDATE: "update", REPLACE: "replace", DELETE: "delete"}
+COMMENT_MARKER = "<!-- kosmos-diff -->"
+"""First line of diff.md: .github/workflows/diff-comment.yml finds (and updates) its own comment by it."""
 COMMENT_LIMIT = 60000
 """GitHub refuses comments over 65,536 characters: diff.md is cut below that, pointing at the artifact."""
 
@@ -309,7 +311,7 @@ def render_text(diff: Diff, colour: bool = False) -> str:
 
 
 def render_markdown(diff: Diff) -> str:
-    out = [f"### kosmos diff: stack `{diff.stack}`", "",
+    out = [COMMENT_MARKER, f"### kosmos diff: stack `{diff.stack}`", "",
            f"`{diff.base_label}` → `{diff.head_label}`, planned offline (mock engine, no credentials).", "",
            f"**{diff.summary()}**", ""]
     body = render_lines(diff)

@@ -13,6 +13,8 @@ command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# jq: tests/test_workflows.py runs the diff-comment step with a stand-in `gh`, whose --jq is jq's language.
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 # libfaketime: tests/test_calendar.py plans every stack with the system clock twenty years ahead.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ] \
   || missing+=(faketime)

@@ -27,9 +27,12 @@ record_state() {
   printf '%s\n' "$1" >"$STATE_FILE" 2>/dev/null || true
 }
 
+on_failure() { :; }
+
 fail() {
   log "FAILED: $1"
   record_state "failed:$CURRENT_STEP: $1"
+  on_failure
   trap - EXIT
   exit 1
 }
@@ -45,6 +48,7 @@ on_exit() {
   if [ "$status" -ne 0 ]; then
     record_state "failed:$CURRENT_STEP: unexpected exit status $status"
     log "FAILED: unexpected exit status $status"
+    on_failure
   fi
 }
 trap on_exit EXIT

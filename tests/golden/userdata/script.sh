@@ -29,9 +29,12 @@ record_state() {
   printf '%s\n' "$1" >"$STATE_FILE" 2>/dev/null || true
 }
 
+on_failure() { :; }
+
 fail() {
   log "FAILED: $1"
   record_state "failed:$CURRENT_STEP: $1"
+  on_failure
   trap - EXIT
   exit 1
 }
@@ -47,6 +50,7 @@ on_exit() {
   if [ "$status" -ne 0 ]; then
     record_state "failed:$CURRENT_STEP: unexpected exit status $status"
     log "FAILED: unexpected exit status $status"
+    on_failure
   fi
 }
 trap on_exit EXIT
@@ -122,7 +126,13 @@ fi
 JOIN_SECRET=REDACTED-JOIN-KEY
 printf '%s' "$JOIN_SECRET" >"$SECRET_FILE"
 chmod 0600 "$SECRET_FILE"
+SELF=""
+if [ -f "$0" ] && [[ "$(<"$0")" == *"$JOIN_SECRET"* ]] 2>/dev/null; then SELF=$0; fi
 unset JOIN_SECRET
+on_failure() {
+  rm -f "$SECRET_FILE"
+  if [ -n "$SELF" ]; then log "the join key stays in $SELF for a retry (sudo bash $SELF); a join removes it"; fi
+}
 
 step os "checking the operating system"
 os_field() {
@@ -288,6 +298,7 @@ printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id
 
 CURRENT_STEP=finished
 rm -f "$SECRET_FILE"
+if [ -n "$SELF" ]; then rm -f "$SELF"; fi
 record_state ok
 log "joined pool $POOL_ID in $POOL_REGION as node $node_name ($node_id)"
 print_identity
