@@ -175,7 +175,8 @@ class ExternalPoolConfig(TypedDict, total=False):
     os: str
     """scaleway-elastic-metal: OS name (default Ubuntu); equinix-metal: OS slug (default ubuntu_22_04)."""
     osVersion: str
-    """scaleway-elastic-metal: OS version (default: the latest)."""
+    """scaleway-elastic-metal: OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)" (required:
+    the OS look-up matches name and version exactly)."""
     sshKeyIds: list[str]
     """scaleway-elastic-metal: Scaleway SSH key ids."""
     arch: str

@@ -335,8 +335,10 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     """Offer name, e.g. EM-A115X-SSD."""
     os: OneOf(("Ubuntu", "Debian")) = "Ubuntu"
     """OS name."""
-    os_version: Optional[Free] = None
-    """OS version (default: the latest)."""
+    os_version: Free
+    """OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required: the OS look-up matches
+    name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
+    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
     count: Count
     """Number of servers."""
     ssh_key_ids: Strings = []

@@ -190,7 +190,8 @@ class ElasticMetalPoolSpec(ExternalPoolSpec):
     """Offer name, e.g. EM-A115X-SSD (resolved with elasticmetal.get_offer)."""
     os: str = "Ubuntu"
     """OS name for elasticmetal.get_os."""
-    os_version: Optional[str] = None
+    os_version: str = ""
+    """OS version for elasticmetal.get_os (required in config: the look-up matches name and version exactly)."""
     count: int = 1
     ssh_key_ids: tuple[str, ...] = ()
     arch: Optional[str] = None

@@ -222,6 +222,10 @@ CASES = [
     ("em-arch", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal", "zone": "fr-par-2",
                                          "offer": "EM-A115X-SSD", "count": 1, "arch": "x86_64"})])),
      'kosmos:externalPools[2].arch: "x86_64" is not allowed; expected one of amd64, arm64'),
+    # get_os matches name and version exactly: no version, no OS, and a server that fails only once it is ordered.
+    ("em-os-version-missing", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                      "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1})])),
+     "kosmos:externalPools[2].osVersion: is required"),
     ("registration-timeout", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": -5})])),
      "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got -5"),
     ("registration-unknown-key", _blog(_set([((EXT, 0, "registration"), {"waitt": False})])),

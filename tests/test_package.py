@@ -41,7 +41,7 @@ lab = MulticloudCluster("lab", {{
     "externalPools": [
         {{"name": "edge", "provider": "civo", "region": "LON1", "size": "g4s.medium", "count": 1}},
         {{"name": "metal", "provider": "scaleway-elastic-metal", "zone": "fr-par-2", "offer": "EM-A115X-SSD",
-         "count": 1}},
+         "osVersion": "22.04 LTS (Jammy Jellyfish)", "count": 1}},
     ],
 }})
 pulumi.export("userdata", lab.userdata)

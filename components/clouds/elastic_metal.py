@@ -27,9 +27,7 @@ class ElasticMetalNodes(MachineSet):
         return (self.pool.zone, self.pool.offer, self.pool.os, self.pool.os_version)
 
     def machine_facts(self) -> dict:
-        # get_os matches name and version exactly (terraform-provider-scaleway baremetal/os_data_source.go).
-        version = self.pool.os_version or "(no version: pin osVersion)"
-        return {"machineType": f"offer {self.pool.offer}", "os": f"{self.pool.os} {version}"}
+        return {"machineType": f"offer {self.pool.offer}", "os": f"{self.pool.os} {self.pool.os_version}"}
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         pool: ElasticMetalPoolSpec = args.pool
