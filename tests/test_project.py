@@ -135,3 +135,18 @@ def test_readme_keyword_arguments_of_multicloud_cluster_exist():
     assert named, "the section names no keyword argument any more: update this test"
     accepted = set(inspect.signature(MulticloudCluster.__init__).parameters)
     assert named <= accepted, f"README names {sorted(named - accepted)}; MulticloudCluster takes {sorted(accepted)}"
+
+
+def test_make_passes_the_documented_arguments_to_the_tools():
+    # The README and `make help` tell users to pass tool options through these variables (e.g. `make bench`'s
+    # --nodes): each must reach the tool's command line. `make -n` prints the commands without running them.
+    import subprocess
+
+    for target, variable, args, command in (
+        ("bench", "BENCH_ARGS", "--nodes 10 --runs 3", "-m tools.bench --nodes 10 --runs 3"),
+        ("latency", "LATENCY_ARGS", "--timeout 600", "-m tools.latency --stack blog --timeout 600"),
+        ("diff", "DIFF_ARGS", "--exit-code", "-m tools.diff --stack blog --exit-code"),
+    ):
+        out = subprocess.run(["make", "-n", target, "STACK=blog", f"{variable}={args}"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60).stdout
+        assert command in " ".join(out.split()), (target, out)
