@@ -11,6 +11,8 @@ TEST_STAMP := $(VENV)/.test-$(shell cat requirements.txt requirements-test.txt c
 PYTEST_ARGS ?=
 BASE ?=
 DIFF_ARGS ?=
+BENCH_ARGS ?=
+LATENCY_ARGS ?=
 
 .PHONY: help plan diff test golden schema wheel bench latency system-deps clean
 
@@ -51,10 +53,10 @@ wheel: $(PY) ## build the kosmos wheel into build/dist/ (pip install build/dist/
 	$(PIP) wheel --no-deps -w build/dist .
 	rm -rf kosmos.egg-info
 
-bench: $(RUNTIME_STAMP) ## scale benchmark (writes build/bench.json)
-	$(PY) -m tools.bench
+bench: $(RUNTIME_STAMP) ## scale benchmark, BENCH_ARGS="--nodes 10 100 --runs 3" (writes build/bench.json)
+	$(PY) -m tools.bench $(BENCH_ARGS)
 
-latency: $(RUNTIME_STAMP) ## RTT matrix from the cluster's latency probes, STACK=... (build/<stack>/latency.{json,png})
+latency: $(RUNTIME_STAMP) ## RTT matrix from the cluster's latency probes, STACK=... [LATENCY_ARGS="--timeout 600"] (build/<stack>/latency.{json,png})
 	$(PY) -m tools.latency --stack $(STACK) $(LATENCY_ARGS)
 
 clean: ## remove build outputs

@@ -546,6 +546,8 @@ def test_a_known_civo_image_resolves_to_its_id():
     ("config:\n\tkosmos:cluster: {}\n", "Pulumi.broken.yaml:2:1: not valid YAML:"),
     ("- just\n- a list\n", "Pulumi.broken.yaml: expected a mapping with a `config:` key; got list"),
     ("config: [kosmos:cluster]\n", "Pulumi.broken.yaml: `config` must be a mapping of `namespace:key` to value"),
+    ("config: []\n", "Pulumi.broken.yaml: `config` must be a mapping of `namespace:key` to value"),
+    ("config: ''\n", "Pulumi.broken.yaml: `config` must be a mapping of `namespace:key` to value"),
 ])
 def test_a_broken_stack_file_names_the_file_and_line(tmp_path, text, expected):
     from tools.engine import StackFileError, load_stack_config

@@ -464,3 +464,28 @@ def test_kubeconfig_comes_from_the_stack_output_when_kubeconfig_is_unset(monkeyp
 
     with pytest.raises(latency.LatencyError, match="no stack named 'blog' found"):
         latency.api_client("blog", run=lambda *a, **k: Failed())
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "no such file"),
+    ("", "is not a usable kubeconfig: Invalid kube-config"),
+    ("clusters: [\n", "is not a usable kubeconfig: while parsing a flow node"),
+    ("- just a list\n", "is not a usable kubeconfig"),
+])
+def test_make_latency_with_a_bad_kubeconfig_says_so_in_one_line(tmp_path, monkeypatch, capsys, content, says):
+    # Without a cluster (the README's first try of `make latency`): one line naming the file, exit 1, no traceback.
+    config = tmp_path / "kubeconfig"
+    if content is not None:
+        config.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    assert latency.main(["--stack", "dev", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"latency: KUBECONFIG={config}") and says in err and len(err.splitlines()) == 1, err
+
+
+def test_make_latency_with_an_unreachable_api_names_the_host(tmp_path, monkeypatch, capsys):
+    url = f"https://127.0.0.1:{_free_ports(1)[0]}"  # nothing listens there
+    code, _ = _run_latency(tmp_path, monkeypatch, url, "--timeout", "1")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"latency: cannot reach the Kubernetes API at {url}: ") and "Max retries" not in err, err

@@ -185,3 +185,17 @@ def test_every_registration_in_the_tree_says_what_it_matches_its_node_on(stack_r
         assert "matchNodeId=" in shown or "matchIp=" in shown, lines[i:i + 2]
     assert any("kosmos-home-mac-vm-registration" in lines[i] and "matchNodeId=(known after apply)" in lines[i + 1]
                for i in registrations)
+
+
+def test_tree_shows_only_the_replace_on_changes_that_can_fire(stack_run):
+    # pulumi-command's SDK adds replaceOnChanges `triggers[*]` to every Command; kosmos sets no triggers (the README:
+    # an on-prem re-join is an in-place update), so the tree must not suggest a replacement. Elastic Metal's `os` is
+    # a real one and stays.
+    from tools.plan import render_tree
+
+    run = stack_run("baremetal")
+    command = next(r for r in run.registrations if r.type == "command:remote:Command")
+    assert "triggers[*]" in command.replace_on_changes and "triggers" not in command.raw_inputs
+    tree = render_tree(run)
+    assert "triggers" not in tree
+    assert tree.count("[replaceOnChanges=os]") == 2

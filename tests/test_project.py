@@ -135,3 +135,52 @@ def test_readme_keyword_arguments_of_multicloud_cluster_exist():
     assert named, "the section names no keyword argument any more: update this test"
     accepted = set(inspect.signature(MulticloudCluster.__init__).parameters)
     assert named <= accepted, f"README names {sorted(named - accepted)}; MulticloudCluster takes {sorted(accepted)}"
+
+
+def test_make_passes_the_documented_arguments_to_the_tools():
+    # The README and `make help` tell users to pass tool options through these variables (e.g. `make bench`'s
+    # --nodes): each must reach the tool's command line. `make -n` prints the commands without running them.
+    import subprocess
+
+    for target, variable, args, command in (
+        ("bench", "BENCH_ARGS", "--nodes 10 --runs 3", "-m tools.bench --nodes 10 --runs 3"),
+        ("latency", "LATENCY_ARGS", "--timeout 600", "-m tools.latency --stack blog --timeout 600"),
+        ("diff", "DIFF_ARGS", "--exit-code", "-m tools.diff --stack blog --exit-code"),
+    ):
+        out = subprocess.run(["make", "-n", target, "STACK=blog", f"{variable}={args}"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60).stdout
+        assert command in " ".join(out.split()), (target, out)
+
+
+def _readme_program_configs() -> dict:
+    """The MulticloudCluster config of each program the README's "Using kosmos from your own program" shows."""
+    import ast
+
+    import yaml
+
+    section = (REPO / "README.md").read_text().split("## Using kosmos from your own program", 1)[1].split("\n## ")[0]
+    blocks = dict.fromkeys(("python", "typescript", "yaml"))
+    for lang, body in re.findall(r"^```(python|typescript|yaml)\n(.*?)^```", section, re.M | re.S):
+        blocks[lang] = body
+    assert all(blocks.values()), f"a program is missing from the README: {blocks}"
+    call = next(n for n in ast.walk(ast.parse(blocks["python"]))
+                if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "MulticloudCluster")
+    # TypeScript's object literal (unquoted keys, double-quoted strings) is a YAML flow mapping.
+    literal = re.search(r'MulticloudCluster\("lab", (\{.*?\})\);', blocks["typescript"], re.S).group(1)
+    return {
+        "python": ast.literal_eval(call.args[1]),
+        "typescript": yaml.safe_load(literal),
+        "yaml": yaml.safe_load(blocks["yaml"])["resources"]["lab"]["properties"],
+    }
+
+
+def test_readme_program_examples_are_valid_configs():
+    # What a reader copies must pass the config model and the rules across values (e.g. Elastic Metal's required
+    # osVersion, on-prem's hostKey), and the three languages must declare the same cluster.
+    from components.spec import parse_spec
+
+    configs = _readme_program_configs()
+    for lang, config in configs.items():
+        parse_spec(config, stack="lab")
+    assert configs["python"] == configs["typescript"]
+    assert {k: v for k, v in configs["python"].items() if k != "scalewayPools"} == configs["yaml"]

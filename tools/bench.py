@@ -220,7 +220,8 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"resources per node: {summary['resources_per_node']}; wrote {out}")
+    per_node = summary["resources_per_node"]
+    print(f"resources per node: {'n/a (one N)' if per_node is None else f'{per_node:.2f}'}; wrote {out}")
     return 0
 
 

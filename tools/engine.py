@@ -82,8 +82,10 @@ def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[
         doc = {}
     if not isinstance(doc, dict):
         raise StackFileError(f"{shown}: expected a mapping with a `config:` key; got {type(doc).__name__}")
-    raw = doc.get("config") or {}
-    if not isinstance(raw, dict):
+    raw = doc.get("config")
+    if raw is None:  # `config:` with nothing under it, or no `config:` at all
+        raw = {}
+    if not isinstance(raw, dict):  # `config: []` too, not only a non-empty list
         raise StackFileError(f"{shown}: `config` must be a mapping of `namespace:key` to value")
     return flatten_config(raw)
 

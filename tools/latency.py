@@ -27,8 +27,9 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
 from prometheus_client.parser import text_string_to_metric_families
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, MaxRetryError
 
 from components.latency_probe import NAME, NAMESPACE, PORT, SELECTOR
 
@@ -48,7 +49,10 @@ class LatencyError(RuntimeError):
 def api_client(stack: str, run: Callable = subprocess.run) -> k8s_client.ApiClient:
     path = os.environ.get("KUBECONFIG")
     if path:
-        return k8s_config.new_client_from_config(config_file=path.split(os.pathsep)[0])
+        path = path.split(os.pathsep)[0]
+        if not os.path.isfile(path):
+            raise LatencyError(f"KUBECONFIG={path}: no such file")
+        return _client(lambda: k8s_config.new_client_from_config(config_file=path), f"KUBECONFIG={path}")
     command = ["pulumi", "stack", "output", "kubeconfig", "--show-secrets", "--stack", stack]
     try:
         result = run(command, capture_output=True, text=True, cwd=REPO, check=False)
@@ -56,7 +60,18 @@ def api_client(stack: str, run: Callable = subprocess.run) -> k8s_client.ApiClie
         raise LatencyError("no KUBECONFIG and no `pulumi` CLI: set KUBECONFIG=<file> or install Pulumi") from None
     if result.returncode != 0:
         raise LatencyError(f"`{' '.join(command)}` failed: {result.stderr.strip()}")
-    return k8s_config.new_client_from_config_dict(yaml.safe_load(result.stdout))
+    return _client(lambda: k8s_config.new_client_from_config_dict(yaml.safe_load(result.stdout)),
+                   f"the stack's kubeconfig output (`{' '.join(command)}`)")
+
+
+def _client(load: Callable[[], k8s_client.ApiClient], source: str) -> k8s_client.ApiClient:
+    """The client's loader raises YAML errors, ConfigException or TypeError (a YAML list, an empty file) on a bad
+    kubeconfig: one line naming the source instead of a traceback."""
+    try:
+        return load()
+    except (yaml.YAMLError, ConfigException, TypeError, AttributeError) as err:
+        reason = " ".join(str(err).split())
+        raise LatencyError(f"{source} is not a usable kubeconfig: {reason}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -346,6 +361,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"latency: {err}; the matrix below has the probes that did report", file=sys.stderr)
             scrape, complete = err.scrape, False
         result = report(args.stack, scrape, out_dir, complete)
+    except MaxRetryError as err:
+        # urllib3's message repeats the URL and the connection object; the host and the reason are what matter.
+        print(f"latency: cannot reach the Kubernetes API at {api.configuration.host}: {err.reason}", file=sys.stderr)
+        return 1
     except (LatencyError, ApiException, HTTPError, OSError) as err:
         print(f"latency: {err}", file=sys.stderr)
         return 1

@@ -148,8 +148,11 @@ def render_tree(run: ProgramRun, width: int = WIDTH) -> str:
         if wanted is None:
             wanted = tuple(k for k, v in inputs.items() if isinstance(v, (str, int, bool)))[:4]
         shown = [f"{k}={_short(inputs[k])}" for k in wanted if inputs.get(k) not in (None, "", [], {})]
-        if reg.replace_on_changes:
-            shown.append(f"[replaceOnChanges={','.join(reg.replace_on_changes)}]")
+        # Only paths into inputs the resource has: pulumi-command's SDK adds `triggers[*]` to every Command, and
+        # kosmos sets no triggers (an on-prem re-join is an in-place update), so showing it would only mislead.
+        replace_on = [p for p in reg.replace_on_changes if re.split(r"[.\[]", p, 1)[0] in reg.raw_inputs]
+        if replace_on:
+            shown.append(f"[replaceOnChanges={','.join(replace_on)}]")
         if reg.replacement_trigger is not None:
             shown.append(f"[replaced when the redacted userdata sha256 changes ({_short(reg.replacement_trigger, 13)})]")
         if reg.protect:
