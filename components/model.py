@@ -189,8 +189,9 @@ class ClusterModel(_Model):
     version: Str(
         r"^1\.[0-9]{2}(\.[0-9]+)?$",
         'a Kubernetes version like "1.31" or "1.31.2"',
-        # YAML reads an unquoted 1.30 as the number 1.3: say so instead of "not a string".
-        string_type='{v} is a number; quote the version, e.g. version: "1.31"',
+        # YAML reads an unquoted 1.30 as the number 1.3: say so instead of "not a string" (numbers only: a list
+        # or a bool is not "a number").
+        number_type='{v} is a number; quote the version, e.g. version: "1.31"',
     )
     """Kubernetes minor ("1.31") or patch ("1.31.2") version, quoted."""
     type: OneOf(catalog.CLUSTER_TYPES) = "multicloud"
@@ -335,7 +336,10 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     """Offer name, e.g. EM-A115X-SSD."""
     os: OneOf(("Ubuntu", "Debian")) = "Ubuntu"
     """OS name."""
-    os_version: Free
+    os_version: Str(
+        r"^\S(.*\S)?$",
+        'an OS version as Scaleway lists it, like "22.04 LTS (Jammy Jellyfish)" (not blank, no outer spaces)',
+    )
     """OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required: the OS look-up matches
     name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
     internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
@@ -610,6 +614,10 @@ def _message(err: dict, node: _Node) -> tuple[str, str]:
         kind = "missing"  # an explicit null is an absent key
     elif kind == "literal_error" and not isinstance(value, str) and "*" not in overrides:
         return path, f"expected a string; got {q(value)}"
+    elif kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        kind = "number_type" if "number_type" in overrides else kind
+    if kind == "invalid_key":  # a mapping key that is not a string (YAML `7: x`, `null: x`, `true: x`)
+        return path, f"key {q(value)} is not a string; quote it, or remove it"
     template = overrides.get(kind) or overrides.get("*")
     if template:
         return path, template.format(**fmt)

@@ -58,6 +58,8 @@ CASES = [
      'kosmos:cluster.version: "v1.31" is not a Kubernetes version like "1.31" or "1.31.2"'),
     ("version-unquoted-number", _dev(_set([((CLUSTER, "version"), 1.3)])),
      'kosmos:cluster.version: 1.3 is a number; quote the version, e.g. version: "1.31"'),
+    ("version-bool", _dev(_set([((CLUSTER, "version"), True)])),
+     'kosmos:cluster.version: expected a string (a Kubernetes version like "1.31" or "1.31.2"); got True'),
     ("cni-not-kilo", _dev(_set([((CLUSTER, "cni"), "cilium")])),
      'kosmos:cluster.cni: "cilium" is not allowed; a multicloud (Kosmos) cluster only runs the kilo CNI'),
     ("type-kapsule", _dev(_set([((CLUSTER, "type"), "kapsule")])),
@@ -226,6 +228,12 @@ CASES = [
     ("em-os-version-missing", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
                                                       "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1})])),
      "kosmos:externalPools[2].osVersion: is required"),
+    # An empty or padded version matches no OS either (the look-up compares the whole string).
+    ("em-os-version-blank", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                    "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                    "osVersion": " "})])),
+     'kosmos:externalPools[2].osVersion: " " is not an OS version as Scaleway lists it, like "22.04 LTS (Jammy '
+     'Jellyfish)" (not blank, no outer spaces)'),
     ("registration-timeout", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": -5})])),
      "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got -5"),
     ("registration-unknown-key", _blog(_set([((EXT, 0, "registration"), {"waitt": False})])),
