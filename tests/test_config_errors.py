@@ -418,6 +418,20 @@ def test_bad_config_is_refused_with_the_key_path_before_anything_is_registered(r
     assert run.registrations == []  # not even the root component
 
 
+def test_a_secure_value_inside_an_object_is_never_echoed():
+    """`pulumi config set --path --secret kosmos:externalPools[4].hosts[0].hostKey ...` makes the whole key secret
+    (the CLI's NewSecureObjectValue): the program refuses it by name, and the ciphertext is never quoted back."""
+    ciphertext = "AAABAOnlyCiphertextThatMustNotBeEchoed0000"
+    raw = _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), {"secure": ciphertext})]))
+    run = run_config(raw)
+    assert isinstance(run.error, SpecError), run.error
+    assert "kosmos:externalPools: is not a credential and must not be a secret; set it without --secret" in (
+        run.error.problems
+    )
+    assert ciphertext not in str(run.error)
+    assert run.registrations == []
+
+
 def test_there_are_at_least_25_bad_config_cases():
     assert len(CASES) >= 25
     assert len({c[0] for c in CASES}) == len(CASES)
