@@ -421,3 +421,29 @@ def test_the_join_key_is_never_on_a_command_line_even_briefly(kosmos, release, m
     assert SECRET not in (argv.read_text() if argv.exists() else "")
     assert machine.agent("SCW_SECRET_KEY") == SECRET  # the agent still gets it, from its environment
     assert_secret_nowhere_but_the_agent(machine, result)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_an_interrupted_join_is_recorded_as_failed_and_drops_the_key_file(kosmos, release, machine, signal_name):
+    """cloud-init or systemd stopping sends SIGTERM; a closed SSH session SIGHUP. Without a trap bash runs the EXIT
+    trap with status 0: the state stayed running:<step> and the key file stayed on disk."""
+    import signal
+    import time
+
+    release.always["checksums.txt"] = 503  # the script sleeps between attempts: a window to interrupt it
+    proc = machine.start(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=2)
+    try:
+        deadline = time.monotonic() + 20
+        while "retrying in" not in machine.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "retrying in" in machine.log()
+        assert (machine.root / "etc/kosmos/join.secret").exists()  # written before the download
+        proc.send_signal(getattr(signal, signal_name))
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    assert machine.state() == "failed:download: interrupted"
+    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    assert machine.agent_runs() == 0

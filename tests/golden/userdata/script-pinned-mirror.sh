@@ -36,7 +36,7 @@ fail() {
   record_state "failed:$CURRENT_STEP: $1"
   on_failure
   trap - EXIT
-  exit 1
+  exit "${2:-1}"
 }
 
 step() {
@@ -47,13 +47,10 @@ step() {
 
 on_exit() {
   local status=$?
-  if [ "$status" -ne 0 ]; then
-    record_state "failed:$CURRENT_STEP: unexpected exit status $status"
-    log "FAILED: unexpected exit status $status"
-    on_failure
-  fi
+  if [ "$status" -ne 0 ]; then fail "unexpected exit status $status" "$status"; fi
 }
 trap on_exit EXIT
+trap 'fail interrupted' INT TERM HUP
 
 POOL_REGION=fr-par
 AGENT_VERSION=v0.1.5
