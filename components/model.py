@@ -54,6 +54,7 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"
 LABEL_VALUE = r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"  # a label name, or empty
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 # An image reference: [registry/]repository[:tag][@sha256:digest], with a tag or a digest (never implicit latest).
 IMAGE = (
@@ -345,8 +346,9 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
     count: Count
     """Number of servers."""
-    ssh_key_ids: Strings = []
-    """Scaleway SSH key ids."""
+    ssh_key_ids: List(Str(UUID, "a Scaleway SSH key id (a UUID)")) = []
+    """Scaleway SSH key ids (UUIDs: terraform-provider-scaleway internal/services/baremetal/server.go validates each
+    with verify.IsUUID, so another value would fail only in the provider)."""
     arch: Optional[Arch] = None
     """amd64 or arm64, for the summary only (default: detected at boot)."""
 
@@ -471,7 +473,7 @@ class KosmosConfig(_Model):
     join: JoinModel = JoinModel()
     """How external machines join: the k8s-agent release, pins, accepted OSes."""
     equinix_project_id: Optional[
-        Str(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", "a project UUID")
+        Str(UUID, "a project UUID")
     ] = None
     """Equinix Metal project UUID (required with an equinix-metal pool)."""
     ssh_private_key: Annotated[Any, WithJsonSchema(SECURE_VALUE)] = None
