@@ -54,6 +54,7 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"
 LABEL_VALUE = r"^(|[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$"  # a label name, or empty
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 RFC3339_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 # An image reference: [registry/]repository[:tag][@sha256:digest], with a tag or a digest (never implicit latest).
 IMAGE = (
@@ -189,8 +190,9 @@ class ClusterModel(_Model):
     version: Str(
         r"^1\.[0-9]{2}(\.[0-9]+)?$",
         'a Kubernetes version like "1.31" or "1.31.2"',
-        # YAML reads an unquoted 1.30 as the number 1.3: say so instead of "not a string".
-        string_type='{v} is a number; quote the version, e.g. version: "1.31"',
+        # YAML reads an unquoted 1.30 as the number 1.3: say so instead of "not a string" (numbers only: a list
+        # or a bool is not "a number").
+        number_type='{v} is a number; quote the version, e.g. version: "1.31"',
     )
     """Kubernetes minor ("1.31") or patch ("1.31.2") version, quoted."""
     type: OneOf(catalog.CLUSTER_TYPES) = "multicloud"
@@ -335,14 +337,18 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     """Offer name, e.g. EM-A115X-SSD."""
     os: OneOf(("Ubuntu", "Debian")) = "Ubuntu"
     """OS name."""
-    os_version: Free
+    os_version: Str(
+        r"^\S(.*\S)?$",
+        'an OS version as Scaleway lists it, like "22.04 LTS (Jammy Jellyfish)" (not blank, no outer spaces)',
+    )
     """OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required: the OS look-up matches
     name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
     internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
     count: Count
     """Number of servers."""
-    ssh_key_ids: Strings = []
-    """Scaleway SSH key ids."""
+    ssh_key_ids: List(Str(UUID, "a Scaleway SSH key id (a UUID)")) = []
+    """Scaleway SSH key ids (UUIDs: terraform-provider-scaleway internal/services/baremetal/server.go validates each
+    with verify.IsUUID, so another value would fail only in the provider)."""
     arch: Optional[Arch] = None
     """amd64 or arm64, for the summary only (default: detected at boot)."""
 
@@ -467,7 +473,7 @@ class KosmosConfig(_Model):
     join: JoinModel = JoinModel()
     """How external machines join: the k8s-agent release, pins, accepted OSes."""
     equinix_project_id: Optional[
-        Str(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", "a project UUID")
+        Str(UUID, "a project UUID")
     ] = None
     """Equinix Metal project UUID (required with an equinix-metal pool)."""
     ssh_private_key: Annotated[Any, WithJsonSchema(SECURE_VALUE)] = None
@@ -610,6 +616,10 @@ def _message(err: dict, node: _Node) -> tuple[str, str]:
         kind = "missing"  # an explicit null is an absent key
     elif kind == "literal_error" and not isinstance(value, str) and "*" not in overrides:
         return path, f"expected a string; got {q(value)}"
+    elif kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        kind = "number_type" if "number_type" in overrides else kind
+    if kind == "invalid_key":  # a mapping key that is not a string (YAML `7: x`, `null: x`, `true: x`)
+        return path, f"key {q(value)} is not a string; quote it, or remove it"
     template = overrides.get(kind) or overrides.get("*")
     if template:
         return path, template.format(**fmt)

@@ -68,6 +68,19 @@ class Machine:
             path.chmod(0o755)
 
     def run(self, script: str, *, stdin: Optional[str] = None, timeout: float = 60, **extra_env) -> subprocess.CompletedProcess:
+        path, env = self._prepare(script, extra_env)
+        bash = str(self.bin / "bash")
+        if stdin is not None:
+            return subprocess.run([bash, "-s"], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([bash, str(path)], env=env, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, script: str, **extra_env) -> subprocess.Popen:
+        """The script running in the background (to interrupt it); the caller waits for it."""
+        path, env = self._prepare(script, extra_env)
+        return subprocess.Popen([str(self.bin / "bash"), str(path)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def _prepare(self, script: str, extra_env: dict) -> tuple[pathlib.Path, dict]:
         # The delivered userdata lives outside the fake machine root, like cloud-init's root-only copy.
         path = self.root.parent / f"{self.root.name}-script.sh"
         path.write_text(script)
@@ -83,10 +96,7 @@ class Machine:
             **self.env,
             **{k: str(v) for k, v in extra_env.items()},
         }
-        bash = str(self.bin / "bash")
-        if stdin is not None:
-            return subprocess.run([bash, "-s"], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
-        return subprocess.run([bash, str(path)], env=env, capture_output=True, text=True, timeout=timeout)
+        return path, env
 
     def wgetrc(self) -> pathlib.Path:
         path = self.root.parent / f"{self.root.name}-wgetrc"

@@ -58,6 +58,8 @@ CASES = [
      'kosmos:cluster.version: "v1.31" is not a Kubernetes version like "1.31" or "1.31.2"'),
     ("version-unquoted-number", _dev(_set([((CLUSTER, "version"), 1.3)])),
      'kosmos:cluster.version: 1.3 is a number; quote the version, e.g. version: "1.31"'),
+    ("version-bool", _dev(_set([((CLUSTER, "version"), True)])),
+     'kosmos:cluster.version: expected a string (a Kubernetes version like "1.31" or "1.31.2"); got True'),
     ("cni-not-kilo", _dev(_set([((CLUSTER, "cni"), "cilium")])),
      'kosmos:cluster.cni: "cilium" is not allowed; a multicloud (Kosmos) cluster only runs the kilo CNI'),
     ("type-kapsule", _dev(_set([((CLUSTER, "type"), "kapsule")])),
@@ -226,6 +228,12 @@ CASES = [
     ("em-os-version-missing", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
                                                       "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1})])),
      "kosmos:externalPools[2].osVersion: is required"),
+    # An empty or padded version matches no OS either (the look-up compares the whole string).
+    ("em-os-version-blank", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                    "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                    "osVersion": " "})])),
+     'kosmos:externalPools[2].osVersion: " " is not an OS version as Scaleway lists it, like "22.04 LTS (Jammy '
+     'Jellyfish)" (not blank, no outer spaces)'),
     ("registration-timeout", _blog(_set([((EXT, 0, "registration"), {"timeoutMinutes": -5})])),
      "kosmos:externalPools[0].registration.timeoutMinutes: expected a number between 0.01 and 1440; got -5"),
     ("registration-unknown-key", _blog(_set([((EXT, 0, "registration"), {"waitt": False})])),
@@ -294,10 +302,16 @@ CASES = [
      f'kosmos:cluster.tags[0]: "{"t" * 97}…" (256 characters) is too long; at most 255 characters are allowed'),
     ("cluster-tag-with-newline", _dev(_set([((CLUSTER, "tags"), ["dev\nprod"])])),
      'kosmos:cluster.tags[0]: "dev\\nprod" contains a control character (newline, tab, …)'),
-    ("em-ssh-key-id-with-nul", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+    ("em-tag-with-nul", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
+                                                 "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
+                                                 "tags": ["a\x00b"]})])),
+     'kosmos:externalPools[2].tags[0]: "a\\u0000b" contains a control character (newline, tab, …)'),
+    # terraform-provider-scaleway baremetal/server.go: each ssh_key_ids entry must be a UUID (verify.IsUUID).
+    ("em-ssh-key-id-not-uuid", _blog(_set([((EXT, 2), {"name": "em", "provider": "scaleway-elastic-metal",
                                                         "zone": "fr-par-2", "offer": "EM-A115X-SSD", "count": 1,
-                                                        "sshKeyIds": ["a\x00b"]})])),
-     'kosmos:externalPools[2].sshKeyIds[0]: "a\\u0000b" contains a control character (newline, tab, …)'),
+                                                        "osVersion": "22.04 LTS (Jammy Jellyfish)",
+                                                        "sshKeyIds": ["my-laptop-key"]})])),
+     'kosmos:externalPools[2].sshKeyIds[0]: "my-laptop-key" is not a Scaleway SSH key id (a UUID)'),
     ("onprem-too-many-hosts", _blog(lambda raw: raw[EXT][4].update(hosts=[
         dict(raw[EXT][4]["hosts"][0], name=f"h{i}", address=f"10.0.{i // 250}.{i % 250 + 1}") for i in range(501)])),
      "kosmos:externalPools[4].hosts: has 501 hosts; a cluster has at most 500 nodes"),
@@ -408,6 +422,20 @@ def test_bad_config_is_refused_with_the_key_path_before_anything_is_registered(r
     assert isinstance(run.error, pulumi.RunError)
     assert expected in run.error.problems, "\n".join(run.error.problems)
     assert run.registrations == []  # not even the root component
+
+
+def test_a_secure_value_inside_an_object_is_never_echoed():
+    """`pulumi config set --path --secret kosmos:externalPools[4].hosts[0].hostKey ...` makes the whole key secret
+    (the CLI's NewSecureObjectValue): the program refuses it by name, and the ciphertext is never quoted back."""
+    ciphertext = "AAABAOnlyCiphertextThatMustNotBeEchoed0000"
+    raw = _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), {"secure": ciphertext})]))
+    run = run_config(raw)
+    assert isinstance(run.error, SpecError), run.error
+    assert "kosmos:externalPools: is not a credential and must not be a secret; set it without --secret" in (
+        run.error.problems
+    )
+    assert ciphertext not in str(run.error)
+    assert run.registrations == []
 
 
 def test_there_are_at_least_25_bad_config_cases():

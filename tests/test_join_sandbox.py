@@ -370,3 +370,80 @@ def test_a_script_piped_on_stdin_or_without_the_key_removes_no_file(kosmos, rele
     (other.root / "etc/kosmos/join.secret").write_text(files["/etc/kosmos/join.secret"])
     assert other.run(files["/usr/local/sbin/kosmos-join"], KOSMOS_JOIN_FORCE=1).returncode == 0
     assert script_path(other).exists()
+
+
+def _checksum_line(release, name="k8s-agent_linux_amd64", sep="  ") -> bytes:
+    return hashlib.sha256(release.files[name]).hexdigest().encode() + sep.encode() + name.encode()
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["crlf", "no-final-newline", "binary-mode-star", "same-entry-twice", "padded"],
+)
+def test_checksums_txt_variants_that_name_the_binary_once_are_understood(kosmos, release, machine, layout):
+    """checksums.txt as other tools write it: CRLF (a mirror edited on Windows), no final newline, `sha256sum -b`'s
+    `*name`, an identical line twice, extra blanks. goreleaser writes `<sha256>  <file>\\n` (.goreleaser-prod.yml)."""
+    other = _checksum_line(release, "k8s-agent_linux_arm64")
+    line = _checksum_line(release)
+    release.serve["checksums.txt"] = {
+        "crlf": other + b"\r\n" + line + b"\r\n",
+        "no-final-newline": other + b"\n" + line,
+        "binary-mode-star": other + b"\n" + _checksum_line(release, sep=" *") + b"\n",
+        "same-entry-twice": line + b"\n" + other + b"\n" + line + b"\n",
+        "padded": b"\n  " + line + b"   \n" + other + b"\n",
+    }[layout]
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode == 0, machine.log()
+    assert machine.state() == "ok" and machine.agent_runs() == 1
+
+
+def test_checksums_txt_with_two_different_sums_for_the_binary_is_refused(kosmos, release, machine):
+    """Which line wins is not for the script to guess: the release is ambiguous, nothing runs."""
+    release.serve["checksums.txt"] = b"0" * 64 + b"  k8s-agent_linux_amd64\n" + _checksum_line(release) + b"\n"
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode != 0
+    assert "has two different sha256 for k8s-agent_linux_amd64" in machine.state()
+    assert release.requests == ["checksums.txt"] and machine.agent_runs() == 0
+
+
+def test_the_join_key_is_never_on_a_command_line_even_briefly(kosmos, release, machine):
+    """An `env VAR=key agent` puts the key in env's argv (readable by any user in /proc/<pid>/cmdline) until env
+    execs the agent: the agent's environment is set by bash itself. A recording `env` on PATH catches a regression."""
+    real_env = (machine.bin / "env").resolve()
+    (machine.bin / "env").unlink()
+    (machine.bin / "env").write_text(
+        f'#!{(machine.bin / "bash").resolve()}\nprintf \'%s\\n\' "$*" >>"$KOSMOS_JOIN_ROOT/env.argv"\nexec {real_env} "$@"\n'
+    )
+    (machine.bin / "env").chmod(0o755)
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode == 0, machine.log()
+    argv = machine.root / "env.argv"
+    assert SECRET not in (argv.read_text() if argv.exists() else "")
+    assert machine.agent("SCW_SECRET_KEY") == SECRET  # the agent still gets it, from its environment
+    assert_secret_nowhere_but_the_agent(machine, result)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_an_interrupted_join_is_recorded_as_failed_and_drops_the_key_file(kosmos, release, machine, signal_name):
+    """cloud-init or systemd stopping sends SIGTERM; a closed SSH session SIGHUP. Without a trap bash runs the EXIT
+    trap with status 0: the state stayed running:<step> and the key file stayed on disk."""
+    import signal
+    import time
+
+    release.always["checksums.txt"] = 503  # the script sleeps between attempts: a window to interrupt it
+    proc = machine.start(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=2)
+    try:
+        deadline = time.monotonic() + 20
+        while "retrying in" not in machine.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "retrying in" in machine.log()
+        assert (machine.root / "etc/kosmos/join.secret").exists()  # written before the download
+        proc.send_signal(getattr(signal, signal_name))
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    assert machine.state() == "failed:download: interrupted"
+    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    assert machine.agent_runs() == 0

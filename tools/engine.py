@@ -90,6 +90,15 @@ def load_stack_config(stack: str, path: Optional[pathlib.Path] = None) -> tuple[
     return flatten_config(raw)
 
 
+def _holds_secure(value: Any) -> bool:
+    """A `secure:` value, or an object/list with one anywhere inside (`pulumi config set --path --secret`)."""
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_holds_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secure(v) for v in value)
+    return False
+
+
 def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     config: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -97,7 +106,9 @@ def flatten_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
         key = str(key)
         if ":" not in key:
             key = f"{PROJECT}:{key}"  # the CLI's rule: unqualified keys belong to the project
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if _holds_secure(value):
+            # The CLI makes a whole object secret when any value in it is (pulumi/pulumi sdk/go/common/resource/config
+            # value.go, NewSecureObjectValue): the program gets the key in its secret keys, never the ciphertext.
             config[key] = f"{SECRET_PLACEHOLDER_PREFIX}{key}]"
             secret_keys.append(key)
         elif isinstance(value, str):

@@ -34,7 +34,7 @@ fail() {
   record_state "failed:$CURRENT_STEP: $1"
   on_failure
   trap - EXIT
-  exit 1
+  exit "${2:-1}"
 }
 
 step() {
@@ -45,13 +45,10 @@ step() {
 
 on_exit() {
   local status=$?
-  if [ "$status" -ne 0 ]; then
-    record_state "failed:$CURRENT_STEP: unexpected exit status $status"
-    log "FAILED: unexpected exit status $status"
-    on_failure
-  fi
+  if [ "$status" -ne 0 ]; then fail "unexpected exit status $status" "$status"; fi
 }
 trap on_exit EXIT
+trap 'fail interrupted' INT TERM HUP
 
 step leave "leaving the Kosmos pool $POOL_ID"
 if [ "$(id -u)" -ne 0 ]; then

@@ -36,7 +36,7 @@ fail() {
   record_state "failed:$CURRENT_STEP: $1"
   on_failure
   trap - EXIT
-  exit 1
+  exit "${2:-1}"
 }
 
 step() {
@@ -47,13 +47,10 @@ step() {
 
 on_exit() {
   local status=$?
-  if [ "$status" -ne 0 ]; then
-    record_state "failed:$CURRENT_STEP: unexpected exit status $status"
-    log "FAILED: unexpected exit status $status"
-    on_failure
-  fi
+  if [ "$status" -ne 0 ]; then fail "unexpected exit status $status" "$status"; fi
 }
 trap on_exit EXIT
+trap 'fail interrupted' INT TERM HUP
 
 POOL_REGION=fr-par
 AGENT_VERSION=v0.1.5
@@ -111,7 +108,7 @@ print_identity() {
 
 if [ "${KOSMOS_JOIN_FORCE:-0}" != 1 ] && [ -f "$STATE_FILE" ] && [ "$(<"$STATE_FILE")" = ok ] && [ -s "$NODE_FILE" ]; then
   CURRENT_STEP=finished
-  log "already joined pool $POOL_ID; nothing to do (set KOSMOS_JOIN_FORCE=1 to run the agent again)"
+  log "already joined pool $POOL_ID; nothing to do (KOSMOS_JOIN_FORCE=1 runs the agent again)"
   print_identity
   trap - EXIT
   exit 0
@@ -181,7 +178,7 @@ log "$((mem_kib / 1024)) MiB of RAM"
 
 step download "downloading k8s-agent $AGENT_VERSION"
 https_only=1
-if [ -n "$pinned_sha256" ]; then https_only=0; fi
+[ -z "$pinned_sha256" ] || https_only=0
 case "$AGENT_BASE_URL" in
   https://*) ;;
   *) [ "$https_only" = 0 ] || fail "$AGENT_BASE_URL is not https and no sha256 is pinned for $arch (kosmos:join.agentSha256.$arch)" ;;
@@ -220,12 +217,13 @@ if [ -n "$pinned_sha256" ]; then
 else
   download "$AGENT_BASE_URL/checksums.txt" "$AGENT_DIR/checksums.txt.partial"
   expected_sha256=""
-  while read -r sum name _; do
-    if [ "$name" = "$binary" ]; then expected_sha256="$sum"; fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    read -r sum name _ <<<"${line%$'\r'}"
+    [ "${name#\*}" != "$binary" ] || [ "$sum" = "${expected_sha256:=$sum}" ] || expected_sha256=twice
   done <"$AGENT_DIR/checksums.txt.partial"
   rm -f "$AGENT_DIR/checksums.txt.partial"
-  [[ "$expected_sha256" =~ ^[0-9a-f]{64}$ ]] || expected_sha256=""
-  [ -n "$expected_sha256" ] || fail "$AGENT_BASE_URL/checksums.txt has no sha256 for $binary; nothing was run"
+  [ "$expected_sha256" != twice ] || fail "$AGENT_BASE_URL/checksums.txt has two different sha256 for $binary; nothing was run"
+  [[ "$expected_sha256" =~ ^[0-9a-f]{64}$ ]] || fail "$AGENT_BASE_URL/checksums.txt has no sha256 for $binary; nothing was run"
   log "expecting sha256 $expected_sha256 from $AGENT_BASE_URL/checksums.txt"
 fi
 download "$AGENT_BASE_URL/$binary" "$agent.partial"
@@ -238,9 +236,10 @@ if [ "$actual_sha256" != "$expected_sha256" ]; then
   head_bytes="$(head -c 64 "$agent.partial" | tr -c '[:print:]' '.')"
   rm -f "$agent.partial"
   case "$head_bytes" in
-    *"<html"* | *"<HTML"* | *"<!DOCTYPE"* | *"<!doctype"* | *"<?xml"*) fail "sha256 mismatch for $AGENT_BASE_URL/$binary (it looks like an HTML page: $head_bytes); expected $expected_sha256, got $actual_sha256; nothing was run" ;;
-    *) fail "sha256 mismatch for $AGENT_BASE_URL/$binary: expected $expected_sha256, got $actual_sha256; nothing was run" ;;
+    *"<html"* | *"<HTML"* | *"<!"[Dd][Oo][Cc]* | *"<?xml"*) head_bytes=" (it looks like an HTML page: $head_bytes)" ;;
+    *) head_bytes="" ;;
   esac
+  fail "sha256 mismatch for $AGENT_BASE_URL/$binary$head_bytes: expected $expected_sha256, got $actual_sha256; nothing was run"
 fi
 log "sha256 verified ($actual_sha256)"
 chmod 0700 "$agent.partial"
@@ -255,13 +254,15 @@ redact() {
     log "agent: ${line//"$secret"/[redacted]}"
   done
 }
-agent_env=(POOL_ID="$POOL_ID" POOL_REGION="$POOL_REGION" SCW_SECRET_KEY="$secret")
-if [ -n "$API_URL" ]; then agent_env+=(SCW_API_URL="$API_URL"); fi
 set +e
-env "${agent_env[@]}" "$agent" -kosmos </dev/null 2>&1 | redact
+(
+  export POOL_ID POOL_REGION SCW_SECRET_KEY="$secret"
+  if [ -n "$API_URL" ]; then export SCW_API_URL="$API_URL"; fi
+  exec "$agent" -kosmos </dev/null 2>&1
+) | redact
 agent_status=${PIPESTATUS[0]}
 set -e
-unset secret agent_env
+unset secret
 if [ "$agent_status" -ne 0 ]; then
   fail "k8s-agent exited with status $agent_status (its output is in $LOG_FILE)"
 fi
@@ -292,7 +293,7 @@ metadata="$(<"$metadata_file")"
 rm -f "$metadata_file"
 node_id="$(json_field id <<<"$metadata")" || fail "the node metadata has no id"
 node_name="$(json_field name <<<"$metadata")" || fail "the node metadata has no name"
-[[ "$node_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || fail "unexpected node id \"$node_id\" in the node metadata"
+[[ "$node_id" =~ ^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$ ]] || fail "unexpected node id \"$node_id\" in the node metadata"
 [[ "$node_name" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || fail "unexpected node name \"$node_name\" in the node metadata"
 printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" >"$NODE_FILE"
 
