@@ -156,13 +156,23 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         node = self._wait_ready(props)
         return dyn.CreateResult(id_=node.id, outs=self._outs(props, node))
 
+    def _polls(self, deadline: float, delay: float):
+        """Yield the poll count, sleeping with back-off (×1.5 up to MAX_POLL_SECONDS) between polls; stop when the next
+        sleep would pass the deadline. The caller raises its own timeout after the loop."""
+        polls = 0
+        while True:
+            polls += 1
+            yield polls
+            if self._clock() + delay > deadline:
+                return
+            self._sleep(delay)
+            delay = min(delay * 1.5, MAX_POLL_SECONDS)
+
     def _wait_ready(self, props: dict[str, Any]):
         api = self._api(props)
         deadline = self._clock() + float(props["timeout_seconds"])
-        delay = float(props.get("poll_seconds", 5))
         last_status, last_error, polls = "not registered yet", "", 0
-        while True:
-            polls += 1
+        for polls in self._polls(deadline, float(props.get("poll_seconds", 5))):
             node = self._find(api, props)
             if node is not None:
                 last_status = _status(node)
@@ -175,15 +185,12 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
                         f"On the machine, see {JOIN_STATE_HINT}."
                     )
             print(f"kosmos: waiting for {self._describe(props)}: {last_status}", file=sys.stderr)
-            if self._clock() + delay > deadline:
-                detail = f" (API error: {last_error})" if last_error else ""
-                raise RegistrationError(
-                    f"timed out after {props['timeout_seconds']}s and {polls} polls waiting for {self._describe(props)} "
-                    f"to be Ready; last status: {last_status}{detail}. On the machine, see {JOIN_STATE_HINT}; "
-                    "raise registration.timeoutMinutes or set registration.wait: false to skip waiting."
-                )
-            self._sleep(delay)
-            delay = min(delay * 1.5, MAX_POLL_SECONDS)
+        detail = f" (API error: {last_error})" if last_error else ""
+        raise RegistrationError(
+            f"timed out after {props['timeout_seconds']}s and {polls} polls waiting for {self._describe(props)} "
+            f"to be Ready; last status: {last_status}{detail}. On the machine, see {JOIN_STATE_HINT}; "
+            "raise registration.timeoutMinutes or set registration.wait: false to skip waiting."
+        )
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         # `olds` are the previous outputs: compare inputs only (the provider's own fields and __provider aside).
@@ -269,19 +276,16 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         print(f"kosmos: drained node {node.name} ({drained.evicted} pods evicted{left})", file=sys.stderr)
 
     def _wait_gone(self, api, props: dict[str, Any], node, deadline: float) -> None:
-        delay = min(float(props.get("poll_seconds", 5)), 5.0)
-        while True:
+        current = node
+        for _ in self._polls(deadline, min(float(props.get("poll_seconds", 5)), 5.0)):
             current = self._get(api, node.id, props["region"])
             if current is None:
                 return
-            if self._clock() + delay > deadline:
-                raise RegistrationError(
-                    f"node {node.name} ({node.id}) of {self._describe(props)} is still listed by Scaleway "
-                    f"(status {_status(current)}) after {props['timeout_seconds']}s; its machine is kept. "
-                    "Run the destroy again once it is gone."
-                )
-            self._sleep(delay)
-            delay = min(delay * 1.5, MAX_POLL_SECONDS)
+        raise RegistrationError(
+            f"node {node.name} ({node.id}) of {self._describe(props)} is still listed by Scaleway "
+            f"(status {_status(current)}) after {props['timeout_seconds']}s; its machine is kept. "
+            "Run the destroy again once it is gone."
+        )
 
 
 @dataclass

@@ -225,6 +225,23 @@ def test_skip_drain_deletes_without_touching_kubernetes(kosmos, kube):
     assert kube.requests == [] and kosmos.live_nodes() == []
 
 
+def test_a_node_still_listed_at_the_timeout_fails_the_delete_and_keeps_the_machine(kosmos):
+    """Scaleway keeps the node `deleting` longer than the registration's timeout: the delete fails (so Pulumi keeps
+    the machine that depends on it) and says the node is still there, with its status."""
+    kosmos.delete_seconds = 30
+    node = register(kosmos, "203.0.113.7")
+    provider = configured()
+    outs = {**provider.create(props(kosmos, skip_drain=True)).outs, "timeout_seconds": 0.3}
+    started = time.monotonic()
+    with pytest.raises(RegistrationError) as err:
+        provider.delete(node["id"], outs)
+    assert time.monotonic() - started < 5  # bounded by the timeout, not by Scaleway
+    message = str(err.value)
+    assert f"node {node['name']} ({node['id']})" in message and "still listed by Scaleway (status deleting)" in message
+    assert "its machine is kept" in message
+    assert sum(r[0] == "GET" and r[1].endswith(node["id"]) for r in kosmos.requests) >= 2  # polled, with back-off
+
+
 def test_delete_of_a_node_already_gone_or_never_registered_is_success(kosmos):
     provider = configured()
     provider.delete("x", props(kosmos, node_id="66666666-6666-4666-8666-666666666666", skip_drain=True))
