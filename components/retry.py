@@ -149,6 +149,16 @@ def _status_fault(status: Optional[int], headers, message: str, now: Callable[[]
     return None
 
 
+def http_fault(exc: BaseException, *, now: Callable[[], float] = time.time) -> Optional[Fault]:
+    """`transient` for RetryPolicy.call around plain `requests` or SDK calls: an exception carrying an HTTP answer
+    (`requests.HTTPError` from raise_for_status(), `ScalewayException`: both have `.response`) is transient for 429
+    and 5xx; no answer at all is transient too; anything else is not."""
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None) is not None:
+        return _status_fault(response.status_code, response.headers, scaleway_message(response), now)
+    return _connection_fault(exc)
+
+
 # -- Scaleway (scaleway-sdk-python) ----------------------------------------------------------------------------------
 def scaleway_message(response) -> str:
     """The API's own words: Scaleway's JSON error (`message`, and `type`/`fields`/`resource` when present), else the

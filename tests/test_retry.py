@@ -161,3 +161,19 @@ def test_kubernetes_statuses():
     assert kubernetes_fault(api_exc(0), now=now) is None  # the client's SSLError
     assert kubernetes_fault(api_exc(429), now=now, retry_429=False) is None  # an eviction's budget
     assert kubernetes_fault(api_exc(503), now=now, retry_429=False) is not None
+
+
+def test_http_fault_reads_the_status_and_retry_after_of_an_answer():
+    from components.retry import http_fault
+
+    def answered(status, headers=None, body=b'{"message": "m", "type": "t"}'):
+        response = requests.models.Response()
+        response.status_code, response._content = status, body
+        response.headers.update(headers or {})
+        return requests.HTTPError(response=response)
+
+    now = lambda: 1_700_000_000.0  # noqa: E731
+    assert http_fault(answered(429, {"Retry-After": "2"}), now=now) == Fault("HTTP 429 m (type: t)", 2.0)
+    assert http_fault(answered(502, body=b"<html>bad gateway</html>"), now=now) == Fault("HTTP 502 <html>bad gateway</html>")
+    assert http_fault(answered(403), now=now) is None and http_fault(answered(404), now=now) is None
+    assert http_fault(requests.exceptions.ConnectionError("reset"), now=now) is not None
