@@ -17,8 +17,9 @@ client/rest.py) raises `ApiException` with `.status` and `.headers` for a non-2x
 A POST is retried like any call: the only POST kosmos makes to Scaleway is `auth_external_node`, and whether a lost
 answer created a node is unknowable from here either way (failing the run leaves the same orphan as retrying).
 
-Known gap: the SDK passes no timeout to `requests`, so a Scaleway server that accepts a connection and never answers
-blocks that attempt until the operating system gives up; a timeout that does surface is retried.
+Every attempt is bounded in time (connect and read timeouts, never past the deadline): the Kubernetes client takes
+`_request_timeout`; the Scaleway SDK passes no timeout to `requests` at all, so a server that accepted a connection
+and never answered would block the attempt for good: see _sdk_timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import datetime as _dt
 import email.utils
 import random as _random
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -38,8 +40,8 @@ BASE_SECONDS = 0.5
 CAP_SECONDS = 20.0
 """Backoff: attempt n waits up to min(CAP, BASE * 2**(n-1)); 0.5, 1, 2, 4, 8, 16, 20, 20, ..."""
 CONNECT_TIMEOUT_SECONDS = 10.0
-REQUEST_TIMEOUT_SECONDS = 60.0
-"""Per attempt of a Kubernetes call (client/rest.py: a (connect, read) tuple becomes urllib3.Timeout)."""
+READ_TIMEOUT_SECONDS = 60.0
+"""Per attempt: to connect, and between bytes of the answer (shortened to what is left before the deadline)."""
 
 
 class RetryExhausted(Exception):
@@ -95,6 +97,7 @@ class RetryPolicy:
         log: Optional[Callable[[str], None]] = None,
     ):
         self.base, self.cap = base, cap
+        self.connect_timeout, self.read_timeout = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
         self.clock, self.sleep, self.random, self.now = clock, sleep, random, now
         self.log = log if log is not None else (lambda line: print(line, file=sys.stderr))
 
@@ -102,6 +105,11 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (1-based): full jitter, at least Retry-After."""
         ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
         return max(retry_after or 0.0, self.random() * ceiling)
+
+    def attempt_timeout(self, deadline: float) -> tuple[float, float]:
+        """(connect, read) seconds for the next attempt: the policy's, no longer than what is left (at least 0.1 s)."""
+        left = max(0.1, deadline - self.clock())
+        return min(self.connect_timeout, left), min(self.read_timeout, left)
 
     def call(self, what: str, fn: Callable[[], T], *, deadline: float,
              transient: Callable[[BaseException], Optional[Fault]]) -> T:
@@ -203,6 +211,31 @@ def scaleway_api_error_type():
     return _SCALEWAY_API_ERROR
 
 
+_sdk_timeout = threading.local()
+"""The (connect, read) timeout of the Scaleway SDK call this thread is making, or none. scaleway_core/api.py calls
+`requests.request(...)` without `timeout`, and requests then waits forever (HTTPAdapter.send(timeout=None)). The one
+way in without copying the SDK's request code is the adapter: HTTPAdapter.send is wrapped once per process to use
+this thread's timeout when its caller gave none; threads outside a retrying SDK call are untouched."""
+_hook_lock = threading.Lock()
+
+
+def _install_sdk_timeout_hook() -> None:
+    from requests.adapters import HTTPAdapter
+
+    with _hook_lock:
+        if getattr(HTTPAdapter.send, "_kosmos_timeout", False):
+            return
+        original = HTTPAdapter.send
+
+        def send(self, request, stream=False, timeout=None, *args, **kwargs):
+            if timeout is None:
+                timeout = getattr(_sdk_timeout, "value", None)
+            return original(self, request, stream, timeout, *args, **kwargs)
+
+        send._kosmos_timeout = True
+        HTTPAdapter.send = send
+
+
 class _TransientAnswer(Exception):
     def __init__(self, fault: Fault):
         super().__init__(fault.last)
@@ -223,8 +256,14 @@ def retrying_scaleway(api: T, *, deadline: float, policy: Optional[RetryPolicy] 
     def transient(exc: BaseException) -> Optional[Fault]:
         return exc.fault if isinstance(exc, _TransientAnswer) else _connection_fault(exc)
 
+    _install_sdk_timeout_hook()
+
     def one(method: str, path: str, *args: Any, **kwargs: Any):
-        response = request(method, path, *args, **kwargs)
+        _sdk_timeout.value = policy.attempt_timeout(deadline)
+        try:
+            response = request(method, path, *args, **kwargs)
+        finally:
+            _sdk_timeout.value = None
         fault = _status_fault(response.status_code, response.headers, scaleway_message(response)
                               if response.status_code >= 400 else "", policy.now)
         if fault is not None:
@@ -260,12 +299,12 @@ def kubernetes_fault(exc: BaseException, *, now: Callable[[], float] = time.time
 
 def retrying_kubernetes(policy: RetryPolicy, deadline: float, *, retry_429: bool = True):
     """A caller `call(what, fn, *args, **kwargs)` for the Kubernetes client: fn(*args, **kwargs) with the policy's
-    retries until `deadline`, each attempt bounded by `_request_timeout` (the client waits forever otherwise)."""
+    retries until `deadline`, each attempt bounded by `_request_timeout` (the client waits forever otherwise;
+    client/rest.py turns a (connect, read) tuple into urllib3.Timeout)."""
 
     def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def attempt() -> T:
-            read = max(1.0, min(REQUEST_TIMEOUT_SECONDS, deadline - policy.clock()))
-            return fn(*args, _request_timeout=(CONNECT_TIMEOUT_SECONDS, read), **kwargs)
+            return fn(*args, _request_timeout=policy.attempt_timeout(deadline), **kwargs)
 
         return policy.call(what, attempt, deadline=deadline,
                            transient=lambda exc: kubernetes_fault(exc, now=policy.now, retry_429=retry_429))

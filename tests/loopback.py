@@ -16,11 +16,14 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 DROP = "drop"
 """A fault that closes the connection without an answer (the client sees a reset / remote end closed)."""
+HANG = "hang"
+"""A fault that reads the request and answers nothing for `Faults.hang_seconds`, then closes (a client timeout)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,16 +61,17 @@ def loopback_certificate() -> tuple[str, str]:
 
 @dataclass
 class Faults:
-    """What a stand-in answers instead of the real thing: first `script` (one entry per eligible request: an HTTP
-    status such as 429 or 503, DROP, or None for the real answer), then, at random (seeded, so a run is
-    reproducible), `share` of the eligible requests get one of `kinds`. `only(method, path)` picks the eligible
-    requests (default: all). At most `limit` faults in all, so a test always ends."""
+    """What a stand-in answers instead of the real thing: first `script` (one entry per eligible request), then, at
+    random (seeded, so a run is reproducible), `share` of the eligible requests get one of `kinds`. `only(method,
+    path)` picks the eligible requests (default: all). At most `limit` faults in all, so a test always ends."""
 
     script: list = field(default_factory=list)
+    """HTTP statuses, DROP, HANG or None (the real answer), one per eligible request, in order."""
     share: float = 0.0
     kinds: tuple = (429, 503, DROP)
     retry_after: Optional[str] = "1"
     """The Retry-After header of a 429 (seconds or an HTTP date); None: no header."""
+    hang_seconds: float = 1.0
     only: Optional[Callable[[str, str], bool]] = None
     seed: int = 20
     limit: int = 10_000
@@ -118,7 +122,9 @@ class LoopbackServer:
         fault = self.faults.draw(method, path)
         if fault is None:
             return False
-        if fault == DROP:
+        if fault in (DROP, HANG):
+            if fault == HANG:
+                time.sleep(self.faults.hang_seconds)
             handler.close_connection = True
             try:
                 handler.connection.shutdown(socket.SHUT_RDWR)

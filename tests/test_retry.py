@@ -177,3 +177,11 @@ def test_http_fault_reads_the_status_and_retry_after_of_an_answer():
     assert http_fault(answered(502, body=b"<html>bad gateway</html>"), now=now) == Fault("HTTP 502 <html>bad gateway</html>")
     assert http_fault(answered(403), now=now) is None and http_fault(answered(404), now=now) is None
     assert http_fault(requests.exceptions.ConnectionError("reset"), now=now) is not None
+
+
+def test_each_attempt_is_bounded_and_never_outlives_the_deadline():
+    t = FakeTime()
+    p = policy(t)
+    assert p.attempt_timeout(t.now + 1000) == (10.0, 60.0)
+    assert p.attempt_timeout(t.now + 5) == (5.0, 5.0)
+    assert p.attempt_timeout(t.now - 1) == (0.1, 0.1)  # past it: the shortest try, then the policy gives up

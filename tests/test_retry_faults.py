@@ -10,7 +10,7 @@ import pytest
 
 from components.registration import RegistrationError
 from components.retry import RetryExhausted
-from loopback import DROP, Faults
+from loopback import DROP, HANG, Faults
 from test_registration import configured, kosmos, kube, kube_api, no_scw_environment, props, register  # noqa: F401
 from kube_api import pod
 
@@ -107,3 +107,43 @@ def test_a_kubernetes_403_during_the_drain_fails_at_once_and_keeps_the_node(kosm
         provider.delete(node["id"], outs)
     assert len(kube_api.faults.injected) == 1 and kube.requests == []  # not retried
     assert not any(r[0] == "DELETE" for r in kosmos.requests)  # the node (and its machine) stay
+
+
+def test_a_scaleway_call_that_never_answers_times_out_and_is_retried(kosmos):
+    # The SDK gives requests no timeout (scaleway_core/api.py); the policy's per-attempt timeout bounds it.
+    from scaleway import Client
+    from scaleway.k8s.v1 import K8SV1API
+
+    from components.retry import RetryPolicy, retrying_scaleway
+
+    node = register(kosmos, "203.0.113.7")
+    kosmos.faults = Faults(script=[HANG], hang_seconds=3.0)
+    client = Client(access_key="SCWABCDEFGHIJKLMNOPQ", secret_key=kosmos.operator_secret, api_url=kosmos.url,
+                    default_region="fr-par")
+    policy = RetryPolicy(log=lambda _: None)
+    policy.read_timeout = 0.3
+    started = time.monotonic()
+    api = retrying_scaleway(K8SV1API(client), deadline=time.monotonic() + 10, policy=policy)
+    assert api.get_node(node_id=node["id"], region="fr-par").id == node["id"]
+    assert time.monotonic() - started < 2.5 and kosmos.faults.injected[0][2] == HANG
+
+
+def test_a_kubernetes_call_that_never_answers_times_out_and_is_retried(kosmos, kube, kube_api):
+    import yaml
+
+    from components.drain import drain_node
+    from components.retry import RetryPolicy
+    from kube_api import kubeconfig
+
+    kube.add_node("n1")
+    kube.pods = [pod("web-1", "n1")]
+    kube_api.faults = Faults(script=[HANG, HANG], hang_seconds=3.0)  # the cordon (PATCH), then its retry
+    policy = RetryPolicy(log=lambda _: None)
+    policy.read_timeout = 0.3
+    started = time.monotonic()
+    drained = drain_node(yaml.safe_dump(kubeconfig(kube_api.url)), "n1", deadline=time.monotonic() + 10,
+                         policy=policy, retry_seconds=0.05)
+    assert drained.evicted == 1 and kube.nodes["n1"].spec["unschedulable"] is True
+    assert time.monotonic() - started < 2.5
+    assert [(m, f) for m, _, f in kube_api.faults.injected] == [("PATCH", HANG), ("PATCH", HANG)]
+    assert ("PATCH", "/api/v1/nodes/n1") in [(m, p) for m, p, _ in kube.requests]  # the third attempt answered
