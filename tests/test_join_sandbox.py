@@ -263,8 +263,9 @@ def test_a_failing_agent_runs_again_with_backoff_and_joins_once(kosmos, release,
 
 def test_a_rerun_after_a_failed_metadata_call_reuses_the_registration(kosmos, release, machine):
     kosmos.faults = Faults(script=[503], only=lambda method, path: path.endswith("/node-metadata"))
-    result = machine.run(script_for(kosmos, release))
+    result = machine.run(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=1)
     assert result.returncode == 0, result.stdout
+    assert "k8s-agent exited with status 1 (attempt 1/5); again in 1s" in machine.log()
     assert machine.agent_runs() == 2 and kosmos.auth_calls() == 1  # the agent's cache: no second node
     assert len(kosmos.live_nodes()) == 1
 
