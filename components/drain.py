@@ -67,6 +67,21 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
     return config
 
 
+def kube_api_client(kubeconfig: str, directory: str):
+    """A `kubernetes` ApiClient (a context manager) for the kubeconfig text; its inline files go to `directory`,
+    which the caller creates private and removes."""
+    import yaml
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config_from_dict(
+        _detach_inline_files(yaml.safe_load(kubeconfig), directory), client_configuration=configuration,
+        temp_file_path=directory,
+    )
+    return client.ApiClient(configuration)
+
+
 UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning
 
 
@@ -111,18 +126,11 @@ def drain_node(
 
     Raises DrainError when the deadline passes first, naming the pods still there (and the budgets in the way).
     """
-    import yaml
     from kubernetes import client
-    from kubernetes import config as kube_config
     from kubernetes.client.rest import ApiException
 
     with tempfile.TemporaryDirectory(prefix="kosmos-drain-") as tmp:
-        configuration = client.Configuration()
-        kube_config.load_kube_config_from_dict(
-            _detach_inline_files(yaml.safe_load(kubeconfig), tmp), client_configuration=configuration,
-            temp_file_path=tmp,
-        )
-        with client.ApiClient(configuration) as api_client:
+        with kube_api_client(kubeconfig, tmp) as api_client:
             core = client.CoreV1Api(api_client)
             try:
                 core.patch_node(node_name, {"spec": {"unschedulable": True}})
