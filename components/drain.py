@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
 MAX_RETRY_SECONDS = 10.0
@@ -67,9 +67,9 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
     return config
 
 
-def kube_api_client(kubeconfig: str, directory: str):
+def kube_api_client(kubeconfig: str, directory: str, retries: Optional[int] = None):
     """A `kubernetes` ApiClient (a context manager) for the kubeconfig text; its inline files go to `directory`,
-    which the caller creates private and removes."""
+    which the caller creates private and removes. `retries`: urllib3's per request (None: its default, 3)."""
     import yaml
     from kubernetes import client
     from kubernetes import config as kube_config
@@ -79,6 +79,7 @@ def kube_api_client(kubeconfig: str, directory: str):
         _detach_inline_files(yaml.safe_load(kubeconfig), directory), client_configuration=configuration,
         temp_file_path=directory,
     )
+    configuration.retries = retries  # read when the ApiClient builds its pool (kubernetes client/rest.py)
     return client.ApiClient(configuration)
 
 

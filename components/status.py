@@ -164,13 +164,16 @@ class Apis:
         self._tmp: Optional[tempfile.TemporaryDirectory] = None
         self._core = None
 
-    def _scaleway(self, what: str, call: Callable[[], Any]) -> Any:
+    def _scaleway(self, what: str, call: Callable[[], Any], missing: Any = StatusError) -> Any:
+        """One request, bounded; `missing` is returned for a 404 (raised as an error when left StatusError)."""
         import requests
         from scaleway_core.api import ScalewayException
 
         try:
             return _bounded(call, self.timeout, f"Scaleway API {what}")
         except ScalewayException as err:
+            if err.status_code == 404 and missing is not StatusError:
+                return missing
             raise StatusError(f"Scaleway API {what}: HTTP {err.status_code} {err.response.text.strip()}") from None
         except requests.RequestException as err:
             raise StatusError(f"Scaleway API at {self.api_url} ({what}): {err}") from None
@@ -179,23 +182,25 @@ class Apis:
         return self._scaleway("get_cluster", lambda: self.scw.get_cluster(cluster_id=cluster_id)).version
 
     def pool_nodes(self, cluster_id: str, pool_id: str) -> list[dict]:
-        nodes = self._scaleway("list_nodes", lambda: self.scw.list_nodes_all(cluster_id=cluster_id, pool_id=pool_id))
-        return [_node_dict(n) for n in nodes]
+        """list_nodes_all page by page (its loop: scaleway_core/utils/fetch_all_pages.py, until an empty page), so
+        each request is bounded, not the whole list."""
+        nodes: list = []
+        pages: list[int] = []
+        while True:
+            page = self._scaleway("list_nodes", lambda: self.scw.list_nodes(
+                cluster_id=cluster_id, pool_id=pool_id, page=len(pages) + 1))
+            nodes += page.nodes
+            pages.append(len(page.nodes))
+            if not page.nodes or len(nodes) >= (page.total_count or 0):
+                return [_node_dict(n) for n in nodes]
 
     def node_listed(self, node_id: str) -> bool:
-        from scaleway_core.api import ScalewayException
-
-        try:
-            _bounded(lambda: self.scw.get_node(node_id=node_id), self.timeout, "Scaleway API get_node")
-            return True
-        except ScalewayException as err:
-            if err.status_code == 404:
-                return False
-            raise StatusError(f"Scaleway API get_node: HTTP {err.status_code} {err.response.text.strip()}") from None
+        return self._scaleway("get_node", lambda: self.scw.get_node(node_id=node_id) and True, missing=False)
 
     def delete_node(self, node_id: str) -> None:
-        # skip_drain is "currently inactive" (SDK delete_node docstring): kosmos drains first itself.
-        self._scaleway("delete_node", lambda: self.scw.delete_node(node_id=node_id, skip_drain=False))
+        # skip_drain is "currently inactive" (SDK delete_node docstring): kosmos drains first itself. Gone already
+        # (404) is what was asked.
+        self._scaleway("delete_node", lambda: self.scw.delete_node(node_id=node_id, skip_drain=False), missing=None)
 
     def kube_nodes(self) -> dict[str, dict]:
         """name -> {ready: "True"/"False"/"Unknown", kubelet, labels}; StatusError when the API cannot be read."""
@@ -211,8 +216,8 @@ class Apis:
         try:
             if self._core is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="kosmos-status-")
-                api = kube_api_client(self.kubeconfig, self._tmp.name)
-                api.configuration.retries = 1  # urllib3 would retry a refused connection 3 times per request
+                # One retry: urllib3 would retry a refused or silent connection 3 times, each up to the timeout.
+                api = kube_api_client(self.kubeconfig, self._tmp.name, retries=1)
                 self._core = client.CoreV1Api(api)
             nodes, token = {}, None
             while True:
@@ -237,9 +242,17 @@ class Apis:
             raise StatusError(" ".join(str(err).split())) from None
 
     def drain(self, node_name: str, deadline: float) -> str:
-        from .drain import UNMANAGED, drain_node
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
-        drained = drain_node(self.kubeconfig, node_name, deadline=deadline)
+        from .drain import UNMANAGED, DrainError, drain_node
+
+        try:
+            drained = drain_node(self.kubeconfig, node_name, deadline=deadline)
+        except DrainError as err:
+            raise StatusError(f"drain: {err}") from None
+        except (ApiException, HTTPError, OSError) as err:
+            raise StatusError(f"drain of {node_name}: {' '.join(str(err).split())}") from None
         left = f"; not evicted, {UNMANAGED}: {', '.join(drained.unmanaged)}" if drained.unmanaged else ""
         return f"{drained.evicted} pods evicted{left}"
 
@@ -414,8 +427,6 @@ def collect(outputs: dict, apis: Apis) -> Views:
 def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
     """Orphans only: the claimed nodes are never in this list (build_report decides what is an orphan)."""
-    from .drain import DrainError
-
     orphans = [a for a in report["attention"] if a["kind"] == "orphan"]
     result = {"orphans": [{"pool": a["pool"], "nodeName": a["nodeName"], "nodeId": a["nodeId"]} for a in orphans],
               "confirmed": yes, "deleted": [], "failed": []}
@@ -431,7 +442,7 @@ def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
             _say(f"deleting {orphan['nodeName']} ({orphan['nodeId']})")
             apis.delete_node(orphan["nodeId"])
             pending.append(orphan)
-        except (DrainError, StatusError) as err:
+        except StatusError as err:
             result["failed"].append({**orphan, "error": str(err)})
     while pending:
         pending = [o for o in pending if apis.node_listed(o["nodeId"]) or result["deleted"].append(o)]

@@ -308,3 +308,33 @@ def test_the_readme_sample_is_what_the_tool_prints(kosmos, kube_api, project, mo
     if os.environ.get("STATUS_SAMPLE_WRITE"):
         readme.write_text(text[:start] + sample + text[end:])
     assert text[start:end] == sample
+
+
+def test_claims_by_node_name_when_the_outputs_have_no_id_and_every_page_is_read(world, kosmos, capsys):
+    clean(world)
+    node = world.node()
+    world.machine("civo-lon-2", None, nodeName=node["name"])  # outputs from before nodeId existed
+    stuck = world.kosmos.seed_node(world.civo, ready=False, age_seconds=HOUR)  # never fetched its metadata
+    world.machine("civo-lon-3", stuck)
+    code, out, _ = world.run("--json", "--exit-code", capsys=capsys)
+    report = json.loads(out)
+    assert [(a["kind"], a["machine"], a["detail"]) for a in report["attention"]] == [
+        ("not-ready", "civo-lon-3", "Scaleway status creating; no Kubernetes node of that name "
+                                    "(its machine may be gone or stopped)")]
+    assert code == 1
+    # The stand-in pages by 2: the civo pool's 4 nodes take pages 1 and 2 (total_count says there is no more).
+    pages = [q.get("page") for m, p, q in kosmos.requests
+             if m == "GET" and p.endswith("/nodes") and q.get("pool_id") == world.civo.id]
+    assert pages == ["1", "2"]
+
+
+def test_a_drain_that_cannot_finish_keeps_the_orphan(world, kosmos, capsys):
+    clean(world)
+    orphan = world.node()
+    world.kube.pods.append(pod("db-0", orphan["name"]))
+    world.kube.pdb_blocks["db-0"] = 10**6  # a budget that never allows the eviction
+    code, out, _ = world.run("--reap", "--yes", "--json", "--timeout", "1", capsys=capsys)
+    [failed] = json.loads(out)["reap"]["failed"]
+    assert code == 1 and failed["nodeId"] == orphan["id"] and "disruption" in failed["error"].lower()
+    assert not [r for r in kosmos.requests if r[0] == "DELETE"]
+    assert orphan["id"] in {n["id"] for n in kosmos.live_nodes()}
