@@ -298,13 +298,17 @@ class Views:
     kube_note: Optional[str] = None
 
 
+def _new_row(machine: Optional[str], node_name: Optional[str], node_id: Optional[str], **fields) -> dict:
+    return {"machine": machine, "nodeName": node_name, "nodeId": node_id, "scaleway": None, "ready": None,
+            "kubelet": None, "ageSeconds": None, "labelsMissing": None, "unclaimed": None, **fields}
+
+
 def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, labels: dict, now: dt.datetime,
          attention: list, identity: Optional[dict] = None) -> dict:
     """One table row and the attention items it raises (claimed or Scaleway-managed nodes)."""
     identity = identity or {}
-    row = {"machine": machine, "nodeName": (node or {}).get("name") or identity.get("nodeName"),
-           "nodeId": (node or {}).get("id") or identity.get("nodeId"), "scaleway": None, "ready": None,
-           "kubelet": None, "ageSeconds": None, "labelsMissing": None}
+    row = _new_row(machine, (node or {}).get("name") or identity.get("nodeName"),
+                   (node or {}).get("id") or identity.get("nodeId"))
     where = {"pool": pool, "machine": machine, "nodeName": row["nodeName"], "nodeId": row["nodeId"]}
     if node is None:
         declared = identity.get("nodeId") or identity.get("nodeName")
@@ -358,6 +362,9 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
             continue
         by_id, by_name = {n["id"]: n for n in listed}, {n["name"]: n for n in listed}
         claimed = set()
+        # A machine the outputs name no node for (outputs written before nodeId/nodeName existed) may own any
+        # unclaimed node of its pool: none of them is an orphan until `pulumi up` records the ids.
+        unknown = [m["machine"] for m in summary.get("machines") or [] if not (m.get("nodeId") or m.get("nodeName"))]
         for machine in summary.get("machines") or []:
             node_id, node_name = machine.get("nodeId"), machine.get("nodeName")
             node = by_id.get(node_id) if node_id else by_name.get(node_name) if node_name else None
@@ -369,15 +376,18 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
             if node["id"] in claimed:
                 continue
             age = _age_seconds(node["createdAt"], now)
-            row = {"machine": None, "nodeName": node["name"], "nodeId": node["id"], "scaleway": node["status"],
-                   "ready": None, "kubelet": None, "ageSeconds": age, "labelsMissing": None}
+            row = _new_row(None, node["name"], node["id"], scaleway=node["status"], ageSeconds=age)
             if views.kube is not None and node["name"] in views.kube:
                 row["ready"], row["kubelet"] = views.kube[node["name"]]["ready"], views.kube[node["name"]]["kubelet"]
             item = {"pool": name, "machine": None, "nodeName": node["name"], "nodeId": node["id"]}
             if node["status"] == "deleting":
                 row["unclaimed"] = "deleting"
                 registering.append({**item, "detail": "being deleted"})
-            elif age is not None and age < grace_seconds:
+            elif unknown:
+                row["unclaimed"] = "unmatched"
+                registering.append({**item, "detail": f"claimed by no machine, but {', '.join(unknown)} name(s) no "
+                                    "node in the stack outputs: not an orphan until `pulumi up` records the ids"})
+            elif age is None or age < grace_seconds:
                 row["unclaimed"] = "registering"
                 registering.append({**item, "detail": f"registered {age_text(age)} ago, claimed by no machine yet "
                                     f"(a `pulumi up` may still run); an orphan after {age_text(grace_seconds)}"})
