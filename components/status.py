@@ -90,12 +90,15 @@ def stack_config(stack: str, project_dir: pathlib.Path) -> dict:
     """The stack file's `config:` (Pulumi.yaml's stackConfigDir, as the CLI finds it); {} without one."""
     import yaml
 
+    path = project_dir / "Pulumi.yaml"
     try:
-        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+        project = yaml.safe_load(path.read_text()) or {}
         path = project_dir / project.get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
         return (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     except (OSError, AttributeError):
         return {}
+    except yaml.YAMLError as err:
+        raise StatusError(f"{path}: {' '.join(str(err).split())}") from None
 
 
 def kubeconfig_text(outputs: dict) -> tuple[Optional[str], str]:
@@ -204,6 +207,7 @@ class Apis:
 
     def kube_nodes(self) -> dict[str, dict]:
         """name -> {ready: "True"/"False"/"Unknown", kubelet, labels}; StatusError when the API cannot be read."""
+        import yaml
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
         from kubernetes.config.config_exception import ConfigException
@@ -238,8 +242,8 @@ class Apis:
             raise StatusError(f"cannot reach {self._core.api_client.configuration.host}: {err.reason}") from None
         except ApiException as err:
             raise StatusError(f"list nodes answered HTTP {err.status} {err.reason}") from None
-        except (HTTPError, OSError, ConfigException, ValueError, TypeError, AttributeError) as err:
-            raise StatusError(" ".join(str(err).split())) from None
+        except (HTTPError, OSError, ConfigException, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
+            raise StatusError(f"not a usable kubeconfig, or no answer: {' '.join(str(err).split())}") from None
 
     def drain(self, node_name: str, deadline: float) -> str:
         from kubernetes.client.exceptions import ApiException

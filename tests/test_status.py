@@ -352,3 +352,13 @@ def test_a_machine_the_outputs_name_no_node_for_makes_no_orphan_of_its_pool(worl
     assert {r["nodeId"]: r["unclaimed"] for r in civo["rows"] if r["machine"] is None} == {
         old["id"]: "unmatched", new["id"]: "unmatched"}
     assert sum("civo-lon-2 name(s) no node" in n for n in report["notes"]) == 2
+
+
+@pytest.mark.parametrize("text", ["- a list\n", "{not: [closed\n", ""])
+def test_a_kubeconfig_that_is_not_one_is_a_note(world, project, text, capsys):
+    clean(world)
+    (project / "kubeconfig").write_text(text)
+    code, out, err = world.run("--exit-code", "--json", capsys=capsys)
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["kubernetesReachable"] is False and "KUBECONFIG=" in report["notes"][0]
