@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
 MAX_RETRY_SECONDS = 10.0
@@ -67,6 +67,22 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
     return config
 
 
+def kube_api_client(kubeconfig: str, directory: str, retries: Optional[int] = None):
+    """A `kubernetes` ApiClient (a context manager) for the kubeconfig text; its inline files go to `directory`,
+    which the caller creates private and removes. `retries`: urllib3's per request (None: its default, 3)."""
+    import yaml
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config_from_dict(
+        _detach_inline_files(yaml.safe_load(kubeconfig), directory), client_configuration=configuration,
+        temp_file_path=directory,
+    )
+    configuration.retries = retries  # read when the ApiClient builds its pool (kubernetes client/rest.py)
+    return client.ApiClient(configuration)
+
+
 UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning
 
 
@@ -111,18 +127,11 @@ def drain_node(
 
     Raises DrainError when the deadline passes first, naming the pods still there (and the budgets in the way).
     """
-    import yaml
     from kubernetes import client
-    from kubernetes import config as kube_config
     from kubernetes.client.rest import ApiException
 
     with tempfile.TemporaryDirectory(prefix="kosmos-drain-") as tmp:
-        configuration = client.Configuration()
-        kube_config.load_kube_config_from_dict(
-            _detach_inline_files(yaml.safe_load(kubeconfig), tmp), client_configuration=configuration,
-            temp_file_path=tmp,
-        )
-        with client.ApiClient(configuration) as api_client:
+        with kube_api_client(kubeconfig, tmp) as api_client:
             core = client.CoreV1Api(api_client)
             try:
                 core.patch_node(node_name, {"spec": {"unschedulable": True}})
