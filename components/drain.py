@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
 MAX_RETRY_SECONDS = 10.0
@@ -65,6 +65,22 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
         if section in config:
             config[section] = entries
     return config
+
+
+def kube_api_client(kubeconfig: str, directory: str, retries: Optional[int] = None):
+    """A `kubernetes` ApiClient (a context manager) for the kubeconfig text; its inline files go to `directory`,
+    which the caller creates private and removes. `retries`: urllib3's per request (None: its default, 3)."""
+    import yaml
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config_from_dict(
+        _detach_inline_files(yaml.safe_load(kubeconfig), directory), client_configuration=configuration,
+        temp_file_path=directory,
+    )
+    configuration.retries = retries  # read when the ApiClient builds its pool (kubernetes client/rest.py)
+    return client.ApiClient(configuration)
 
 
 UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning
@@ -114,9 +130,7 @@ def drain_node(
     Every API call retries 429/5xx/no answer within the deadline (components/retry.py, `policy` or one on
     clock/sleep); an eviction's 429 is a budget, left to the loop below.
     """
-    import yaml
     from kubernetes import client
-    from kubernetes import config as kube_config
     from kubernetes.client.rest import ApiException
 
     from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes
@@ -126,12 +140,7 @@ def drain_node(
     evict = retrying_kubernetes(policy, deadline, retry_429=False)
 
     with tempfile.TemporaryDirectory(prefix="kosmos-drain-") as tmp:
-        configuration = client.Configuration()
-        kube_config.load_kube_config_from_dict(
-            _detach_inline_files(yaml.safe_load(kubeconfig), tmp), client_configuration=configuration,
-            temp_file_path=tmp,
-        )
-        with client.ApiClient(configuration) as api_client:
+        with kube_api_client(kubeconfig, tmp) as api_client:
             core = client.CoreV1Api(api_client)
             try:
                 return _drain(core, client, ApiException, call, evict, node_name, deadline, clock, sleep,

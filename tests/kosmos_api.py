@@ -7,7 +7,7 @@ Written from the vendors' source:
 - scaleway-sdk-python scaleway/k8s/v1/api.py + marshalling.py: `GET …/node-metadata` (get_node_metadata, used as the
   metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
   `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
-  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content). Node fields as unmarshal_Node reads them.
+  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/clusters/{id}` (get_cluster: `version`). Node fields as unmarshal_Node reads them.
 It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`,
 `public_ip_v4` is the address the agent came from (`nat_ip`: an on-prem machine's NAT address), a delete goes through
 `deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`, `type`).
@@ -60,6 +60,8 @@ class LocalKosmos(LoopbackServer):
         self.delete_seconds = delete_seconds
         self.default_page_size = default_page_size
         self.kubeconfig = kubeconfig
+        self.version = "1.31.2"
+        """The control plane's Kubernetes version (Cluster.version; the metadata's pool_version)."""
         self.pools: dict[str, Pool] = {}
         self.nodes: dict[str, dict] = {}  # id -> node record (API fields plus private `_…` keys)
         self.nat_ip = "192.0.2.1"
@@ -114,6 +116,17 @@ class LocalKosmos(LoopbackServer):
     def live_nodes(self, pool_id: Optional[str] = None) -> list[dict]:
         with self.lock:
             return [self._public(n) for n in self.nodes.values() if self._visible(n) and pool_id in (None, n["pool_id"])]
+
+    def seed_node(self, pool: Pool, *, ready: bool = True, age_seconds: float = 0) -> dict:
+        """A node registered `age_seconds` ago (through the auth route, as an agent would), Ready unless not."""
+        status, payload = self._auth(pool.id, pool.join_key)
+        assert status == 200, payload
+        node = next(n for n in self.nodes.values() if n["_secret"] == payload["node_secret_key"])
+        if ready:
+            node["_metadata_at"] = self._now() - self.ready_seconds
+        created = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=age_seconds)
+        node["created_at"] = node["updated_at"] = created.isoformat().replace("+00:00", "Z")
+        return self._public(node)
 
     def auth_calls(self) -> int:
         return sum(1 for m, p, _ in self.requests if m == "POST" and p.endswith("/external-nodes/auth"))
@@ -173,6 +186,11 @@ class LocalKosmos(LoopbackServer):
             return self._denied()
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/nodes", path):
             return self._list(m.group(1), query)
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)", path):  # get_cluster (a subset of Cluster)
+            if m.group(1) != self.cluster_id or method != "GET":
+                return self._not_found("k8s_cluster", m.group(1))
+            return 200, {"id": self.cluster_id, "name": self.cluster_name, "region": self.region,
+                         "type": "multicloud", "status": "ready", "version": self.version, "cni": "kilo"}
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/kubeconfig", path):
             if m.group(1) != self.cluster_id or self.kubeconfig is None:
                 return self._not_found("k8s_cluster", m.group(1))
@@ -236,7 +254,7 @@ class LocalKosmos(LoopbackServer):
             "name": node["name"],
             "cluster_url": f"https://{self.cluster_id}.api.k8s.{self.region}.scw.cloud:6443",
             "cluster_ca": base64.b64encode(b"not a real CA").decode(),
-            "pool_version": "1.31.2",
+            "pool_version": self.version,
             "kubelet_config": "",
             # A label named "id" is legal; the join must not take it for the node's id.
             "node_labels": {"id": "label-value", **pool.labels},

@@ -4,7 +4,8 @@ pods by node, evictions).
 
 Paths, methods and query parameters come from the official client's generated API (kubernetes-client/python 31.0.0,
 `kubernetes/client/api/`):
-  core_v1_api.py        read_node                 GET   /api/v1/nodes/{name}
+  core_v1_api.py        list_node                 GET   /api/v1/nodes  (limit, continue)
+                        read_node                 GET   /api/v1/nodes/{name}
                         patch_node                PATCH /api/v1/nodes/{name}  (strategic merge patch; drain cordons
                                                         with {"spec": {"unschedulable": true}})
                         list_pod_for_all_namespaces
@@ -60,10 +61,25 @@ class Node:
     labels: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
     """patch_node merges into it: a cordon sets spec["unschedulable"] = True."""
+    ready: Optional[str] = None
+    """The Ready condition's status, "True", "False" or "Unknown" (what the node lifecycle controller sets, reason
+    NodeStatusUnknown, once the kubelet stopped posting: kubernetes pkg/controller/nodelifecycle); None: no status."""
+    kubelet_version: str = "v1.31.2"
 
     def to_api(self) -> dict:
-        return {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.name, "labels": self.labels},
+        node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.name, "labels": self.labels},
                 "spec": self.spec}
+        if self.ready is not None:
+            # k8s.io/api core/v1 types.go NodeSystemInfo: every field is a plain string without omitempty (the
+            # client refuses a missing one); the Ready condition's status is "True"/"False"/"Unknown".
+            info = dict.fromkeys(("architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "machineID",
+                                  "operatingSystem", "osImage", "systemUUID"), "x")
+            node["status"] = {
+                "conditions": [{"type": "Ready", "status": self.ready, "reason": {
+                    "True": "KubeletReady", "False": "KubeletNotReady"}.get(self.ready, "NodeStatusUnknown")}],
+                "nodeInfo": {**info, "kubeletVersion": self.kubelet_version, "kubeProxyVersion": ""},
+            }
+        return node
 
 
 @dataclass
@@ -131,8 +147,9 @@ class Cluster:
     """Every request, authorized or not: (method, raw path as sent, query dict)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_node(self, name: str, labels: Optional[dict] = None) -> Node:
-        self.nodes[name] = Node(name, dict(labels or {}))
+    def add_node(self, name: str, labels: Optional[dict] = None, **status) -> Node:
+        """status: Node.ready, Node.kubelet_version."""
+        self.nodes[name] = Node(name, dict(labels or {}), **status)
         return self.nodes[name]
 
     def paths(self, method: Optional[str] = None) -> list[str]:
@@ -223,6 +240,13 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
             node.spec.update(patch.get("spec") or {})
             node.labels.update((patch.get("metadata") or {}).get("labels") or {})
         return 200, node.to_api()
+    if path == "/api/v1/nodes":  # list_node; `limit` and `continue` page it as the API server does
+        if method != "GET":
+            return _no_route(405)
+        items = [n.to_api() for _, n in sorted(cluster.nodes.items())]
+        start, limit = int(query.get("continue") or 0), int(query.get("limit") or 0) or len(items)
+        metadata = {"continue": str(start + limit)} if start + limit < len(items) else {}
+        return 200, {**_list("NodeList", items[start:start + limit]), "metadata": metadata}
     if path == "/api/v1/pods":
         if method != "GET":
             return _no_route(405)
