@@ -32,7 +32,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -242,9 +242,11 @@ class _TransientAnswer(Exception):
         self.fault = fault
 
 
-def retrying_scaleway(api: T, *, deadline: float, policy: Optional[RetryPolicy] = None) -> T:
+def retrying_scaleway(api: T, *, deadline: Union[float, Callable[[], float]],
+                      policy: Optional[RetryPolicy] = None) -> T:
     """Make every HTTP call of this SDK API object (e.g. a `K8SV1API`) retry transient faults until `deadline`
-    (`policy.clock` scale), and raise permanent errors as ScalewayApiError. Returns the same object.
+    (`policy.clock` scale), and raise permanent errors as ScalewayApiError. Returns the same object. `deadline` may
+    be a function, asked at each request's first attempt (a budget per request: `lambda: policy.clock() + 30`).
 
     It wraps the instance's `_request` (one HTTP exchange, so each page of a `list_*_all` is retried on its own, not
     the whole listing) and `_throw_on_error` (the SDK's error check after it), which every generated method calls.
@@ -258,8 +260,8 @@ def retrying_scaleway(api: T, *, deadline: float, policy: Optional[RetryPolicy] 
 
     _install_sdk_timeout_hook()
 
-    def one(method: str, path: str, *args: Any, **kwargs: Any):
-        _sdk_timeout.value = policy.attempt_timeout(deadline)
+    def one(until: float, method: str, path: str, *args: Any, **kwargs: Any):
+        _sdk_timeout.value = policy.attempt_timeout(until)
         try:
             response = request(method, path, *args, **kwargs)
         finally:
@@ -271,8 +273,9 @@ def retrying_scaleway(api: T, *, deadline: float, policy: Optional[RetryPolicy] 
         return response
 
     def retried_request(method: str, path: str, *args: Any, **kwargs: Any):
-        return policy.call(f"Scaleway API {method.upper()} {path}", lambda: one(method, path, *args, **kwargs),
-                           deadline=deadline, transient=transient)
+        until = deadline() if callable(deadline) else deadline
+        return policy.call(f"Scaleway API {method.upper()} {path}", lambda: one(until, method, path, *args, **kwargs),
+                           deadline=until, transient=transient)
 
     def throw_on_error(response) -> None:
         if response.status_code is not None and response.status_code >= 400:
