@@ -28,7 +28,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -119,27 +118,6 @@ def kubeconfig_text(outputs: dict) -> tuple[Optional[str], str]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _bounded(call: Callable[[], Any], timeout: float, what: str) -> Any:
-    """The Scaleway SDK passes no timeout to `requests` (scaleway_core/api.py, _request): the call runs in a daemon
-    thread and is abandoned after `timeout` seconds."""
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = err
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise StatusError(f"{what}: no answer within {timeout:.0f}s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 def _node_dict(node) -> dict:
     created = node.created_at.astimezone(dt.timezone.utc) if node.created_at else None
     return {"id": node.id, "name": node.name, "poolId": node.pool_id, "status": str(getattr(node.status, "value",
@@ -157,11 +135,17 @@ class Apis:
         client.default_region = region
         if api_url:
             client.api_url = api_url.rstrip("/")
+        from .retry import RetryPolicy, retrying_scaleway
+
         try:
-            self.scw = K8SV1API(client)  # validates the credentials
+            scw = K8SV1API(client)  # validates the credentials
         except ValueError as err:
             raise StatusError(f"no usable Scaleway credentials: {err}. Set SCW_ACCESS_KEY and SCW_SECRET_KEY, or "
                               "a profile in ~/.config/scw/config.yaml") from None
+        # Each request retries 429/5xx/no answer for up to request_timeout, every attempt bounded in time too (the
+        # SDK gives `requests` no timeout: components/retry.py).
+        self.retry = RetryPolicy()
+        self.scw = retrying_scaleway(scw, deadline=lambda: self.retry.clock() + request_timeout, policy=self.retry)
         self.api_url, self.region, self.timeout = client.api_url, region, request_timeout
         self.kubeconfig = kubeconfig
         self._tmp: Optional[tempfile.TemporaryDirectory] = None
@@ -172,8 +156,12 @@ class Apis:
         import requests
         from scaleway_core.api import ScalewayException
 
+        from .retry import RetryExhausted
+
         try:
-            return _bounded(call, self.timeout, f"Scaleway API {what}")
+            return call()
+        except RetryExhausted as err:
+            raise StatusError(f"Scaleway API {what}: {err}") from None
         except ScalewayException as err:
             if err.status_code == 404 and missing is not StatusError:
                 return missing
@@ -214,6 +202,7 @@ class Apis:
         from urllib3.exceptions import HTTPError, MaxRetryError
 
         from .drain import kube_api_client
+        from .retry import RetryExhausted, retrying_kubernetes
 
         if self.kubeconfig is None:
             raise StatusError("no kubeconfig")
@@ -225,7 +214,9 @@ class Apis:
                 self._core = client.CoreV1Api(api)
             nodes, token = {}, None
             while True:
-                page = self._core.list_node(limit=500, _continue=token, _request_timeout=self.timeout)
+                # Retried like every call (components/retry.py), each page within request_timeout.
+                page = retrying_kubernetes(self.retry, self.retry.clock() + self.timeout)(
+                    "list nodes", self._core.list_node, limit=500, _continue=token)
                 for node in page.items:
                     ready = next((c.status for c in (node.status.conditions or []) if c.type == "Ready"), None) \
                         if node.status else None
@@ -238,6 +229,8 @@ class Apis:
                 token = page.metadata._continue if page.metadata else None
                 if not token:
                     return nodes
+        except RetryExhausted as err:
+            raise StatusError(f"cannot reach {self._core.api_client.configuration.host}: {err}") from None
         except MaxRetryError as err:
             raise StatusError(f"cannot reach {self._core.api_client.configuration.host}: {err.reason}") from None
         except ApiException as err:

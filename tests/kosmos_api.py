@@ -83,6 +83,8 @@ class LocalKosmos(LoopbackServer):
             def _route(self, method: str) -> None:
                 url = urllib.parse.urlparse(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
+                if kosmos.fault(self, method, url.path):
+                    return
                 with kosmos.lock:
                     kosmos.requests.append((method, url.path, query))
                     status, payload = kosmos.handle(method, url.path, query, self.headers.get("X-Auth-Token", ""))
@@ -130,6 +132,19 @@ class LocalKosmos(LoopbackServer):
         return sum(1 for m, p, _ in self.requests if m == "POST" and p.endswith("/external-nodes/auth"))
 
     # -- behaviour --------------------------------------------------------------------------------------------
+    def error_body(self, status: int) -> tuple[str, bytes]:
+        """A fault (`self.faults`, tests/loopback.py) in Scaleway's error shape: JSON `message` + `type`, which every
+        error answer has (scaleway-sdk-go scw/errors.go: hasResponseError unmarshals any non-2xx body as JSON, and
+        PermissionsDeniedError reads `details[].resource/action`). The 429/5xx wording is unverified."""
+        bodies = {
+            403: {"message": "insufficient permissions", "type": "permissions_denied",
+                  "details": [{"resource": "k8s_node", "action": "read"}]},
+            429: {"message": "too many requests", "type": "too_many_requests"},
+        }
+        body = bodies.get(status, {"message": "service unavailable" if status == 503 else "internal error",
+                                   "type": "internal"})
+        return "application/json", json.dumps(body).encode()
+
     def _now(self) -> float:
         return time.monotonic()
 

@@ -293,6 +293,7 @@ class KubeApi(LoopbackServer):
 
     def __init__(self, cluster: Optional[Cluster] = None, tls: bool = False):
         self.cluster = cluster = cluster if cluster is not None else Cluster()
+        server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -309,6 +310,8 @@ class KubeApi(LoopbackServer):
                 raw = self.rfile.read(length) if length else b""
                 url = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
+                if server.fault(self, method, url.path):
+                    return
                 with cluster.lock:
                     cluster.requests.append((method, url.path, query))
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -371,6 +374,17 @@ class KubeApi(LoopbackServer):
                 pass
 
         super().__init__(Handler, tls=tls)
+
+    def error_body(self, status: int) -> tuple[str, bytes]:
+        """A fault (`self.faults`, tests/loopback.py) as the API server answers it. 429: the max-in-flight filter
+        (kubernetes apiserver pkg/server/filters/maxinflight.go tooManyRequests: `Retry-After: 1`, plain-text
+        http.Error "Too many requests, please try again later."); anything else a Status (NewServiceUnavailable /
+        NewInternalError shape)."""
+        if status == 429:
+            return "text/plain; charset=utf-8", b"Too many requests, please try again later.\n"
+        reason = {503: "ServiceUnavailable", 500: "InternalError", 403: "Forbidden"}.get(status, "InternalError")
+        code, body = _status(status, reason, f"{reason}: injected by the test")
+        return "application/json", json.dumps(body).encode()
 
 
 def kubeconfig(url: str) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 import uuid
 
@@ -261,12 +262,26 @@ def test_bad_credentials_or_outputs_are_one_line_and_exit_2(world, monkeypatch, 
     assert "no clusterId, poolIds" in capsys.readouterr().err
 
 
-def test_a_silent_scaleway_api_is_bounded(monkeypatch):
-    import threading
+def test_a_silent_or_failing_scaleway_api_is_bounded_and_retried(kosmos, monkeypatch):
+    # The SDK gives `requests` no timeout: each attempt is bounded by components/retry.py, and retried.
+    from loopback import HANG, Faults
 
-    never = threading.Event()
-    with pytest.raises(status.StatusError, match="no answer within 0s"):
-        status._bounded(never.wait, 0.2, "Scaleway API list_nodes")
+    monkeypatch.setenv("SCW_ACCESS_KEY", "SCWABCDEFGHIJKLMNOPQ")
+    monkeypatch.setenv("SCW_SECRET_KEY", kosmos.operator_secret)
+    kosmos.faults = Faults(script=[HANG, 503, 429], hang_seconds=3.0, retry_after="0")
+    apis = status.Apis("fr-par", kosmos.url, None, request_timeout=5)
+    apis.retry.read_timeout = 0.3
+    started = time.monotonic()
+    assert apis.cluster_version(kosmos.cluster_id) == kosmos.version
+    assert len(kosmos.faults.injected) == 3 and time.monotonic() - started < 3
+    kosmos.faults = Faults(share=1.0, kinds=(HANG,), hang_seconds=3.0)
+    apis = status.Apis("fr-par", kosmos.url, None, request_timeout=1)
+    apis.retry.read_timeout = 0.3
+    started = time.monotonic()
+    with pytest.raises(status.StatusError, match=r"Scaleway API get_cluster: Scaleway API GET .* gave up after \d+ "
+                                                 r"attempts .*; last: no answer \(ReadTimeout"):
+        apis.cluster_version(kosmos.cluster_id)
+    assert time.monotonic() - started < 2
 
 
 def test_make_status_runs_the_tool(world, project):
