@@ -245,9 +245,9 @@ class MulticloudClusterArgs(TypedDict, total=False):
     sshPrivateKey: pulumi.Input[str]
     """SSH private key for on-prem hosts (required with on-prem pools); pass it as a secret."""
     joinKeyValidDays: int
-    """Rotate the join key every N days, 1-3650 (a time.Rotating resource stores the date; default: no expiry)."""
+    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
     joinKeyExpiresAt: str
-    """A fixed expiry of the join key instead, RFC 3339 UTC (not with joinKeyValidDays; default: none)."""
+    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
     allowPublicSsh: bool
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs (default false)."""
     latencyProbe: LatencyProbeConfig

@@ -10,7 +10,6 @@ import pulumi
 from .args import MulticloudClusterArgs, PoolNodes, PoolUserdata, to_config
 from .cluster import KosmosCluster
 from .external_pool import ExternalPool, ExternalPoolArgs
-from .join_key import JoinKey
 from .latency_probe import LatencyProbe, LatencyProbeArgs
 from .scaleway_pool import ScalewayPool
 from .clouds import MACHINE_SETS
@@ -84,17 +83,10 @@ class MulticloudCluster(pulumi.ComponentResource):
             for pool in spec.scaleway_pools
         }
 
-        self.join_key: Optional[JoinKey] = None
+        # No join key: every machine's node is registered by kosmos itself with the operator's credentials
+        # (NodeIdentity), and a machine receives only its own node's credentials (README, Threat model).
         self.external_pools: dict[str, ExternalPool] = {}
         if spec.external_pools:
-            self.join_key = JoinKey(
-                f"{name}-join",
-                cluster_name=spec.cluster.name,
-                project_id=self.cluster.project_id,
-                expires_at=spec.join_key_expires_at,
-                valid_days=spec.join_key_valid_days,
-                opts=child,
-            )
             ssh_key = pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key is not None else None
             for pool in spec.external_pools:
                 self.external_pools[pool.name] = ExternalPool(
@@ -103,7 +95,6 @@ class MulticloudCluster(pulumi.ComponentResource):
                         spec=pool,
                         cluster_id=self.cluster.cluster_id,
                         region=region,
-                        join_secret=self.join_key.secret_key,
                         k8s_provider=self.cluster.provider,
                         join=spec.join,
                         equinix_project_id=spec.equinix_project_id,

@@ -13,6 +13,7 @@ import binascii
 import datetime as _dt
 import difflib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -285,10 +286,8 @@ class MulticloudSpec:
     external_pools: tuple[ExternalPool, ...] = ()
     join: JoinSpec = JoinSpec()
     equinix_project_id: Optional[str] = None
-    join_key_expires_at: Optional[str] = None
-    """Fixed expiry of the join key (RFC 3339 UTC), checked against the clock at plan time."""
-    join_key_valid_days: Optional[int] = None
-    """Rotate the join key every N days (a pulumiverse-time Rotating resource keeps the date stable between runs)."""
+    obsolete_keys: tuple[str, ...] = ()
+    """Stack keys of the removed join key that the stack still sets (joinKeyValidDays, joinKeyExpiresAt): warned."""
     ssh_private_key: Any = None
     """Secret SSH key for on-prem hosts: a pulumi Output (secret) or a str (wrapped as a secret)."""
     allow_public_ssh: bool = False
@@ -297,7 +296,12 @@ class MulticloudSpec:
 
     def warnings(self) -> list[str]:
         """Non-fatal findings a user should see on every plan/preview."""
-        out = []
+        out = [
+            f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
+            "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
+            "README, Threat model). The next `pulumi up` deletes the old join key's IAM application."
+            for key in self.obsolete_keys
+        ]
         # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
         for pool in self.external_pools:
             if isinstance(pool, OnPremPoolSpec):
@@ -466,9 +470,7 @@ def parse_spec(
     ):
         c.error(f"{ns}:sshPrivateKey", "does not look like a PEM/OpenSSH private key (no 'PRIVATE KEY' header)")
 
-    expires_at = _expiry(c, parts["join_key_expires_at"], now)
-    if top.get("joinKeyValidDays") is not None and top.get("joinKeyExpiresAt") is not None:
-        c.error(f"{ns}:joinKeyValidDays", "contradicts kosmos:joinKeyExpiresAt; set one of them")
+    obsolete = tuple(k for k in ("joinKeyValidDays", "joinKeyExpiresAt") if top.get(k) is not None)
 
     probe = parts["latency_probe"]
     latency_probe = (
@@ -484,8 +486,7 @@ def parse_spec(
         external_pools=tuple(ext_pools),
         join=join,
         equinix_project_id=parts["equinix_project_id"],
-        join_key_expires_at=expires_at,
-        join_key_valid_days=parts["join_key_valid_days"],
+        obsolete_keys=obsolete,
         ssh_private_key=ssh_private_key,
         allow_public_ssh=allow_public_ssh,
         latency_probe=latency_probe,
@@ -881,7 +882,9 @@ def _check_unique_names(c: _Problems, scw_pools, ext_pools, top) -> None:
 # Placeholders as long as the real values, so the measured size is the size of the real rendering: a pool id is
 # `<region>/<uuid>` and a Scaleway secret key is a UUID (36 characters).
 _SIZE_POOL_ID = "xx-xxx/00000000-0000-0000-0000-000000000000"
-_SIZE_SECRET = "00000000-0000-0000-0000-000000000000"
+# A node's credentials as long as Scaleway's: the metadata URL of the default API and a UUID secret.
+_SIZE_SECRET = json.dumps({"metadata_url": "https://api.scaleway.com/k8s/v1/regions/nl-ams/node-metadata",
+                           "node_secret_key": "00000000-0000-4000-8000-000000000000"})
 _SIZE_API_URL = "https://api.scaleway.com"
 
 
@@ -916,21 +919,3 @@ def _check_userdata_size(c: _Problems, join: JoinSpec, region: str, ext_pools) -
                 f"the {variant} join userdata of {pool.provider} pools (pool {_q(pool.name)}) cannot be rendered: "
                 f"{err}; shorten kosmos:join.agentBaseUrl or kosmos:join.allowedOs",
             )
-
-
-def _expiry(c: _Problems, value: Optional[str], now: Optional[_dt.datetime]) -> Optional[str]:
-    """The format is the model's; here: a real date, in the future."""
-    if value is None:
-        return None
-    p = f"{NAMESPACE}:joinKeyExpiresAt"
-    try:
-        when = _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        c.error(p, f"{_q(value)} is not a real date and time")
-        return None
-    now = now or _dt.datetime.now(_dt.timezone.utc)
-    if when <= now:
-        c.error(p, f"{_q(value)} is in the past; new machines could not join with an expired key")
-        return None
-    return value
-

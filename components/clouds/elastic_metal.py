@@ -38,6 +38,7 @@ class ElasticMetalNodes(MachineSet):
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
             hostname = self.hostname(machine_name)
+            identity, userdata = self.join_for(args, str(index), machine_name)
             server = em.Server(
                 f"{name}-{index}",
                 name=hostname,
@@ -46,12 +47,12 @@ class ElasticMetalNodes(MachineSet):
                 offer=offer.offer_id,
                 os=os.os_id,
                 ssh_key_ids=list(pool.ssh_key_ids) or None,
-                cloud_init=args.userdata.script,
+                cloud_init=userdata,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                opts=self.machine_options(args),
+                opts=self.machine_options(args, identity),
             )
             machines.append(
                 Machine(str(index), machine_name, server, server.id, server.ipv4s.apply(_first_ipv4),
-                        self.arch_of(index), hostname)
+                        self.arch_of(index), hostname, identity)
             )
         return machines
