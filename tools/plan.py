@@ -270,13 +270,14 @@ def summary_markdown(run: ProgramRun) -> str:
             f"addresses are {KNOWN_AFTER_APPLY.strip('()')}. The userdata sha256 here is that of a rendering with a stand-in pool id, "
             "so it is not the deployed value, but it changes exactly when the redacted userdata does.",
             "",
-            "| pool | machine | hostname | arch | public IP | labels | userdata sha256 |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| pool | machine | hostname | node | arch | public IP | labels | userdata sha256 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for n in nodes:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(n["labels"].items()))
             out.append(
-                f"| {n['pool']} | {n['machine']} | {n['hostname']} | {n['arch']} | {n['publicIp']} | {labels} | "
+                f"| {n['pool']} | {n['machine']} | {n['hostname']} | {n['nodeName']} | {n['arch']} | {n['publicIp']} | "
+                f"{labels} | "
                 f"`{n['userdataSha256'][:12]}` |"
             )
         counts = Counter((n["cloud"], n["region"], n["arch"]) for n in nodes)
