@@ -171,6 +171,7 @@ def plan_document(run: ProgramRun) -> dict:
         doc = reg.to_json()
         doc["inputs"], found = displayed_inputs(run, reg)
         doc["provider"] = run.unknowns.mark(doc["provider"])  # `<provider urn>::<provider id>`
+        doc["replacementTrigger"] = run.unknowns.mark(doc["replacementTrigger"])  # a NodeIdentity's node id
         doc["knownAfterApply"] = dict(sorted(found.items()))
         resources.append(doc)
     return {
