@@ -309,7 +309,7 @@ class MulticloudSpec:
                     if host.insecure_skip_host_key_check:
                         out.append(
                             f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].insecureSkipHostKeyCheck is "
-                            "true: any machine answering on its address gets the join key."
+                            "true: any machine answering on its address gets that host's node credentials."
                         )
         return out
 
