@@ -738,8 +738,7 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
     """What must not repeat across pools: Pulumi resource names and SSH targets. Host names may: node names are
     Scaleway's (`scw-<cluster>-<pool>-<id>`), and resources are named `<pool>-<host>`.
 
-    Every machine's registration and label patch is named `<prefix>-<pool>-<machine key>` under the same parent
-    type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
+    Every machine's label patch is named `<prefix>-<pool>-<machine key>` under the same parent type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
     middle of a deployment.
     """
     p = f"{NAMESPACE}:externalPools"
@@ -755,7 +754,7 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
                 c.error(
                     path,
                     f"{where} and {resource_names[resource_name]} would give their resources the same names "
-                    f"(<cluster>-{resource_name}-registration, …: <pool>-<machine>), so the same URNs, which Pulumi "
+                    f"(<cluster>-{resource_name}-labels, …: <pool>-<machine>), so the same URNs, which Pulumi "
                     "refuses in the middle of an update; rename the pool or the host",
                 )
                 if not onprem:
