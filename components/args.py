@@ -263,7 +263,7 @@ class PoolUserdata(TypedDict):
     redacted: str
     """The rendering with the join key replaced by REDACTED-JOIN-KEY."""
     sha256: str
-    """sha256 of `redacted`: changes exactly when the userdata (not the key) changes."""
+    """sha256 of `redacted`: changes exactly when the pool's userdata (not a machine's node) changes."""
 
 
 class NodeSummary(TypedDict):
@@ -278,7 +278,11 @@ class NodeSummary(TypedDict):
     machineId: Optional[str]
     """The cloud's id of the machine."""
     publicIp: Optional[str]
-    """Public IPv4 the node is matched on."""
+    """Public IPv4 as the cloud reports it (informational: nodes are known by id, never matched on an address)."""
+    nodeId: str
+    """The Scaleway node kosmos registered for this machine (known after apply)."""
+    nodeName: str
+    """That node's Kubernetes name, Scaleway's (`scw-<cluster>-<pool>-<id>`; known after apply)."""
 
 
 class PoolNodes(TypedDict):
