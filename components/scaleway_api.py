@@ -20,7 +20,7 @@ import random
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -122,9 +122,18 @@ def get_node(api, node_id: str, region: str):
 
 
 def pool_nodes(api, cluster_id: str, pool_id: str, region: str) -> dict[str, Any]:
-    """Every node Scaleway lists in the pool, by id: one paginated list (SDK list_nodes_all walks the pages)."""
-    nodes = api.list_nodes_all(cluster_id=bare_id(cluster_id), region=region, pool_id=bare_id(pool_id))
-    return {n.id: n for n in nodes}
+    """Every node Scaleway lists in the pool, by id. Pages until `total_count` (SDK types.py ListNodesResponse) is
+    reached, so a pool that fits in the API's default page costs one request. Not list_nodes_all: without a page
+    size it always asks for one more, empty page (scaleway_core utils/fetch_all_pages.py), and with one it would
+    stop early should the API cap the page below it (the cap is not documented)."""
+    nodes: list = []
+    page = 1
+    while True:
+        answer = api.list_nodes(cluster_id=bare_id(cluster_id), region=region, pool_id=bare_id(pool_id), page=page)
+        nodes += answer.nodes
+        if not answer.nodes or len(nodes) >= (answer.total_count or 0):
+            return {n.id: n for n in nodes}
+        page += 1
 
 
 def delete_node(api, node_id: str, region: str, skip_drain: bool = False) -> bool:
@@ -162,10 +171,6 @@ def node_metadata(metadata_url: str, node_secret_key: str, timeout: float = HTTP
         raise ScalewayError(f"GET node metadata answered HTTP {exc.code} {exc.reason}") from None
 
 
-def api_error_text(exc: Exception) -> str:
-    return str(getattr(exc, "response", None) and getattr(exc.response, "text", "") or exc)
-
-
 def cluster_kubeconfig(api, cluster_id: str, region: str) -> str:
     """The cluster's kubeconfig, fetched with the operator's credentials and held in memory only (SDK
     K8SV1API._get_cluster_kube_config, the method its own docstring shows; content is base64)."""
@@ -195,5 +200,3 @@ def register_dynamic(resource: dyn.Resource, name: str, props: dict, opts: Optio
     props = {**props, PROVIDER_KEY: pulumi.Output.secret(serialized(provider_type))}
     pulumi.CustomResource.__init__(resource, f"pulumi-python:{resource._resource_type_name}", name, props, opts)
 
-
-Clock = Callable[[], float]
