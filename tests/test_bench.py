@@ -62,3 +62,15 @@ def test_a_small_measurement_reports_what_it_measured():
     # the program does more than the floor (real inputs, dependencies, exports): calls are deterministic
     assert result["program_python_calls"] > result["floor_python_calls"] > 0
     assert 0 < result["render_ms_per_node"] < 1
+
+
+def test_the_convergence_measurement_reports_what_it_measured():
+    from tools.bench_converge import converge
+
+    lines = []
+    result = converge(6, pool_size=4, latency=0.0, boot=(0.05, 0.1), ready=0.05, poll=0.05, progress=lines.append)
+    assert (result["nodes"], result["pools"]) == (6, 2)
+    # Two calls per identity (auth_external_node, the metadata GET), then one list per pool per round.
+    assert result["requests"] == 2 * 6 + result["list_requests"] and result["list_requests"] >= 2
+    assert result["requests_per_node"] == round(result["requests"] / 6, 2)
+    assert len([line for line in lines if "Ready (" in line]) == 2  # progress, per pool

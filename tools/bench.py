@@ -202,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[10, 100, MAX_BENCH_NODES])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default=str(REPO / "build" / "bench.json"))
+    parser.add_argument("--no-converge", dest="converge", action="store_false",
+                        help="skip the convergence measurement against the local Kosmos stand-in")
     parser.add_argument("--memory-of", choices=("program", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if max(args.nodes) > MAX_BENCH_NODES:
@@ -211,6 +213,7 @@ def main(argv=None) -> int:
         print(_memory_child(args.memory_of, args.nodes[0]))
         return 0
     results = []
+    converge_at = [n for n in args.nodes if args.converge]
     print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} {'calls x':>7} "
           f"{'mem x':>6} {'path':>4} {'render ms/node':>14}")
     for n in args.nodes:
@@ -220,8 +223,19 @@ def main(argv=None) -> int:
               f"{r['time_ratio']:>7.3f} {r['cpu_ratio']:>6.3f} {r['calls_ratio']:>7.3f} {r['memory_ratio']:>6.3f} "
               f"{r['critical_path']:>4} "
               f"{r['render_ms_per_node']:>14.4f}")
+    convergence = []
+    if converge_at:
+        from .bench_converge import converge
+
+        print("convergence against the local Kosmos stand-in (4 provider calls at once, as Pulumi's dynamic host):")
+        for n in converge_at:
+            c = converge(n)
+            convergence.append(c)
+            print(f"{c['nodes']:>6} nodes, {c['pools']} pools: Ready after {c['converge_seconds']:.1f}s (slowest machine "
+                  f"{c['slowest_machine_seconds']:.1f}s; identities {c['identities_seconds']:.1f}s), "
+                  f"{c['requests_per_node']:.2f} requests per node, {c['list_requests']} lists")
     summary = {"results": results, "resources_per_node": resources_per_node(results) if len(results) > 1 else None,
-               "python": sys.version.split()[0]}
+               "convergence": convergence, "python": sys.version.split()[0]}
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
