@@ -9,8 +9,9 @@ answers for every member: at N machines a round costs about N/100 requests inste
 - create: waits until every member's node (by id, from its NodeIdentity) is Ready.
 - update: waits until the members not yet Ready (new machines) are, THEN drains and deletes the nodes of members
   that left: a replacement's new node is Ready before the old one goes (create-before-delete, capacity never drops).
-- delete: drains and deletes every member's node concurrently (a bounded thread pool inside the call), then waits
-  until Scaleway lists none of them; only then do the machines go (they are this resource's dependencies).
+- delete: drains (Ready nodes) and deletes every member's node concurrently (a bounded thread pool inside the call),
+  then waits until Scaleway lists none of them; only then do the machines go (they are this resource's
+  dependencies).
 - read (refresh): each member's status (`absent` once Scaleway no longer lists it).
 Everything comes from inputs/outputs; matching by IP is gone (`Node.public_ip_v4` is deprecated, FACTS.md).
 """
@@ -99,7 +100,10 @@ class PoolNodesProvider(scw.ScalewayProvider):
             node = scw.get_node(api, member["node_id"], region)
             if node is None or scw.status_of(node) in scw.GONE_STATUSES:
                 return None
-            if kubeconfig is not None:
+            # Only a Ready node is drained. A NotReady one (its machine gone, or never up) has no kubelet to stop
+            # its pods: evicted pods would stay Terminating and the drain would only run into the deadline.
+            # Deleting the node lets their controllers place them elsewhere.
+            if kubeconfig is not None and scw.status_of(node) == "ready":
                 from .drain import UNMANAGED, DrainError, drain_node
 
                 try:

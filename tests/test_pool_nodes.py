@@ -345,6 +345,7 @@ def test_a_machine_deleted_behind_pulumis_back_gets_a_new_node_and_the_stale_one
     Ready, then the stale one drained and deleted); replaced resources are deleted at the end."""
     identities, pool = configured(NodeIdentityProvider), configured(PoolNodesProvider)
     old = identity(kosmos, kube=kube)
+    kube.pods = [pod("web-1", old["node_name"])]
     state_pool = pool.create(pool_props(kosmos, [old])).outs
     kosmos.lose(old["node_id"])  # the machine is gone; Scaleway still lists its node, NotReady
     # refresh
@@ -362,6 +363,8 @@ def test_a_machine_deleted_behind_pulumis_back_gets_a_new_node_and_the_stale_one
     updated = pool.update("p", state_pool, pool_props(kosmos, [new])).outs
     assert updated["statuses"] == {new["node_id"]: "ready"}
     assert [n["id"] for n in kosmos.live_nodes()] == [new["node_id"]]  # the stale node is gone
+    # ...without a drain: no kubelet is left to stop its pods, an eviction would only wait for the deadline.
+    assert not [p for p in kube.paths("POST") if p.endswith("/eviction")]
     calls = len(kosmos.requests)
     identities.delete(old["node_id"], refreshed)  # the replaced identity, deleted at the end: nothing left to do
     assert not any(m == "DELETE" for m, _, _ in kosmos.requests[calls:])
