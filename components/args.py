@@ -261,7 +261,8 @@ class PoolUserdata(TypedDict):
     """The join userdata of one external pool, as reviewers see it."""
 
     redacted: str
-    """The rendering with the join key replaced by REDACTED-JOIN-KEY."""
+    """The pool's rendering, with the node credentials replaced by REDACTED-NODE-CREDENTIALS (the same for every
+    machine of the pool)."""
     sha256: str
     """sha256 of `redacted`: changes exactly when the pool's userdata (not a machine's node) changes."""
 

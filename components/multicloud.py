@@ -84,7 +84,7 @@ class MulticloudCluster(pulumi.ComponentResource):
         }
 
         # No join key: every machine's node is registered by kosmos itself with the operator's credentials
-        # (NodeIdentity), and a machine receives only its own node's credentials (README, Threat model).
+        # (NodeIdentity), and a machine receives only its own node's credentials (README, Node identity and threat model).
         self.external_pools: dict[str, ExternalPool] = {}
         if spec.external_pools:
             ssh_key = pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key is not None else None

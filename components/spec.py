@@ -299,7 +299,7 @@ class MulticloudSpec:
         out = [
             f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
             "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
-            "README, Threat model). The next `pulumi up` deletes the old join key's IAM application."
+            "README, Node identity and threat model). The next `pulumi up` deletes the old join key's IAM application."
             for key in self.obsolete_keys
         ]
         # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
@@ -710,7 +710,7 @@ def _onprem(c, pp, m: model.OnPremPoolModel, common, join, allow_public_ssh) -> 
         if h.host_key is None and not skip:
             c.error(
                 f"{hp}.hostKey",
-                "is required: without it the join key goes to whoever answers on this address. Pin the host's SSH "
+                "is required: without it the host's node credentials go to whoever answers on this address. Pin the host's SSH "
                 "key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; README, on-prem), "
                 "or set insecureSkipHostKeyCheck: true to accept any key",
             )

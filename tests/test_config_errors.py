@@ -363,7 +363,7 @@ CASES = [
      "kosmos:externalPools[4].hosts[0]; a machine joins once"),
     # --- trust: pinned SSH host keys -------------------------------------------------------------------------------
     ("host-key-missing", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), DELETE)])),
-     "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the join key goes to whoever answers on this "
+     "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the host's node credentials go to whoever answers on this "
      "address. Pin the host's SSH key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; "
      "README, on-prem), or set insecureSkipHostKeyCheck: true to accept any key"),
     ("host-key-and-skip", _blog(_set([((EXT, 4, "hosts", 0, "insecureSkipHostKeyCheck"), True)])),

@@ -288,10 +288,11 @@ def summary_markdown(run: ProgramRun) -> str:
             "",
             "## When userdata changes",
             "",
-            "Machines are replaced create-before-delete (no `deleteBeforeReplace` on machines or registrations): the "
-            "new machine is created and its node must register and become Ready before the old machine's node is "
-            "deleted and the old machine destroyed, so capacity never drops. Replacement follows the *redacted* "
-            "userdata hash: rotating the join key changes no hash and replaces nothing.",
+            "Machines are replaced create-before-delete (no `deleteBeforeReplace` anywhere), each with a new node "
+            "identity: the new machine is created and its node must become Ready before the pool's readiness drains "
+            "and deletes the old node and the old machine is destroyed, so capacity never drops. A boot-time machine "
+            "is replaced exactly when its node identity is: when the *redacted* userdata hash or the cloud's "
+            "force-new settings change.",
             "",
         ]
         for cloud in sorted({n["cloud"] for n in nodes}):

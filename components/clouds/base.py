@@ -53,8 +53,7 @@ class MachineSetArgs:
     region: str
     """The cluster's region."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Extra resources that must exist before any machine boots (the userdata already carries the join key's
-    policy)."""
+    """Extra resources that must exist before any machine boots (the userdata already carries its node identity)."""
     equinix_project_id: Optional[str] = None
     """Equinix Metal project (equinix-metal only)."""
     ssh_private_key: Optional[pulumi.Input[str]] = None

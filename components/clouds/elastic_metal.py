@@ -19,8 +19,8 @@ class ElasticMetalNodes(MachineSet):
     USERDATA_PROPERTY = "cloud_init"
     # terraform-provider-scaleway internal/services/baremetal/server.go (ResourceServerUpdate): an `os` change
     # reinstalls the server in place (installServer), which keeps the server and its IP, boots the *stored*
-    # cloud_init (ignored in diffs, so possibly an expired join key) and registers a second node while the
-    # registration keeps tracking the first. Replace the server instead, like every other boot-time change.
+    # cloud_init (ignored in diffs: the credentials of the node it already is) on a machine whose node is in use.
+    # Replace the server instead, with a new node identity, like every other boot-time change.
     REPLACE_ON_CHANGES = ("os",)
 
     def replacement_inputs(self) -> tuple:
