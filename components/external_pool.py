@@ -68,7 +68,7 @@ class ExternalPool(pulumi.ComponentResource):
             name=spec.name,
             region=args.region,
             node_type=catalog.EXTERNAL_NODE_TYPE,
-            # The machines decide the node count, not Scaleway: every agent registration adds a node and every
+            # The machines decide the node count, not Scaleway: every node registration adds a node and every
             # delete lowers `size` by one (SDK K8SV1API.delete_node). `size` starts at the machine count (>= 1: a
             # non-dedicated cluster refuses pools of size 0 unless another pool has a node, terraform-provider-scaleway
             # pool.go validatePoolSize) and is then Scaleway's to change, so it is ignored in diffs below.

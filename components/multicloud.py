@@ -56,7 +56,8 @@ class MulticloudCluster(pulumi.ComponentResource):
         """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
         "externalPools": [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is
         validated first (with the per-cloud preflight look-ups), so a bad one raises SpecError before any resource is
-        registered. `scaleway_api_url` is the Scaleway API the registrations and the agent use (`scaleway:apiUrl`).
+        registered. `scaleway_api_url` is the Scaleway API the node identities, the readiness and the agent use
+        (`scaleway:apiUrl`).
         """
         if scaleway_api_url is None and MulticloudCluster.host_scaleway_api_url is not None:
             scaleway_api_url = MulticloudCluster.host_scaleway_api_url()

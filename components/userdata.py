@@ -83,7 +83,7 @@ class UserdataError(ValueError):
 
 def bare_id(resource_id: str) -> str:
     """`fr-par/<uuid>` -> `<uuid>`: Pulumi ids of Scaleway regional resources carry the region; k8s-agent wants the
-    bare pool UUID (POOL_ID) and the SDK's K8SV1API the bare cluster and pool ids (registration.py)."""
+    bare pool UUID (POOL_ID) and the SDK's K8SV1API the bare cluster and pool ids (scaleway_api.py)."""
     return resource_id.rsplit("/", 1)[-1]
 
 

@@ -29,7 +29,7 @@ class Machine:
     """Machine name; for clouds that boot it, also the base of its hostname. Never the Kubernetes node name: Scaleway
     names nodes itself (`scw-<cluster>-<pool>-<id>`, k8s-agent takes it from NodeMetadata.name)."""
     resource: pulumi.Resource
-    """What the node's registration depends on."""
+    """The machine's resource: the pool's readiness depends on it (drained before the machine goes)."""
     machine_id: pulumi.Output
     public_ip: pulumi.Input[Optional[str]]
     """As the cloud reports it (an output of `resource`), or a configured address (on-prem)."""
