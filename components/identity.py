@@ -59,7 +59,8 @@ class NodeIdentityProvider(scw.ScalewayProvider):
                 break
             except (OSError, ValueError, scw.ScalewayError) as exc:
                 error = exc
-                self._sleep(2**attempt)
+                if attempt + 1 < METADATA_ATTEMPTS:
+                    self._sleep(2**attempt)
         if metadata is None or not metadata.get("id"):
             raise scw.ScalewayError(
                 f"registered a node for {self._describe(props)} but could not read its metadata ({error}). Scaleway "

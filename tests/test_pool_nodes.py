@@ -129,6 +129,23 @@ def test_identity_whose_metadata_cannot_be_read_names_the_node_left_behind(kosmo
     assert kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1  # the documented orphan (README)
 
 
+def test_identity_reads_the_metadata_again_after_a_failure(kosmos, monkeypatch):
+    import components.scaleway_api as scw
+
+    real, failures, sleeps = scw.node_metadata, [], []
+
+    def flaky(url, token, timeout=10):
+        if not failures:
+            failures.append(url)
+            raise OSError("connection reset by peer")
+        return real(url, token, timeout)
+
+    monkeypatch.setattr(scw, "node_metadata", flaky)
+    outs = configured(NodeIdentityProvider, sleep=sleeps.append).create(identity_props(kosmos)).outs
+    assert outs["node_id"] == kosmos.live_nodes()[0]["id"] and sleeps == [1]
+    assert kosmos.auth_calls() == 1  # one node, not one per attempt
+
+
 def test_deleting_the_identity_of_a_machine_that_never_came_up_removes_its_node(kosmos):
     outs = identity(kosmos, boot=False)
     provider = configured(NodeIdentityProvider)
