@@ -245,9 +245,9 @@ class MulticloudClusterArgs(TypedDict, total=False):
     sshPrivateKey: pulumi.Input[str]
     """SSH private key for on-prem hosts (required with on-prem pools); pass it as a secret."""
     joinKeyValidDays: int
-    """Rotate the join key every N days, 1-3650 (a time.Rotating resource stores the date; default: no expiry)."""
+    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
     joinKeyExpiresAt: str
-    """A fixed expiry of the join key instead, RFC 3339 UTC (not with joinKeyValidDays; default: none)."""
+    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
     allowPublicSsh: bool
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs (default false)."""
     latencyProbe: LatencyProbeConfig
@@ -261,9 +261,10 @@ class PoolUserdata(TypedDict):
     """The join userdata of one external pool, as reviewers see it."""
 
     redacted: str
-    """The rendering with the join key replaced by REDACTED-JOIN-KEY."""
+    """The pool's rendering, with the node credentials replaced by REDACTED-NODE-CREDENTIALS (the same for every
+    machine of the pool)."""
     sha256: str
-    """sha256 of `redacted`: changes exactly when the userdata (not the key) changes."""
+    """sha256 of `redacted`: changes exactly when the pool's userdata (not a machine's node) changes."""
 
 
 class NodeSummary(TypedDict):
@@ -278,7 +279,11 @@ class NodeSummary(TypedDict):
     machineId: Optional[str]
     """The cloud's id of the machine."""
     publicIp: Optional[str]
-    """Public IPv4 the node is matched on."""
+    """Public IPv4 as the cloud reports it (informational: nodes are known by id, never matched on an address)."""
+    nodeId: str
+    """The Scaleway node kosmos registered for this machine (known after apply)."""
+    nodeName: str
+    """That node's Kubernetes name, Scaleway's (`scw-<cluster>-<pool>-<id>`; known after apply)."""
 
 
 class PoolNodes(TypedDict):

@@ -1,8 +1,10 @@
 """ExternalPool: a Kosmos pool whose machines live on another cloud (or on-prem).
 
 Declares the Scaleway `external` pool, renders the join userdata once for the pool, lets the cloud module make the
-machines, then per machine a NodeRegistration (wait for Ready on create, delete the node on destroy) and a
-server-side-apply NodePatch that puts the pool's labels on the Node object (labels only: see the patch).
+machines (each after its own NodeIdentity: a node registered by kosmos, whose credentials only that machine gets),
+then one PoolNodes for the pool (wait for every node Ready on create; drain and delete nodes that left, or all on
+destroy) and per machine a server-side-apply NodePatch that puts the pool's labels on the Node object (labels only:
+see the patch).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pulumiverse_scaleway.kubernetes as scw_k8s
 
 from . import catalog
 from .clouds import MACHINE_SETS, MachineSet, MachineSetArgs
-from .registration import NodeRegistration, NodeRegistrationArgs
+from .pool_nodes import PoolNodes, PoolNodesArgs
 from .scaleway_pool import taint_args
 from .spec import ExternalPool as ExternalPoolUnion
 from .spec import JoinSpec
@@ -30,18 +32,17 @@ class ExternalPoolArgs:
     cluster_id: pulumi.Input[str]
     region: str
     """The cluster's region: the pool lives there, and it is the node-agent's POOL_REGION."""
-    join_secret: pulumi.Input[str]
-    """Secret key of the least-privilege join key (JoinKey.secret_key)."""
     k8s_provider: Optional[k8s.Provider] = None
     """Kubernetes provider of the cluster; label patches need it."""
     join: JoinSpec = JoinSpec()
     join_depends_on: tuple = ()
-    """Extra resources machines wait for before booting. JoinKey.secret_key already carries the join key's policy."""
+    """Extra resources machines wait for before booting."""
     equinix_project_id: Optional[str] = None
     ssh_private_key: Optional[pulumi.Input[str]] = None
     scaleway_api_url: Optional[str] = None
-    """`scaleway:apiUrl`: the registration's API calls and the agent's SCW_API_URL (unless kosmos:join.apiUrl).
-    The registration's credentials come from the stack config through its provider's configure(), never inputs."""
+    """`scaleway:apiUrl`: the node identities' and PoolNodes' API calls and the agent's SCW_API_URL (unless
+    kosmos:join.apiUrl). Their credentials come from the stack config through the providers' configure(), never
+    inputs."""
 
 
 def external_pool_max_size(machine_count: int) -> int:
@@ -53,7 +54,7 @@ class ExternalPool(pulumi.ComponentResource):
     pool: scw_k8s.Pool
     pool_id: pulumi.Output[str]
     machine_set: MachineSet
-    registrations: list[NodeRegistration]
+    readiness: PoolNodes
     label_patches: list[k8s.core.v1.NodePatch]
 
     def __init__(self, name: str, args: ExternalPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -67,7 +68,7 @@ class ExternalPool(pulumi.ComponentResource):
             name=spec.name,
             region=args.region,
             node_type=catalog.EXTERNAL_NODE_TYPE,
-            # The machines decide the node count, not Scaleway: every agent registration adds a node and every
+            # The machines decide the node count, not Scaleway: every node registration adds a node and every
             # delete lowers `size` by one (SDK K8SV1API.delete_node). `size` starts at the machine count (>= 1: a
             # non-dedicated cluster refuses pools of size 0 unless another pool has a node, terraform-provider-scaleway
             # pool.go validatePoolSize) and is then Scaleway's to change, so it is ignored in diffs below.
@@ -90,7 +91,6 @@ class ExternalPool(pulumi.ComponentResource):
         machine_set_type = MACHINE_SETS[spec.provider]
         self.userdata = render_output(
             self.pool.id,
-            args.join_secret,
             region=args.region,
             variant=machine_set_type.USERDATA_VARIANT,
             agent_version=args.join.agent_version,
@@ -110,37 +110,33 @@ class ExternalPool(pulumi.ComponentResource):
                 depends_on=tuple(args.join_depends_on),
                 equinix_project_id=args.equinix_project_id,
                 ssh_private_key=args.ssh_private_key,
+                scaleway_api_url=args.scaleway_api_url,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.registrations = []
         self.label_patches = []
         reg = spec.registration
-        for machine in self.machine_set.machines:
-            registration = NodeRegistration(
-                f"{name}-{machine.key}-registration",
-                NodeRegistrationArgs(
-                    cluster_id=args.cluster_id,
-                    region=args.region,
-                    pool_id=self.pool.id,
-                    pool_name=spec.name,
-                    machine=machine.name,
-                    # The node id the join reported (on-prem, whose SSH address is not the address Scaleway sees),
-                    # else the public IPv4 Scaleway reports for the node (machines booted with the userdata).
-                    match_node_id=machine.node_id,
-                    match_ip=None if machine.node_id is not None else machine.public_ip,
-                    wait=reg.wait,
-                    timeout_seconds=reg.timeout_minutes * 60,
-                    skip_drain=reg.skip_drain,
-                    api_url=args.scaleway_api_url,
-                ),
-                # Depends on its machine: on destroy/replace the node is deleted before the machine goes. An IP or
-                # node id reported by the machine already carries that dependency; depends_on only without one.
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=None if machine.reports_identity() else [machine.resource]
-                ),
-            )
-            self.registrations.append(registration)
+        machines = self.machine_set.machines
+        # One readiness resource for the whole pool, after all its machines (pool_nodes.py: the dynamic provider host
+        # runs 4 calls at once, so one blocking call per machine would not scale). depends_on the machines: on
+        # destroy its delete (drain, delete, wait until gone) runs before any machine goes.
+        self.readiness = PoolNodes(
+            f"{name}-readiness",
+            PoolNodesArgs(
+                cluster_id=args.cluster_id,
+                region=args.region,
+                pool_id=self.pool.id,
+                pool_name=spec.name,
+                members=[{"machine": m.name, "node_id": m.identity.node_id, "node_name": m.identity.node_name}
+                         for m in machines],
+                wait=reg.wait,
+                timeout_seconds=reg.timeout_minutes * 60,
+                skip_drain=reg.skip_drain,
+                api_url=args.scaleway_api_url,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[m.resource for m in machines]),
+        )
+        for machine in machines:
             if reg.wait and args.k8s_provider is not None:
                 # Whether Scaleway reconciles pool labels onto external nodes is unconfirmed: put them there.
                 # Plain mappings rather than ObjectMetaPatchArgs: the SDK would serialise every declared field of
@@ -154,9 +150,10 @@ class ExternalPool(pulumi.ComponentResource):
                 self.label_patches.append(
                     k8s.core.v1.NodePatch(
                         f"{name}-{machine.key}-labels",
-                        metadata={"name": registration.node_name, "labels": labels},
-                        # registration.node_name makes the patch wait for the node's registration.
-                        opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider),
+                        metadata={"name": machine.identity.node_name, "labels": labels},
+                        # Applied once the pool's nodes are Ready (the Node object exists only then).
+                        opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider,
+                                                    depends_on=[self.readiness]),
                     )
                 )
         self.nodes = self.machine_set.summary
@@ -166,6 +163,6 @@ class ExternalPool(pulumi.ComponentResource):
                 "pool_id": self.pool_id,
                 "userdata_redacted": self.userdata.redacted,
                 "userdata_sha256": self.userdata.sha256,
-                "node_names": [r.node_name for r in self.registrations],
+                "node_names": [m.identity.node_name for m in machines],
             }
         )

@@ -481,9 +481,9 @@ class KosmosConfig(_Model):
     join_key_expires_at: Optional[
         Str(RFC3339_UTC, **{"*": '{q} is not an RFC 3339 UTC time like "2027-06-30T00:00:00Z"'})
     ] = None
-    """Fixed expiry of the join key, RFC 3339 UTC (`2027-06-30T00:00:00Z`)."""
+    """Ignored (warned): kosmos no longer makes a join key (README, Node identity and threat model). Remove it."""
     join_key_valid_days: Optional[Int(1, MAX_JOIN_KEY_VALID_DAYS)] = None
-    """Rotate the join key every N days."""
+    """Ignored (warned): kosmos no longer makes a join key (README, Node identity and threat model). Remove it."""
     allow_public_ssh: bool = False
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs."""
     latency_probe: LatencyProbeModel = LatencyProbeModel()

@@ -10,7 +10,6 @@ import pulumi
 from .args import MulticloudClusterArgs, PoolNodes, PoolUserdata, to_config
 from .cluster import KosmosCluster
 from .external_pool import ExternalPool, ExternalPoolArgs
-from .join_key import JoinKey
 from .latency_probe import LatencyProbe, LatencyProbeArgs
 from .scaleway_pool import ScalewayPool
 from .clouds import MACHINE_SETS
@@ -57,7 +56,8 @@ class MulticloudCluster(pulumi.ComponentResource):
         """`args` is a mapping in the stack-config shape (`{"cluster": {...}, "scalewayPools": [...],
         "externalPools": [...], ...}`, see MulticloudClusterArgs) or an already validated MulticloudSpec. A mapping is
         validated first (with the per-cloud preflight look-ups), so a bad one raises SpecError before any resource is
-        registered. `scaleway_api_url` is the Scaleway API the registrations and the agent use (`scaleway:apiUrl`).
+        registered. `scaleway_api_url` is the Scaleway API the node identities, the readiness and the agent use
+        (`scaleway:apiUrl`).
         """
         if scaleway_api_url is None and MulticloudCluster.host_scaleway_api_url is not None:
             scaleway_api_url = MulticloudCluster.host_scaleway_api_url()
@@ -84,17 +84,10 @@ class MulticloudCluster(pulumi.ComponentResource):
             for pool in spec.scaleway_pools
         }
 
-        self.join_key: Optional[JoinKey] = None
+        # No join key: every machine's node is registered by kosmos itself with the operator's credentials
+        # (NodeIdentity), and a machine receives only its own node's credentials (README, Node identity and threat model).
         self.external_pools: dict[str, ExternalPool] = {}
         if spec.external_pools:
-            self.join_key = JoinKey(
-                f"{name}-join",
-                cluster_name=spec.cluster.name,
-                project_id=self.cluster.project_id,
-                expires_at=spec.join_key_expires_at,
-                valid_days=spec.join_key_valid_days,
-                opts=child,
-            )
             ssh_key = pulumi.Output.secret(spec.ssh_private_key) if spec.ssh_private_key is not None else None
             for pool in spec.external_pools:
                 self.external_pools[pool.name] = ExternalPool(
@@ -103,7 +96,6 @@ class MulticloudCluster(pulumi.ComponentResource):
                         spec=pool,
                         cluster_id=self.cluster.cluster_id,
                         region=region,
-                        join_secret=self.join_key.secret_key,
                         k8s_provider=self.cluster.provider,
                         join=spec.join,
                         equinix_project_id=spec.equinix_project_id,

@@ -13,6 +13,7 @@ import binascii
 import datetime as _dt
 import difflib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -285,10 +286,8 @@ class MulticloudSpec:
     external_pools: tuple[ExternalPool, ...] = ()
     join: JoinSpec = JoinSpec()
     equinix_project_id: Optional[str] = None
-    join_key_expires_at: Optional[str] = None
-    """Fixed expiry of the join key (RFC 3339 UTC), checked against the clock at plan time."""
-    join_key_valid_days: Optional[int] = None
-    """Rotate the join key every N days (a pulumiverse-time Rotating resource keeps the date stable between runs)."""
+    obsolete_keys: tuple[str, ...] = ()
+    """Stack keys of the removed join key that the stack still sets (joinKeyValidDays, joinKeyExpiresAt): warned."""
     ssh_private_key: Any = None
     """Secret SSH key for on-prem hosts: a pulumi Output (secret) or a str (wrapped as a secret)."""
     allow_public_ssh: bool = False
@@ -297,7 +296,12 @@ class MulticloudSpec:
 
     def warnings(self) -> list[str]:
         """Non-fatal findings a user should see on every plan/preview."""
-        out = []
+        out = [
+            f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
+            "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
+            "README, Node identity and threat model). The next `pulumi up` deletes the old join key's IAM application."
+            for key in self.obsolete_keys
+        ]
         # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
         for pool in self.external_pools:
             if isinstance(pool, OnPremPoolSpec):
@@ -305,7 +309,7 @@ class MulticloudSpec:
                     if host.insecure_skip_host_key_check:
                         out.append(
                             f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].insecureSkipHostKeyCheck is "
-                            "true: any machine answering on its address gets the join key."
+                            "true: any machine answering on its address gets that host's node credentials."
                         )
         return out
 
@@ -466,9 +470,7 @@ def parse_spec(
     ):
         c.error(f"{ns}:sshPrivateKey", "does not look like a PEM/OpenSSH private key (no 'PRIVATE KEY' header)")
 
-    expires_at = _expiry(c, parts["join_key_expires_at"], now)
-    if top.get("joinKeyValidDays") is not None and top.get("joinKeyExpiresAt") is not None:
-        c.error(f"{ns}:joinKeyValidDays", "contradicts kosmos:joinKeyExpiresAt; set one of them")
+    obsolete = tuple(k for k in ("joinKeyValidDays", "joinKeyExpiresAt") if top.get(k) is not None)
 
     probe = parts["latency_probe"]
     latency_probe = (
@@ -484,8 +486,7 @@ def parse_spec(
         external_pools=tuple(ext_pools),
         join=join,
         equinix_project_id=parts["equinix_project_id"],
-        join_key_expires_at=expires_at,
-        join_key_valid_days=parts["join_key_valid_days"],
+        obsolete_keys=obsolete,
         ssh_private_key=ssh_private_key,
         allow_public_ssh=allow_public_ssh,
         latency_probe=latency_probe,
@@ -709,7 +710,7 @@ def _onprem(c, pp, m: model.OnPremPoolModel, common, join, allow_public_ssh) -> 
         if h.host_key is None and not skip:
             c.error(
                 f"{hp}.hostKey",
-                "is required: without it the join key goes to whoever answers on this address. Pin the host's SSH "
+                "is required: without it the host's node credentials go to whoever answers on this address. Pin the host's SSH "
                 "key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; README, on-prem), "
                 "or set insecureSkipHostKeyCheck: true to accept any key",
             )
@@ -737,8 +738,7 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
     """What must not repeat across pools: Pulumi resource names and SSH targets. Host names may: node names are
     Scaleway's (`scw-<cluster>-<pool>-<id>`), and resources are named `<pool>-<host>`.
 
-    Every machine's registration and label patch is named `<prefix>-<pool>-<machine key>` under the same parent
-    type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
+    Every machine's label patch is named `<prefix>-<pool>-<machine key>` under the same parent type, so pool `a`'s host `1-0` and pool `a-1`'s machine 0 would get one URN, which the engine refuses in the
     middle of a deployment.
     """
     p = f"{NAMESPACE}:externalPools"
@@ -754,7 +754,7 @@ def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, External
                 c.error(
                     path,
                     f"{where} and {resource_names[resource_name]} would give their resources the same names "
-                    f"(<cluster>-{resource_name}-registration, …: <pool>-<machine>), so the same URNs, which Pulumi "
+                    f"(<cluster>-{resource_name}-labels, …: <pool>-<machine>), so the same URNs, which Pulumi "
                     "refuses in the middle of an update; rename the pool or the host",
                 )
                 if not onprem:
@@ -881,7 +881,9 @@ def _check_unique_names(c: _Problems, scw_pools, ext_pools, top) -> None:
 # Placeholders as long as the real values, so the measured size is the size of the real rendering: a pool id is
 # `<region>/<uuid>` and a Scaleway secret key is a UUID (36 characters).
 _SIZE_POOL_ID = "xx-xxx/00000000-0000-0000-0000-000000000000"
-_SIZE_SECRET = "00000000-0000-0000-0000-000000000000"
+# A node's credentials as long as Scaleway's: the metadata URL of the default API and a UUID secret.
+_SIZE_SECRET = json.dumps({"metadata_url": "https://api.scaleway.com/k8s/v1/regions/nl-ams/node-metadata",
+                           "node_secret_key": "00000000-0000-4000-8000-000000000000"})
 _SIZE_API_URL = "https://api.scaleway.com"
 
 
@@ -916,21 +918,3 @@ def _check_userdata_size(c: _Problems, join: JoinSpec, region: str, ext_pools) -
                 f"the {variant} join userdata of {pool.provider} pools (pool {_q(pool.name)}) cannot be rendered: "
                 f"{err}; shorten kosmos:join.agentBaseUrl or kosmos:join.allowedOs",
             )
-
-
-def _expiry(c: _Problems, value: Optional[str], now: Optional[_dt.datetime]) -> Optional[str]:
-    """The format is the model's; here: a real date, in the future."""
-    if value is None:
-        return None
-    p = f"{NAMESPACE}:joinKeyExpiresAt"
-    try:
-        when = _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        c.error(p, f"{_q(value)} is not a real date and time")
-        return None
-    now = now or _dt.datetime.now(_dt.timezone.utc)
-    if when <= now:
-        c.error(p, f"{_q(value)} is in the past; new machines could not join with an expired key")
-        return None
-    return value
-

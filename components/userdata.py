@@ -1,8 +1,10 @@
 """Join userdata: one template family (templates/join) for every cloud.
 
-`render(...)` is pure Python (no Pulumi): it returns the script, a redacted rendering (the join key replaced by a
-fixed placeholder) and the sha256 of the redacted rendering, which reviewers compare across previews.
-`render_output(...)` lifts it onto Pulumi Outputs: the script stays secret, the redacted text and hash do not.
+A pool's template is rendered ONCE, with a fixed placeholder where a machine's node credentials go: that redacted
+text and its sha256 are the same for every machine of the pool and are what reviewers compare across previews. Each
+machine's own (secret) copy is the redacted text with the placeholder replaced by its node's
+`{"metadata_url", "node_secret_key"}` (NodeIdentity): a string substitution, so 500 machines cost one render.
+`render_output(...)` lifts it onto Pulumi Outputs: every machine's copy is secret, the redacted text and hash are not.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from . import catalog
 # beside components/ (pyproject.toml maps templates/ to kosmos/templates/).
 _HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES_DIR = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.parent / "templates"
-REDACTED_SECRET = "REDACTED-JOIN-KEY"
-"""Stands in for the join key in every rendering a human or a log may see."""
+REDACTED_SECRET = "REDACTED-NODE-CREDENTIALS"
+"""Stands in for a machine's node credentials in the pool's rendering, the one a human or a log may see. A bare word
+that shell quoting leaves as is, so the substitution below finds it in its quoted form."""
 MAX_USERDATA_BYTES = 16 * 1024
 DEFAULT_LOG_PATH = "/var/log/kosmos-join.log"
 # systemd units k8s-agent installs; `leave` stops and disables them. The agent takes its components from Scaleway's
@@ -67,11 +70,11 @@ class JoinInputs:
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    """The userdata with the real join key: secret."""
+    """One machine's userdata, with its node credentials: secret."""
     redacted: str
-    """The same rendering with the key replaced by REDACTED_SECRET: safe to show and diff."""
+    """The pool's rendering, the credentials replaced by REDACTED_SECRET: safe to show and diff."""
     sha256: str
-    """sha256 of `redacted`: changes exactly when the userdata (not the key) changes."""
+    """sha256 of `redacted`: changes exactly when the pool's userdata (not a machine's credentials) changes."""
 
 
 class UserdataError(ValueError):
@@ -80,7 +83,7 @@ class UserdataError(ValueError):
 
 def bare_id(resource_id: str) -> str:
     """`fr-par/<uuid>` -> `<uuid>`: Pulumi ids of Scaleway regional resources carry the region; k8s-agent wants the
-    bare pool UUID (POOL_ID) and the SDK's K8SV1API the bare cluster and pool ids (registration.py)."""
+    bare pool UUID (POOL_ID) and the SDK's K8SV1API the bare cluster and pool ids (scaleway_api.py)."""
     return resource_id.rsplit("/", 1)[-1]
 
 
@@ -127,34 +130,51 @@ def _context(inputs: JoinInputs) -> dict:
     }
 
 
-def _render_once(inputs: JoinInputs, secret: str, variant: Variant) -> str:
-    ctx = _context(inputs)
+def _render_once(inputs: JoinInputs, variant: Variant) -> str:
+    ctx = {**_context(inputs), "node_userdata": REDACTED_SECRET}
     if variant == "script":
-        text = _template("join/join.sh.j2").render(ctx, secret=secret, secret_mode="embedded")
+        text = _template("join/join.sh.j2").render(ctx, secret_mode="embedded")
     elif variant == "cloud-config":
-        script = _template("join/join.sh.j2").render(ctx, secret=secret, secret_mode="file")
-        text = _template("join/cloud-config.yaml.j2").render(ctx, secret=secret, script=script)
+        script = _template("join/join.sh.j2").render(ctx, secret_mode="file")
+        text = _template("join/cloud-config.yaml.j2").render(ctx, script=script)
     else:
         raise UserdataError(f"unknown userdata variant {variant!r}; expected one of {VARIANTS}")
+    if text.count(_ENCODE[variant](REDACTED_SECRET)) != 1:
+        raise UserdataError(f"the {variant} template must carry the node credentials exactly once")
+    return text
+
+
+# How each variant's template quotes the credentials: `shquote` in the script, `tojson` in cloud-config.
+_ENCODE = {"script": shlex.quote, "cloud-config": json.dumps}
+
+
+def node_credentials(metadata_url: str, node_secret_key: str) -> str:
+    """k8s-agent's cache file content (metadata.go `UserData`: json `metadata_url`, `node_secret_key`)."""
+    if not metadata_url or not node_secret_key:
+        raise UserdataError("node credentials are empty")
+    return json.dumps({"metadata_url": metadata_url, "node_secret_key": node_secret_key})
+
+
+def personalize(redacted: str, variant: Variant, credentials: str) -> str:
+    """One machine's userdata: the pool's rendering with its node credentials in place of the placeholder."""
+    if REDACTED_SECRET in credentials:
+        raise UserdataError("node credentials must not contain the redaction placeholder")
+    encode = _ENCODE[variant]
+    text = redacted.replace(encode(REDACTED_SECRET), encode(credentials), 1)
     if len(text.encode()) > MAX_USERDATA_BYTES:
         raise UserdataError(f"{variant} userdata is {len(text.encode())} bytes; the limit is {MAX_USERDATA_BYTES}")
     return text
 
 
-def render(inputs: JoinInputs, secret: str, variant: Variant = "script") -> Rendered:
-    """Render the join userdata for one pool (every machine of a pool gets the same userdata)."""
-    if not secret:
-        raise UserdataError("join secret is empty")
-    if REDACTED_SECRET in secret:
-        raise UserdataError("join secret must not contain the redaction placeholder")
-    redacted = _render_once(inputs, REDACTED_SECRET, variant)
-    text = _render_once(inputs, secret, variant)
-    return Rendered(text=text, redacted=redacted, sha256=sha256_hex(redacted))
+def render(inputs: JoinInputs, credentials: str, variant: Variant = "script") -> Rendered:
+    """One machine's userdata (`credentials`: node_credentials(...)) and its pool's redacted rendering."""
+    redacted = render_redacted(inputs, variant).redacted
+    return Rendered(text=personalize(redacted, variant, credentials), redacted=redacted, sha256=sha256_hex(redacted))
 
 
 def render_redacted(inputs: JoinInputs, variant: Variant = "script") -> Rendered:
-    """The reviewer's view only (no secret needed): `text` equals `redacted`."""
-    redacted = _render_once(inputs, REDACTED_SECRET, variant)
+    """The pool's rendering (no secret needed): `text` equals `redacted`."""
+    redacted = _render_once(inputs, variant)
     return Rendered(text=redacted, redacted=redacted, sha256=sha256_hex(redacted))
 
 
@@ -174,17 +194,25 @@ def sha256_hex(text: str) -> str:
 
 @dataclass(frozen=True)
 class UserdataOutputs:
-    script: "object"
-    """pulumi.Output[str], secret."""
     redacted: "object"
-    """pulumi.Output[str], not secret."""
+    """pulumi.Output[str], not secret: the pool's rendering."""
     sha256: "object"
     """pulumi.Output[str], not secret."""
+    variant: Variant = "script"
+
+    def for_node(self, metadata_url, node_secret_key):
+        """One machine's userdata (a secret Output) for its NodeIdentity's credentials."""
+        import pulumi
+
+        return pulumi.Output.secret(
+            pulumi.Output.all(self.redacted, metadata_url, node_secret_key).apply(
+                lambda a: personalize(a[0], self.variant, node_credentials(a[1], a[2]))
+            )
+        )
 
 
 def render_output(
     pool_id,
-    secret,
     *,
     region: str,
     variant: Variant,
@@ -195,7 +223,7 @@ def render_output(
     allowed_os: Sequence[str] = catalog.DEFAULT_ALLOWED_OS,
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB,
 ) -> UserdataOutputs:
-    """Lift `render` onto Outputs: the secret never leaves a secret Output."""
+    """The pool's rendering on Outputs, once per pool; machines take `for_node(...)` copies."""
     import pulumi
 
     def inputs_for(pid: str) -> JoinInputs:
@@ -210,13 +238,6 @@ def render_output(
             min_memory_mib=min_memory_mib,
         )
 
-    pool_id = pulumi.Output.from_input(pool_id)
-    redacted = pool_id.apply(lambda pid: render_redacted(inputs_for(pid), variant))
-    script = pulumi.Output.secret(
-        pulumi.Output.all(pool_id, secret).apply(lambda args: render(inputs_for(args[0]), args[1], variant).text)
-    )
-    return UserdataOutputs(
-        script=script,
-        redacted=redacted.apply(lambda r: r.redacted),
-        sha256=redacted.apply(lambda r: r.sha256),
-    )
+    redacted = pulumi.Output.from_input(pool_id).apply(lambda pid: render_redacted(inputs_for(pid), variant))
+    return UserdataOutputs(redacted=redacted.apply(lambda r: r.redacted), sha256=redacted.apply(lambda r: r.sha256),
+                           variant=variant)

@@ -1,6 +1,6 @@
 """The kosmos policies, as plain validate functions wrapped in CrossGuard policy objects.
 
-Tests call the validate functions with real ResourceValidationArgs / StackValidationArgs; only __main__.py builds
+Tests call the validate functions with real ResourceValidationArgs; only __main__.py builds
 the PolicyPack (constructing one starts the analyzer server).
 
 Props arrive as the engine sends them to analyzers: input names on the wire (camelCase), secrets unwrapped. So
@@ -17,10 +17,7 @@ from pulumi_policy import (
     PolicyConfigSchema,
     ResourceValidationArgs,
     ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
 )
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 
 def _load_catalog():
@@ -38,20 +35,21 @@ catalog = _load_catalog()
 CLUSTER = "scaleway:kubernetes/cluster:Cluster"
 POOL = "scaleway:kubernetes/pool:Pool"
 IAM_POLICY = "scaleway:iam/policy:Policy"
-API_KEY = "scaleway:iam/apiKey:ApiKey"
+NODE_IDENTITY = "pulumi-python:dynamic/kosmos:NodeIdentity"
+# What a NodeIdentity outputs that lets its holder act as that node (components/identity.py).
+NODE_SECRET_OUTPUTS = ("metadata_url", "node_secret_key")
 CIVO_INSTANCE = "civo:index/instance:Instance"
 CIVO_FIREWALL = "civo:index/firewall:Firewall"
 EQUINIX_DEVICE = "equinix-metal:index/device:Device"
 EM_SERVER = "scaleway:elasticmetal/server:Server"
 REMOTE_COMMAND = "command:remote:Command"
-# Machine type -> the input that carries join userdata.
+# Machine type -> the input that carries join userdata (with the machine's node credentials).
 USERDATA_PROPERTY = {
     CIVO_INSTANCE: "script",
     EQUINIX_DEVICE: "userData",
     EM_SERVER: "cloudInit",
     REMOTE_COMMAND: "stdin",
 }
-JOIN_NAME_PREFIX = "kosmos-join-"
 
 
 def _is_kosmos_join_command(args: ResourceValidationArgs) -> bool:
@@ -86,19 +84,25 @@ def machines_have_enough_memory(args: ResourceValidationArgs, report_violation) 
             report_violation(f"Scaleway node type {node_type!r} has too little memory for a Kubernetes node.")
 
 
-def join_key_grants_only_external_node_register(args: ResourceValidationArgs, report_violation) -> None:
-    if args.resource_type != IAM_POLICY or not str(args.props.get("name", "")).startswith(JOIN_NAME_PREFIX):
+def no_key_can_register_nodes(args: ResourceValidationArgs, report_violation) -> None:
+    # kosmos registers every node itself with the operator's credentials (components/identity.py): a key with this
+    # permission set is one that, handed to a machine, registers as many nodes as its holder likes.
+    if args.resource_type != IAM_POLICY:
         return
-    rules = args.props.get("rules") or []
-    granted = sorted({p for rule in rules for p in (rule.get("permissionSetNames") or [])})
-    if granted != [catalog.JOIN_PERMISSION_SET] or len(rules) != 1:
+    granted = {p for rule in args.props.get("rules") or [] for p in (rule.get("permissionSetNames") or [])}
+    if catalog.JOIN_PERMISSION_SET in granted:
         report_violation(
-            f"The join key's policy must grant exactly one rule with only {catalog.JOIN_PERMISSION_SET}; "
-            f"it grants {granted or 'nothing'} in {len(rules)} rule(s)."
+            f"This IAM policy grants {catalog.JOIN_PERMISSION_SET}: kosmos needs no join key (each machine gets only "
+            "its own node's credentials), and a key that can register nodes must not reach a machine."
         )
-    for rule in rules:
-        if rule.get("organizationId") or not rule.get("projectIds"):
-            report_violation("The join key's policy must be scoped to the cluster's project, not the organization.")
+
+
+def node_credentials_are_secret(args: ResourceValidationArgs, report_violation) -> None:
+    if args.resource_type != NODE_IDENTITY:
+        return
+    missing = [o for o in NODE_SECRET_OUTPUTS if o not in (args.opts.additional_secret_outputs or [])]
+    if missing:
+        report_violation(f"The node identity's {', '.join(missing)} must be secret outputs (additional_secret_outputs).")
 
 
 def join_userdata_is_secret(args: ResourceValidationArgs, report_violation) -> None:
@@ -107,7 +111,7 @@ def join_userdata_is_secret(args: ResourceValidationArgs, report_violation) -> N
         return
     if prop not in (args.opts.additional_secret_outputs or []):
         report_violation(
-            f"{prop!r} carries the join key: it must be a secret (additional_secret_outputs does not list it)."
+            f"{prop!r} carries a node's credentials: it must be a secret (additional_secret_outputs does not list it)."
         )
 
 
@@ -144,33 +148,15 @@ def pools_carry_the_cloud_label(args: ResourceValidationArgs, report_violation) 
 
 def onprem_host_key_is_pinned(args: ResourceValidationArgs, report_violation) -> None:
     # pulumi-command ignores host keys when `connection.hostKey` is empty (provider/pkg/provider/remote/
-    # connection.go: ssh.InsecureIgnoreHostKey), so the join key goes to whatever answers on the address.
+    # connection.go: ssh.InsecureIgnoreHostKey), so the node's credentials go to whatever answers on the address.
     if args.resource_type != REMOTE_COMMAND or not _is_kosmos_join_command(args):
         return
     connection = args.props.get("connection") or {}
     if not connection.get("hostKey"):
         report_violation(
-            f"SSH host key of {connection.get('host')!r} is not pinned (insecureSkipHostKeyCheck): the join key goes "
-            "to whichever machine answers on that address. Set hostKey (README: pinning the SSH host key)."
+            f"SSH host key of {connection.get('host')!r} is not pinned (insecureSkipHostKeyCheck): the node's "
+            "credentials go to whichever machine answers on that address. Set hostKey (README: pinning the SSH host key)."
         )
-
-
-def join_key_expires(args: StackValidationArgs, report_violation) -> None:
-    for resource in args.resources:
-        if resource.resource_type == API_KEY and str(resource.props.get("description", "")).startswith("kosmos join"):
-            # At preview an expiry from joinKeyValidDays (time.Rotating's rotationRfc3339) is not known yet: the
-            # analyzer's props raise UnknownValueError on access (pulumi_policy proxy.py, unknown_checking_proxy),
-            # or hold the engine's unknown-string sentinel. Unknown is an expiry to come, not a missing one.
-            try:
-                expires_at = resource.props.get("expiresAt")
-            except UnknownValueError:
-                continue
-            if expires_at == UNKNOWN_STRING_VALUE:
-                continue
-            if not expires_at:
-                report_violation(
-                    "The join API key never expires; set kosmos:joinKeyValidDays to rotate it (README).", resource.urn
-                )
 
 
 POLICIES = [
@@ -187,14 +173,20 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
-        name="kosmos-join-key-least-privilege",
-        description=f"The join key's IAM policy grants only {catalog.JOIN_PERMISSION_SET} on the cluster's project.",
-        validate=join_key_grants_only_external_node_register,
+        name="kosmos-no-node-register-key",
+        description=f"No IAM policy of the stack grants {catalog.JOIN_PERMISSION_SET} (kosmos registers nodes itself).",
+        validate=no_key_can_register_nodes,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name="kosmos-node-credentials-secret",
+        description="A node identity's metadata URL and node secret are secret outputs.",
+        validate=node_credentials_are_secret,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
         name="kosmos-join-userdata-secret",
-        description="Machine inputs that carry the join userdata are secrets.",
+        description="Machine inputs that carry the join userdata (a node's credentials) are secrets.",
         validate=join_userdata_is_secret,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
@@ -221,12 +213,6 @@ POLICIES = [
         name="kosmos-onprem-host-key-pinned",
         description="On-prem hosts are reached with a pinned SSH host key (not insecureSkipHostKeyCheck).",
         validate=onprem_host_key_is_pinned,
-        enforcement_level=EnforcementLevel.ADVISORY,
-    ),
-    StackValidationPolicy(
-        name="kosmos-join-key-expiry",
-        description="The join API key has an expiry.",
-        validate=join_key_expires,
         enforcement_level=EnforcementLevel.ADVISORY,
     ),
 ]

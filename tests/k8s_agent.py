@@ -5,9 +5,14 @@ Written from github.com/scaleway/k8s-agent v0.1.5:
   exit 2; `-h`: usage, exit 0); `-version` prints the version; not root: "Agent must be run as root", exit 1;
   without `-kosmos` it reads Kapsule credentials from 169.254.42.42 and fails off Scaleway; in Kosmos mode it exits
   after installing.
-- metadata.go: POOL_ID, POOL_REGION, SCW_SECRET_KEY required in that order, SCW_API_URL optional (default
-  https://api.scaleway.com); `/etc/scw-k8s-userdata` (0600) caches the registration and, while it exists, no
-  registration happens; POST …/external-nodes/auth with X-Auth-Token, then GET metadata_url with the node secret.
+- metadata.go: POOL_ID, POOL_REGION, SCW_SECRET_KEY required in that order (getKosmosUserData), SCW_API_URL optional
+  (default https://api.scaleway.com); then registerKosmosNode: `/etc/scw-k8s-userdata` read first; present, it is
+  unmarshalled and used as is ("failed to unmarshal Kosmos node userdata cache" if it is not JSON) and SCW_SECRET_KEY
+  is never sent; absent, POST …/external-nodes/auth with `X-Auth-Token: $SCW_SECRET_KEY`, the answer written to the
+  cache 0600. Then getNodeMetadata: GET metadata_url with the node secret.
+- controller.go: the node token authenticates to `cluster_url` (`config.BearerToken = nodemetadata.Token`). The
+  stand-in stands for the kubelet it installed with one POST `<cluster_url>/kubelet` with that token, which makes the
+  local Kosmos (tests/kosmos_api.py) count the node's kubelet as started.
 - versions.go: installed component versions in `/etc/scw-k8s-versions.json`.
 - .goreleaser-prod.yml: binaries `k8s-agent_linux_{amd64,arm64}`, `checksums.txt` lines `<sha256>  <file>`.
 Errors are logged as slog's default logger does (stderr, `2006/01/02 15:04:05 ERROR msg key=value`).
@@ -112,7 +117,13 @@ def main():
     api = os.environ.get("SCW_API_URL") or "https://api.scaleway.com"
     cache = ROOT + "/etc/scw-k8s-userdata"
     if os.path.exists(cache):
-        userdata = json.loads(open(cache).read())
+        try:
+            userdata = json.loads(open(cache).read())
+        except ValueError as err:
+            slog("ERROR", "Failed to get Kosmos node credentials",
+                 error=f"failed to register Kosmos node: failed to unmarshal Kosmos node userdata cache: {err}")
+            sys.exit(1)
+        open(os.path.join(ROOT, "agent", "used-cache"), "w").write("yes")
     else:
         url = f"{api}/k8s/v1/regions/{os.environ['POOL_REGION']}/pools/{os.environ['POOL_ID']}/external-nodes/auth"
         try:
@@ -140,6 +151,8 @@ def main():
     versions = {"kubelet": metadata.get("pool_version"), "containerd": "1.7"}
     open(ROOT + "/etc/scw-k8s-versions.json", "w").write(json.dumps(versions))
     open(os.path.join(ROOT, "agent", "metadata.json"), "w").write(json.dumps(metadata))
+    # The installed kubelet reaches the cluster with the node token (stand-in; see the module docstring).
+    request("POST", metadata["cluster_url"] + "/kubelet", userdata["node_secret_key"])
     slog("INFO", "System and components processed successfully")
     slog("INFO", "Kosmos mode: exiting after installation")
 

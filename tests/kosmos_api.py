@@ -8,9 +8,16 @@ Written from the vendors' source:
   metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
   `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
   `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/clusters/{id}` (get_cluster: `version`). Node fields as unmarshal_Node reads them.
-It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`,
-`public_ip_v4` is the address the agent came from (`nat_ip`: an on-prem machine's NAT address), a delete goes through
-`deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`, `type`).
+It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`, a
+delete goes through `deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`,
+`type`). `auth_external_node` accepts the operator's key (kosmos registers every machine's node itself) or a pool's
+join key (the agent's own path), never a node secret.
+A registered node is `creating` until its kubelet first reaches the cluster (the stand-in agent POSTs `cluster_url`
+with the node token, as k8s-agent controller.go authenticates with `BearerToken = nodemetadata.Token`), `not_ready`
+for `ready_seconds`, then `ready`; `lose(node_id)` stops its kubelet (`not_ready`, a machine deleted behind Pulumi's
+back). `public_ip_v4` is deprecated (scaleway-sdk-go api/k8s/v1/k8s_sdk.go) and no source says Scaleway fills it for
+external nodes: it stays null unless `report_public_ip` (then it is `nat_ip`, the address the kubelet came from).
+`latency_seconds` delays every answer (outside the lock, so concurrent calls overlap, as on a real API).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from loopback import LoopbackServer
 class Pool:
     id: str
     name: str
-    join_key: str
+    join_key: Optional[str]
     size: int
     labels: dict = field(default_factory=dict)
 
@@ -51,7 +58,11 @@ class LocalKosmos(LoopbackServer):
         delete_seconds: float = 1.0,
         default_page_size: int = 2,
         kubeconfig: Optional[str] = None,
+        report_public_ip: bool = False,
+        latency_seconds: float = 0.0,
     ):
+        self.report_public_ip = report_public_ip
+        self.latency_seconds = latency_seconds
         self.operator_secret = operator_secret
         self.cluster_id = cluster_id
         self.cluster_name = cluster_name
@@ -85,6 +96,8 @@ class LocalKosmos(LoopbackServer):
                 query = dict(urllib.parse.parse_qsl(url.query))
                 if kosmos.fault(self, method, url.path):
                     return
+                if kosmos.latency_seconds:
+                    time.sleep(kosmos.latency_seconds)
                 with kosmos.lock:
                     kosmos.requests.append((method, url.path, query))
                     status, payload = kosmos.handle(method, url.path, query, self.headers.get("X-Auth-Token", ""))
@@ -108,7 +121,7 @@ class LocalKosmos(LoopbackServer):
         super().__init__(Handler)
 
     # -- test helpers -----------------------------------------------------------------------------------------
-    def add_pool(self, name: str, join_key: str, size: int = 1) -> Pool:
+    def add_pool(self, name: str, join_key: Optional[str] = None, size: int = 1) -> Pool:
         pool = Pool(str(uuid.uuid4()), name, join_key, size)
         self.pools[pool.id] = pool
         return pool
@@ -131,6 +144,28 @@ class LocalKosmos(LoopbackServer):
     def auth_calls(self) -> int:
         return sum(1 for m, p, _ in self.requests if m == "POST" and p.endswith("/external-nodes/auth"))
 
+    def count(self, method: str, suffix: str) -> int:
+        """Requests so far whose path ends with `suffix` (e.g. ("GET", "/nodes"): lists)."""
+        with self.lock:
+            return sum(1 for m, p, _ in self.requests if m == method and p.endswith(suffix))
+
+    def boot(self, node_id: str) -> None:
+        """The node's kubelet reaches the cluster, as the stand-in agent does after installing (tests without one)."""
+        with self.lock:
+            self._kubelet_started(self.nodes[node_id])
+
+    def lose(self, node_id: str) -> None:
+        """The node's machine is gone: its kubelet stops reporting (NotReady), Scaleway still lists the node."""
+        with self.lock:
+            self.nodes[node_id]["_lost"] = True
+
+    def _kubelet_started(self, node: dict) -> None:
+        if node["_kubelet_at"] is None:
+            node["_kubelet_at"] = self._now()
+        node["_lost"] = False
+        if self.report_public_ip:
+            node["public_ip_v4"] = self.nat_ip
+
     # -- behaviour --------------------------------------------------------------------------------------------
     def error_body(self, status: int) -> tuple[str, bytes]:
         """A fault (`self.faults`, tests/loopback.py) in Scaleway's error shape: JSON `message` + `type`, which every
@@ -151,9 +186,11 @@ class LocalKosmos(LoopbackServer):
     def _status(self, node: dict) -> str:
         if node["_deleted_at"] is not None:
             return "deleting"
-        if node["_metadata_at"] is not None and self._now() - node["_metadata_at"] >= self.ready_seconds:
-            return "ready"
-        return "not_ready" if node["_metadata_at"] is not None else "creating"
+        if node["_kubelet_at"] is None:
+            return "creating"
+        if node["_lost"] or self._now() - node["_kubelet_at"] < self.ready_seconds:
+            return "not_ready"
+        return "ready"
 
     def _visible(self, node: dict) -> bool:
         return node["_deleted_at"] is None or self._now() - node["_deleted_at"] < self.delete_seconds
@@ -181,6 +218,12 @@ class LocalKosmos(LoopbackServer):
             return self._auth(m.group(1), token)
         if path == f"/k8s/v1/regions/{self.region}/node-metadata" and method == "GET":
             return self._metadata(token)
+        if path == f"/apiserver/{self.cluster_id}/kubelet" and method == "POST":
+            node = self._by_secret(token)
+            if node is None:
+                return self._denied()
+            self._kubelet_started(node)
+            return 200, {}
         # Everything else is the operator's API: their secret key.
         if token != self.operator_secret:
             return self._denied()
@@ -213,7 +256,7 @@ class LocalKosmos(LoopbackServer):
         pool = self.pools.get(pool_id)
         if pool is None:
             return self._not_found("k8s_pool", pool_id)
-        if token != pool.join_key:
+        if token not in (self.operator_secret, pool.join_key) or not token:
             return self._denied()
         if self.fail_auth_status:
             return self.fail_auth_status, {"message": "internal error", "type": "internal"}
@@ -227,13 +270,14 @@ class LocalKosmos(LoopbackServer):
             "region": self.region,
             "name": f"scw-{self.cluster_name}-{pool.name}-{node_id.replace('-', '')[:22]}",
             "conditions": {},
-            "public_ip_v4": self.nat_ip,
+            "public_ip_v4": None,
             "public_ip_v6": None,
             "error_message": None,
             "created_at": stamp,
             "updated_at": stamp,
             "_secret": str(uuid.uuid4()),
-            "_metadata_at": None,
+            "_kubelet_at": None,
+            "_lost": False,
             "_deleted_at": None,
         }
         node = self.nodes[node_id]
@@ -242,17 +286,20 @@ class LocalKosmos(LoopbackServer):
             "node_secret_key": node["_secret"],
         }
 
+    def _by_secret(self, token: str) -> Optional[dict]:
+        return next((n for n in self.nodes.values() if token and n["_secret"] == token and n["_deleted_at"] is None),
+                    None)
+
     def _metadata(self, token: str):
-        node = next((n for n in self.nodes.values() if n["_secret"] == token and n["_deleted_at"] is None), None)
+        node = self._by_secret(token)
         if node is None:
             return self._denied()
-        if node["_metadata_at"] is None:
-            node["_metadata_at"] = self._now()
         pool = self.pools[node["pool_id"]]
         return 200, {
             "id": node["id"],
             "name": node["name"],
-            "cluster_url": f"https://{self.cluster_id}.api.k8s.{self.region}.scw.cloud:6443",
+            # Scaleway's is https://<cluster>.api.k8s.<region>.scw.cloud:6443; here the loopback stand-in of it.
+            "cluster_url": f"{self.url}/apiserver/{self.cluster_id}",
             "cluster_ca": base64.b64encode(b"not a real CA").decode(),
             "pool_version": self.version,
             "kubelet_config": "",
@@ -263,7 +310,7 @@ class LocalKosmos(LoopbackServer):
             "resolvconf_path": "/run/systemd/resolve/resolv.conf",
             "template_args": {},
             "has_gpu": False,
-            "external_ip": node["public_ip_v4"],
+            "external_ip": node["public_ip_v4"] or "",
             "repo_uri": "https://example.invalid/repo.zip",
             "installer_tags": [],
         }

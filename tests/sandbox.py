@@ -119,11 +119,13 @@ class Machine:
         runs = self.agent("runs")
         return runs.count("run") if runs else 0
 
-    def all_files_text(self) -> str:
-        """Everything on the fake machine except the secret file and the agent's own records."""
+    def all_files_text(self, exclude: tuple[str, ...] = ("etc/scw-k8s-userdata",)) -> str:
+        """Everything on the fake machine except `exclude` (by default the agent's registration cache, where the
+        node's own credentials must stay) and the agent's own records."""
         texts = []
         for path in self.root.rglob("*"):
-            if path.is_file() and "agent" not in path.relative_to(self.root).parts[:1] and path.name != "join.secret":
+            rel = path.relative_to(self.root)
+            if path.is_file() and "agent" not in rel.parts[:1] and str(rel) not in exclude:
                 try:
                     texts.append(path.read_text(errors="replace"))
                 except OSError:

@@ -51,7 +51,9 @@ def test_the_largest_bench_stack_is_one_the_program_accepts():
 
 def test_a_small_measurement_reports_what_it_measured():
     result = bench.measure(10, runs=3)
-    assert result["resources"] == 40 and result["critical_path"] == 5
+    # 3 fixed (cluster, provider, system pool), 3 pools with 3 readiness, 1 firewall, 3 per node (machine, identity,
+    # label patch); the path cluster, pool, identity, machine, readiness, label patch.
+    assert result["resources"] == 40 and result["critical_path"] == 6
     assert len(result["program_runs_seconds"]) == len(result["floor_runs_seconds"]) == 3
     # seconds are reported rounded, the ratio from the unrounded medians
     assert abs(result["time_ratio"] - result["program_seconds"] / result["floor_seconds"]) < 0.01
@@ -60,3 +62,15 @@ def test_a_small_measurement_reports_what_it_measured():
     # the program does more than the floor (real inputs, dependencies, exports): calls are deterministic
     assert result["program_python_calls"] > result["floor_python_calls"] > 0
     assert 0 < result["render_ms_per_node"] < 1
+
+
+def test_the_convergence_measurement_reports_what_it_measured():
+    from tools.bench_converge import converge
+
+    lines = []
+    result = converge(6, pool_size=4, latency=0.0, boot=(0.05, 0.1), ready=0.05, poll=0.05, progress=lines.append)
+    assert (result["nodes"], result["pools"]) == (6, 2)
+    # Two calls per identity (auth_external_node, the metadata GET), then one list per pool per round.
+    assert result["requests"] == 2 * 6 + result["list_requests"] and result["list_requests"] >= 2
+    assert result["requests_per_node"] == round(result["requests"] / 6, 2)
+    assert len([line for line in lines if "Ready (" in line]) == 2  # progress, per pool

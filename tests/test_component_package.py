@@ -242,7 +242,7 @@ def test_construct_registers_what_the_python_api_registers():
     assert exports["kubeconfig"].secret is True
     assert exports["clusterId"].value.startswith("nl-ams/")
     assert set(exports["userdata"].value) == {"edge", "rack"}
-    assert "REDACTED-JOIN-KEY" in exports["userdata"].value["edge"]["redacted"]
+    assert "REDACTED-NODE-CREDENTIALS" in exports["userdata"].value["edge"]["redacted"]
     assert exports["nodes"].value["edge"]["machines"][0]["machine"] == "edge-0"
     assert exports["poolIds"].value.keys() == {"gpu", "edge", "rack"}
 
@@ -254,8 +254,9 @@ def test_construct_takes_scaleway_api_url_from_the_calling_stacks_config():
     url = "https://api.scaleway.example.test"
     run = run_component("construct", WIRE, **{"scaleway:apiUrl": url})
     assert run.error is None, run.error
-    registrations = run.by_type("pulumi-python:dynamic/kosmos:NodeRegistration")
-    assert registrations and all(r.inputs["api_url"] == url for r in registrations)
+    dynamic = run.by_type("pulumi-python:dynamic/kosmos:NodeIdentity") + run.by_type(
+        "pulumi-python:dynamic/kosmos:PoolNodes")
+    assert dynamic and all(r.inputs["api_url"] == url for r in dynamic)
     for userdata in run.exports["userdata"].value.values():
         assert f"API_URL={url}\n" in userdata["redacted"]
     # Without it, the agent's own default applies.

@@ -183,9 +183,6 @@ CASES = [
     ("onprem-host-key", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), "AAAA-not-a-key")])),
      "kosmos:externalPools[4].hosts[0].hostKey: \"AAAA-not-a-key\" is not an SSH public host key like "
      "'ssh-ed25519 AAAA…' (ssh-keyscan's output without the host column)"),
-    ("expiry-in-the-past", _blog(_set([(("kosmos:joinKeyExpiresAt",), "2020-01-01T00:00:00Z")])),
-     'kosmos:joinKeyExpiresAt: "2020-01-01T00:00:00Z" is in the past; new machines could not join with an expired '
-     "key"),
     ("expiry-format", _blog(_set([(("kosmos:joinKeyExpiresAt",), "next year")])),
      'kosmos:joinKeyExpiresAt: "next year" is not an RFC 3339 UTC time like "2027-06-30T00:00:00Z"'),
     ("agent-sha-not-hex", _dev(_set([(("kosmos:join",), {"agentSha256": {"amd64": "abc"}})])),
@@ -269,14 +266,14 @@ CASES = [
     ("urn-collision-onprem-host-vs-pool", _blog(_set([((EXT, 4, "name"), "a"), ((EXT, 4, "hosts", 0, "name"), "1-0"),
                                                      ((EXT, 1, "name"), "a-1")])),
      "kosmos:externalPools[4].hosts[0].name: kosmos:externalPools[4].hosts[0] and kosmos:externalPools[1] machine 0 "
-     "would give their resources the same names (<cluster>-a-1-0-registration, …: <pool>-<machine>), so the same "
+     "would give their resources the same names (<cluster>-a-1-0-labels, …: <pool>-<machine>), so the same "
      "URNs, which Pulumi refuses in the middle of an update; rename the pool or the host"),
     ("urn-collision-pool-vs-onprem-host", _blog(lambda raw: (
         raw[EXT][4].update(name="edge-x"), raw[EXT][4]["hosts"][0].update(name="0"),
         raw[EXT].append({"name": "edge", "provider": "on-prem", "hosts": [
             {"name": "x-0", "address": "192.168.64.6", "hostKey": raw[EXT][4]["hosts"][0]["hostKey"]}]}))),
      "kosmos:externalPools[5].hosts[0].name: kosmos:externalPools[5].hosts[0] and kosmos:externalPools[4].hosts[0] "
-     "would give their resources the same names (<cluster>-edge-x-0-registration, …: <pool>-<machine>), so the same "
+     "would give their resources the same names (<cluster>-edge-x-0-labels, …: <pool>-<machine>), so the same "
      "URNs, which Pulumi refuses in the middle of an update; rename the pool or the host"),
     # --- fullmatch: `$` accepts one trailing newline ---------------------------------------------------------------
     ("pool-name-trailing-newline", _dev(_set([((SCW, 0, "name"), "default\n")])),
@@ -366,7 +363,7 @@ CASES = [
      "kosmos:externalPools[4].hosts[0]; a machine joins once"),
     # --- trust: pinned SSH host keys -------------------------------------------------------------------------------
     ("host-key-missing", _blog(_set([((EXT, 4, "hosts", 0, "hostKey"), DELETE)])),
-     "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the join key goes to whoever answers on this "
+     "kosmos:externalPools[4].hosts[0].hostKey: is required: without it the host's node credentials go to whoever answers on this "
      "address. Pin the host's SSH key (`ssh-keyscan -t ed25519 <address>`, then check its fingerprint out of band; "
      "README, on-prem), or set insecureSkipHostKeyCheck: true to accept any key"),
     ("host-key-and-skip", _blog(_set([((EXT, 4, "hosts", 0, "insecureSkipHostKeyCheck"), True)])),
@@ -390,8 +387,6 @@ CASES = [
     # --- the calendar ----------------------------------------------------------------------------------------------
     ("valid-days-zero", _blog(_set([(("kosmos:joinKeyValidDays",), 0)])),
      "kosmos:joinKeyValidDays: 0 is out of range; expected between 1 and 3650"),
-    ("valid-days-and-fixed-expiry", _blog(_set([(("kosmos:joinKeyExpiresAt",), "2099-01-01T00:00:00Z")])),
-     "kosmos:joinKeyValidDays: contradicts kosmos:joinKeyExpiresAt; set one of them"),
     # --- what a Pulumi user sees -----------------------------------------------------------------------------------
     ("namespace-typo", _blog(lambda raw: raw.update({"kosmo:externalPools": raw.pop(EXT)})),
      'kosmo:externalPools: namespace "kosmo" is not "kosmos" (did you mean "kosmos:externalPools"?); kosmos reads '
@@ -485,11 +480,20 @@ def test_the_default_cluster_name_is_checked_like_a_given_one():
     ]
 
 
-def test_expiry_is_checked_against_now():
-    base = {"cluster": {"region": "fr-par", "version": "1.31"}, "joinKeyExpiresAt": "2027-01-01T00:00:00Z"}
-    parse_spec(base, now=dt.datetime(2026, 12, 31, tzinfo=dt.timezone.utc))
-    with pytest.raises(SpecError, match="is in the past"):
-        parse_spec(base, now=dt.datetime(2027, 1, 2, tzinfo=dt.timezone.utc))
+def test_the_removed_join_key_settings_are_warned_about_by_name_and_change_nothing():
+    # kosmos no longer makes a join key: a stack that still sets these keeps working and is told to drop them.
+    base = {"cluster": {"region": "fr-par", "version": "1.31"}}
+    old = {**base, "joinKeyExpiresAt": "2020-01-01T00:00:00Z", "joinKeyValidDays": 90}
+    assert parse_spec(base).warnings() == []
+    warnings = parse_spec(old).warnings()
+    assert [w.split(" ", 1)[0] for w in warnings] == ["kosmos:joinKeyValidDays", "kosmos:joinKeyExpiresAt"]
+    assert all("is ignored and can be removed" in w and "deletes the old join key's IAM application" in w
+               for w in warnings)
+    raw = stack_config("blog")
+    raw["kosmos:joinKeyValidDays"] = 90
+    run = run_config(raw, stack="blog", raise_errors=True)
+    assert any(w.startswith("kosmos:joinKeyValidDays is ignored") for w in run.warnings)
+    assert {r.type for r in run.custom()} == {r.type for r in run_config(stack_config("blog"), stack="blog").custom()}
 
 
 def test_plain_http_agent_mirror_is_accepted_when_every_arch_is_pinned():
@@ -528,7 +532,10 @@ def test_a_join_userdata_over_16_kib_is_refused_before_anything_is_registered():
                                api_url="https://api.scaleway.com")
     for variant, provider, pool in (("script", "civo", "civo-lon1"), ("cloud-config", "scaleway-elastic-metal", "em-x86")):
         with pytest.raises(userdata.UserdataError) as real_error:
-            userdata.render(real, fake_uuid("secret"), variant)
+            # A node's credentials as long as Scaleway's: metadata URL of the default API, a UUID secret.
+            credentials = userdata.node_credentials("https://api.scaleway.com/k8s/v1/regions/fr-par/node-metadata",
+                                                    fake_uuid("secret"))
+            userdata.render(real, credentials, variant)
         size = int(re.search(r"is (\d+) bytes", str(real_error.value)).group(1))
         assert size > userdata.MAX_USERDATA_BYTES
         assert (
@@ -629,14 +636,15 @@ def test_make_plan_closes_every_event_loop_it_opened():
 
 @pytest.mark.parametrize("stack", ["blog", "baremetal"])
 def test_the_collision_check_knows_how_machines_name_their_resources(stack_run, stack):
-    """The cross-pool check predicts resource names from ExternalPoolSpec.machine_keys(): the registrations and label
-    patches the program really registers must be exactly those names, for every cloud."""
+    """The cross-pool check predicts resource names from ExternalPoolSpec.machine_keys(): the node identities and
+    label patches the program really registers must be exactly those names, for every cloud."""
     spec = parse_spec({k.split(":", 1)[1]: v for k, v in stack_config(stack).items()}, stack=stack)
     predicted = {f"kosmos-{pool.name}-{key}" for pool in spec.external_pools for key in pool.machine_keys()}
     run = stack_run(stack)
-    for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
-                          ("kubernetes:core/v1:NodePatch", "-labels")):
-        assert {r.name[: -len(suffix)] for r in run.by_type(type_)} == predicted
+    identities = {r.name.removesuffix("-identity").replace("-nodes-", "-", 1)
+                  for r in run.by_type("pulumi-python:dynamic/kosmos:NodeIdentity")}
+    assert identities == predicted
+    assert {r.name.removesuffix("-labels") for r in run.by_type("kubernetes:core/v1:NodePatch")} == predicted
 
 
 def test_two_pools_may_share_a_host_name_and_their_resources_stay_distinct():
@@ -649,9 +657,9 @@ def test_two_pools_may_share_a_host_name_and_their_resources_stay_distinct():
     assert run.error is None, run.error
     joins = {r.name: r.raw_inputs["connection"]["host"] for r in run.by_type("command:remote:Command")}
     assert joins["kosmos-home-nodes-mac-vm"] == "192.168.64.5" and joins["kosmos-lab-nodes-mac-vm"] == "192.168.64.9"
-    for type_, suffix in (("pulumi-python:dynamic/kosmos:NodeRegistration", "-registration"),
-                          ("kubernetes:core/v1:NodePatch", "-labels")):
+    for type_, names_of in (("pulumi-python:dynamic/kosmos:NodeIdentity", "kosmos-{}-nodes-mac-vm-identity"),
+                            ("kubernetes:core/v1:NodePatch", "kosmos-{}-mac-vm-labels")):
         names = [r.name for r in run.by_type(type_)]
-        assert {f"kosmos-home-mac-vm{suffix}", f"kosmos-lab-mac-vm{suffix}"} <= set(names)
+        assert {names_of.format("home"), names_of.format("lab")} <= set(names)
         assert len(names) == len(set(names))
     assert len({r.urn for r in run.registrations}) == len(run.registrations)

@@ -22,7 +22,8 @@ from tools import diff
 from tools.engine import fake_uuid
 
 STACK = "blog"
-JOIN_SECRET = fake_uuid("secret", "kosmos-join-key")  # what the mock engine hands out as the join key
+# What the mock engine hands out as a machine's node secret (tools/engine.py KosmosMocks: NodeIdentity).
+NODE_SECRET = fake_uuid("node-secret", "kosmos-civo-lon1-nodes-0-identity")
 MACHINE_TYPES = {"civo:index/instance:Instance", "equinix-metal:index/device:Device",
                  "scaleway:elasticmetal/server:Server"}
 COMMAND = "command:remote:Command"
@@ -111,9 +112,10 @@ def test_one_civo_machine_more_and_a_changed_pool_label(scenarios):
     existing = [f"kosmos-{pool}-{i}-labels" for i in range(new)]
     assert _ops(d) == {
         ("+", f"kosmos-{pool}-nodes-{new}"),
-        ("+", f"kosmos-{pool}-{new}-registration"),
+        ("+", f"kosmos-{pool}-nodes-{new}-identity"),
         ("+", f"kosmos-{pool}-{new}-labels"),
         ("~", f"kosmos-{pool}-pool"),
+        ("~", f"kosmos-{pool}-readiness"),  # one more member to wait for
         *{("~", name) for name in existing},
     }
     [pool_step] = [s for s in d.steps if s.name == f"kosmos-{pool}-pool"]
@@ -123,7 +125,7 @@ def test_one_civo_machine_more_and_a_changed_pool_label(scenarios):
     for step in d.steps:
         if step.name in existing:
             assert [c.path for c in step.changes] == ["metadata.labels.team"]
-    assert d.summary().startswith("Resources: 3 to create, 3 to update, 0 to replace, 0 to delete")
+    assert d.summary().startswith("Resources: 3 to create, 4 to update, 0 to replace, 0 to delete")
     assert d.userdata == {}  # labels are not in the join userdata
     text = diff.render_text(d)
     assert f"~  scaleway:kubernetes/pool:Pool kosmos-{pool}-pool" in text
@@ -157,7 +159,7 @@ def test_secrets_compare_by_keyed_hash_only(stack_run, key):
     again = [r for r in second["resources"].values() if r["name"] == instance["name"]][0]
     assert next(iter(again["secrets"].values())) != script_hash  # a new key per diff
     dumped = json.dumps(first)
-    assert JOIN_SECRET not in dumped and "offline-plan:kosmos:sshPrivateKey" not in dumped
+    assert NODE_SECRET not in dumped and "offline-plan:kosmos:sshPrivateKey" not in dumped
 
 
 def test_an_elastic_metal_os_change_replaces_the_server(stack_run, key):
@@ -173,10 +175,20 @@ def test_an_elastic_metal_os_change_replaces_the_server(stack_run, key):
     steps = {s.urn: s for s in diff.compare(base, head).steps}
     assert steps[urn].op == diff.REPLACE, (steps[urn].op, steps[urn].reasons)
     assert steps[urn].reasons == ["os changed: in replaceOnChanges"]
-    # ... and its node with it: the registration's public IP is not known until the new server exists.
-    [registration] = [s for s in steps.values() if s.type == diff.REGISTRATION_TYPE]
-    assert registration.name == "kosmos-em-x86-0-registration" and registration.op == diff.REPLACE
-    assert any(r.startswith("match_ip changed") for r in registration.reasons), registration.reasons
+    # In the program an `os` change is also a new generation of the server's node identity (ElasticMetalNodes
+    # replacement_inputs): the identity is replaced, and the server with it, through its replacementTrigger.
+    [identity_urn] = [u for u, r in head["resources"].items() if r["name"] == "kosmos-em-x86-nodes-0-identity"]
+    head["resources"][identity_urn]["inputs"]["generation"] = "0f0f0f"
+    steps = {s.urn: s for s in diff.compare(base, head).steps}
+    assert steps[identity_urn].op == diff.REPLACE
+    assert steps[identity_urn].reasons == [
+        "generation changed: an identity field of NodeIdentity (components/identity.py, pool_nodes.py)"]
+    assert steps[urn].reasons == ["os changed: in replaceOnChanges",
+                                  "replacementTrigger: its node identity kosmos-em-x86-nodes-0-identity is replaced "
+                                  "(a new node)"]
+    # The pool's readiness waits for the new node and then drains the old one: an update, never a replacement.
+    [readiness] = [s for s in steps.values() if s.name == "kosmos-em-x86-readiness"]
+    assert readiness.op == diff.UPDATE
 
 
 def _make_diff(clone, *args):
@@ -218,14 +230,16 @@ def test_a_join_template_comment_replaces_boot_time_machines_and_updates_on_prem
     hosts = [r for r in scenarios[0]["base"]["resources"].values() if r["type"] == COMMAND]
     assert machines and hosts
     for m in machines:
-        line = f"+- {m['type']} {m['name']}\n     replaced because replacementTrigger changed"
+        line = (f"+- {m['type']} {m['name']}\n     replaced because replacementTrigger: its node identity "
+                f"{m['name']}-identity is replaced (a new node)")
         assert line in out, m["name"]
-    # The new machine has a new address and node: its registration and label patch are replaced with it.
+        assert f"+- pulumi-python:dynamic/kosmos:NodeIdentity {m['name']}-identity\n" in out
+    # The new machine is a new node: its label patch is replaced with it; the pool's readiness is updated.
     patches = [r["name"] for r in scenarios[0]["base"]["resources"].values() if r["type"] == "kubernetes:core/v1:NodePatch"]
     replaced_patches = [p for p in patches if f"+- kubernetes:core/v1:NodePatch {p}\n" in out]
     assert len(replaced_patches) == len(machines)
-    assert "metadata.name: (current value) → (assigned by Scaleway at join)" in out
-    assert "match_ip: (current value) → (known after apply)" in out
+    assert "metadata.name: (current value) → (known after apply)" in out
+    assert "generation: " in out and "match_ip" not in out
     assert f"{3 * len(machines)} to replace" in out and "-+ " not in out
     for h in hosts:
         assert f"~  {COMMAND} {h['name']}\n" in out
@@ -249,8 +263,8 @@ def test_no_secret_value_in_any_diff_output(cli_runs, scenarios):
         texts += [diff.render_text(d, colour=True), diff.render_markdown(d)]
     stack = (REPO / "stacks" / f"Pulumi.{STACK}.yaml").read_text()
     ciphertexts = [v["secure"] for v in yaml.safe_load(stack)["config"].values() if isinstance(v, dict) and "secure" in v]
-    known = [JOIN_SECRET, "mock-admin-token", "[secret:offline-plan:", *ciphertexts,
-             hashlib.sha256(JOIN_SECRET.encode()).hexdigest()]
+    known = [NODE_SECRET, "mock-admin-token", "[secret:offline-plan:", *ciphertexts,
+             hashlib.sha256(NODE_SECRET.encode()).hexdigest()]
     everything = "\n".join(texts)
     assert "[secret] changed" in everything  # secrets were compared...
     for value in known:

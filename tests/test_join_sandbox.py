@@ -1,33 +1,49 @@
-"""The rendered join script, really executed by bash in a sandbox: it downloads the stand-in k8s-agent
-(tests/k8s_agent.py) over https from 127.0.0.1, verifies it, and the agent registers with the local Kosmos
-(tests/kosmos_api.py) through the agent's own protocol."""
+"""The rendered join script, really executed by bash in a sandbox: it writes its node's credentials as the agent's
+cache, downloads the stand-in k8s-agent (tests/k8s_agent.py) over https from 127.0.0.1, verifies it, and the agent
+installs the node kosmos registered for this machine (components/identity.py, run for real against the local
+Kosmos of tests/kosmos_api.py): with the cache in place it registers nothing (k8s-agent metadata.go)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pathlib
 import re
 import stat
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
+from pulumi.dynamic import Config, ConfigureRequest
 
-from components.userdata import JoinInputs, render, render_leave
+from components.identity import NodeIdentityProvider
+from components.userdata import JoinInputs, node_credentials, render, render_leave
 from k8s_agent import AgentRelease
 from kosmos_api import LocalKosmos
 from loopback import DROP, Faults
 from sandbox import Machine
 
-SECRET = "7d3c1f2e-9b8a-4c6d-a5e4-f3b2c1d0e9f8"
+ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
 OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
+PLACEHOLDER = "unused-node-registered-by-kosmos"  # the agent's SCW_SECRET_KEY (templates/join/join.sh.j2)
 TIMESTAMPED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z kosmos-join\[[a-z]+\]: ", re.M)
 NODE_NAME = re.compile(r"^scw-multicloud-civo-lon1-[0-9a-f]{22}$")
 
 
+@pytest.fixture(autouse=True)
+def no_scw_environment(monkeypatch, tmp_path):
+    for name in [n for n in __import__("os").environ if n.startswith("SCW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def kosmos():
-    with LocalKosmos(operator_secret=OPERATOR_SECRET) as k:
-        k.pool = k.add_pool("civo-lon1", SECRET)
+    # No join key on the pool: kosmos registers every node with the operator's key; public_ip_v4 never reported.
+    with LocalKosmos(operator_secret=OPERATOR_SECRET, ready_seconds=0.0) as k:
+        k.pool = k.add_pool("civo-lon1")
+        k.registered = []
         yield k
 
 
@@ -42,53 +58,92 @@ def machine(tmp_path):
     return Machine(tmp_path / "machine")
 
 
+def register(kosmos, machine: str = "civo-lon1-0") -> dict:
+    """What the program does before the machine exists: NodeIdentity.create with the operator's credentials."""
+    provider = NodeIdentityProvider()
+    provider.configure(ConfigureRequest(config=Config(raw_config={
+        "scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url},
+        project_name="kosmos")))
+    outs = provider.create({"region": "fr-par", "pool_id": f"fr-par/{kosmos.pool.id}", "pool_name": "civo-lon1",
+                            "machine": machine, "generation": "abc123", "api_url": None, "timeout_seconds": 10,
+                            "poll_seconds": 0.05}).outs
+    kosmos.registered.append(outs)
+    return outs
+
+
 def join_inputs(kosmos, release, **inputs) -> JoinInputs:
     return JoinInputs(pool_id=f"fr-par/{kosmos.pool.id}", region="fr-par", agent_base_url=release.base_url,
                       api_url=kosmos.url, **inputs)
 
 
-def script_for(kosmos, release, secret: str = SECRET, variant: str = "script", **inputs) -> str:
-    return render(join_inputs(kosmos, release, **inputs), secret, variant).text
+def script_for(kosmos, release, node: dict | None = None, variant: str = "script", **inputs) -> str:
+    """The machine's userdata for `node` (a newly registered one by default): the pool's rendering, personalised."""
+    node = node or register(kosmos)
+    return render(join_inputs(kosmos, release, **inputs), node_credentials(node["metadata_url"],
+                                                                           node["node_secret_key"]), variant).text
 
 
 def reported(stdout: str) -> dict:
     return dict(re.findall(r"^(KOSMOS_NODE_(?:ID|NAME))=(\S*)$", stdout, re.M))
 
 
-def assert_secret_nowhere_but_the_agent(machine: Machine, result, secret: str = SECRET) -> None:
-    assert secret not in result.stdout
-    assert secret not in result.stderr
-    assert secret not in machine.log()
-    assert secret not in (machine.agent("argv") or "")
-    assert secret not in (machine.agent("cmdlines") or "")  # no process had it on its command line
-    assert secret not in machine.all_files_text()
+def can_register(kosmos, token: str) -> bool:
+    """Whether `token` registers a node, asked the way k8s-agent asks (metadata.go registerKosmosNode)."""
+    url = f"{kosmos.url}/k8s/v1/regions/fr-par/pools/{kosmos.pool.id}/external-nodes/auth"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST", headers={"X-Auth-Token": token}),
+                                    timeout=10):
+            return True
+    except urllib.error.HTTPError:
+        return False
+
+
+def assert_only_its_own_node(kosmos, machine: Machine, result, node: dict) -> None:
+    """The node secret is in the agent's root-only cache and nowhere else; nothing on the machine can register a
+    node (the operator's key is nowhere, and the node secret itself is refused by the registration endpoint)."""
+    secret = node["node_secret_key"]
+    for text in (result.stdout, result.stderr, machine.log(), machine.agent("argv") or "",
+                 machine.agent("cmdlines") or "", machine.all_files_text()):
+        assert secret not in text
+        assert OPERATOR_SECRET not in text and ACCESS_KEY not in text
+    cache = machine.root / "etc/scw-k8s-userdata"
+    assert json.loads(cache.read_text()) == {"metadata_url": node["metadata_url"], "node_secret_key": secret}
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert OPERATOR_SECRET not in machine.all_files_text(exclude=())
+    calls = kosmos.auth_calls()
+    assert not can_register(kosmos, secret) and not can_register(kosmos, PLACEHOLDER)
+    assert kosmos.auth_calls() == calls + 2 and len(kosmos.live_nodes()) == len(kosmos.registered)
 
 
 @pytest.mark.parametrize("uname, arch", [("x86_64", "amd64"), ("aarch64", "arm64")])
-def test_joins_through_the_agent_protocol_and_reports_the_node_scaleway_registered(kosmos, release, tmp_path, uname, arch):
+def test_joins_as_the_node_kosmos_registered_for_it_without_registering_anything(kosmos, release, tmp_path, uname,
+                                                                                   arch):
     machine = Machine(tmp_path / "m", machine=uname)
-    kosmos.nat_ip = "203.0.113.7"
-    result = machine.run(script_for(kosmos, release))
+    node = register(kosmos)
+    assert kosmos.auth_calls() == 1 and kosmos.live_nodes()[0]["status"] == "creating"  # no machine yet
+    result = machine.run(script_for(kosmos, release, node))
     assert result.returncode == 0, result.stdout + result.stderr
     # checksums.txt first (no pin), then the binary for this arch, both over https.
     assert release.requests == ["checksums.txt", f"k8s-agent_linux_{arch}"]
     assert machine.agent("argv").split() == ["-kosmos"]  # k8s-agent main.go knows -kosmos and -version only
     assert machine.agent("POOL_ID") == kosmos.pool.id  # the bare UUID, not fr-par/<uuid>
     assert machine.agent("POOL_REGION") == "fr-par"
-    assert machine.agent("SCW_SECRET_KEY") == SECRET
+    # metadata.go requires a non-empty SCW_SECRET_KEY but, with the cache, never sends it: a placeholder.
+    assert machine.agent("SCW_SECRET_KEY") == PLACEHOLDER
+    assert machine.agent("used-cache") == "yes"  # the agent took the cache kosmos wrote before it ran
     assert machine.agent("SCW_API_URL") == kosmos.url
-    [node] = kosmos.live_nodes()
-    assert NODE_NAME.match(node["name"]) and node["public_ip_v4"] == "203.0.113.7"
-    # Identity from the agent's own registration, never the hostname (Node-A).
-    assert reported(result.stdout) == {"KOSMOS_NODE_ID": node["id"], "KOSMOS_NODE_NAME": node["name"]}
+    assert kosmos.auth_calls() == 1  # still only the program's registration
+    [listed] = kosmos.live_nodes()
+    assert listed["id"] == node["node_id"] and NODE_NAME.match(listed["name"])
+    assert listed["public_ip_v4"] is None  # never reported, never needed
+    assert listed["status"] == "ready"  # its kubelet reached the cluster
+    # The identity the join reads back is the one kosmos registered, never the hostname (Node-A).
+    assert reported(result.stdout) == {"KOSMOS_NODE_ID": node["node_id"], "KOSMOS_NODE_NAME": node["node_name"]}
     recorded = json.loads((machine.root / "var/lib/kosmos/node.json").read_text())
-    assert (recorded["id"], recorded["name"], recorded["pool_id"]) == (node["id"], node["name"], kosmos.pool.id)
+    assert (recorded["id"], recorded["name"], recorded["pool_id"]) == (node["node_id"], node["node_name"],
+                                                                      kosmos.pool.id)
     assert machine.state() == "ok"
-    assert_secret_nowhere_but_the_agent(machine, result)
-    cache = machine.root / "etc/scw-k8s-userdata"
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    # The join key file is removed once the join has finished; the agent runs from its verified copy.
-    assert not (machine.root / "etc/kosmos/join.secret").exists()
+    assert_only_its_own_node(kosmos, machine, result, node)
     agent = machine.root / f"usr/local/lib/kosmos/k8s-agent_linux_{arch}"
     assert agent.read_bytes() == release.agent and stat.S_IMODE(agent.stat().st_mode) == 0o700
 
@@ -98,7 +153,7 @@ def test_every_step_is_logged_with_a_timestamp_to_stdout_and_the_log_file(kosmos
     assert result.returncode == 0, result.stdout
     steps = re.findall(r"kosmos-join\[([a-z]+)\]", machine.log())
     ordered = list(dict.fromkeys(steps))
-    assert ordered == ["root", "os", "arch", "resources", "download", "agent", "identity", "finished"]
+    assert ordered == ["root", "credentials", "os", "arch", "resources", "download", "agent", "identity", "finished"]
     for line in machine.log().splitlines():
         assert TIMESTAMPED.match(line), line
     assert machine.log().splitlines() == [l for l in result.stdout.splitlines() if TIMESTAMPED.match(l)]
@@ -120,7 +175,7 @@ def test_refuses_unsupported_machines_before_downloading(kosmos, release, tmp_pa
     assert result.returncode != 0
     assert message in result.stdout
     assert machine.state().startswith(f"failed:{step}: ") and message in machine.state()
-    assert release.requests == [] and machine.agent_runs() == 0 and kosmos.auth_calls() == 0
+    assert release.requests == [] and machine.agent_runs() == 0 and kosmos.auth_calls() == 1  # the program's only
 
 
 def test_allowed_os_is_configurable(kosmos, release, tmp_path):
@@ -171,7 +226,7 @@ def test_an_unverified_download_is_never_executed(kosmos, release, machine, serv
     assert result.returncode != 0
     assert machine.state().startswith("failed:download: ") and message in machine.state()
     assert "nothing was run" in machine.state()
-    assert machine.agent_runs() == 0 and kosmos.auth_calls() == 0
+    assert machine.agent_runs() == 0 and kosmos.auth_calls() == 1
     assert not (machine.root / "usr/local/lib/kosmos/k8s-agent_linux_amd64").exists()
     assert not list((machine.root / "usr/local/lib/kosmos").glob("*.partial"))
 
@@ -211,88 +266,102 @@ def test_a_second_run_registers_nothing_new(kosmos, release, machine):
     forced = machine.run(script, KOSMOS_JOIN_FORCE=1)
     assert forced.returncode == 0, forced.stdout
     assert machine.agent_runs() == 2
-    # The agent reused its cached registration: still one node, one auth call.
+    # The agent reused the cache: still one node, one auth call (the program's).
     assert kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1
     assert reported(forced.stdout) == reported(first.stdout)
 
 
-def test_leave_then_join_registers_a_new_node(kosmos, release, machine):
-    join = script_for(kosmos, release)
-    first = machine.run(join)
+def test_leave_then_a_new_identity_joins_as_a_new_node(kosmos, release, machine):
+    first = machine.run(script_for(kosmos, release))
     assert first.returncode == 0, first.stdout
     leave = render_leave(join_inputs(kosmos, release))
     result = machine.run(leave)
     assert result.returncode == 0, result.stdout + result.stderr
     assert machine.state() == "left"
     for gone in ("etc/scw-k8s-userdata", "etc/scw-k8s-versions.json", "var/lib/kosmos/node.json",
-                 "etc/kosmos/join.secret", "usr/local/lib/kosmos/k8s-agent_linux_amd64"):
+                 "usr/local/lib/kosmos/k8s-agent_linux_amd64"):
         assert not (machine.root / gone).exists(), gone
     calls = (machine.root / "systemctl.calls").read_text().splitlines()
     assert "disable --now kubelet.service" in calls and "disable --now containerd.service" in calls
-    second = machine.run(join)
+    second = machine.run(script_for(kosmos, release))  # a replaced machine gets a new identity
     assert second.returncode == 0, second.stdout
-    assert kosmos.auth_calls() == 2
-    assert reported(second.stdout)["KOSMOS_NODE_ID"] != reported(first.stdout)["KOSMOS_NODE_ID"]
+    assert kosmos.auth_calls() == 2  # both by the program
+    assert reported(second.stdout)["KOSMOS_NODE_ID"] == kosmos.registered[1]["node_id"] != \
+        reported(first.stdout)["KOSMOS_NODE_ID"]
+
+
+def metadata_faults(*script) -> Faults:
+    return Faults(script=list(script), only=lambda method, path: path.endswith("/node-metadata"))
 
 
 def test_agent_failure_is_reported_with_its_status_after_bounded_attempts(kosmos, release, machine):
-    kosmos.fail_auth_status = 500
-    result = machine.run(script_for(kosmos, release))
+    script = script_for(kosmos, release)
+    kosmos.faults = metadata_faults(*[500] * 5)
+    result = machine.run(script)
     assert result.returncode != 0
     assert machine.state() == (
         f"failed:agent: k8s-agent exited with status 1 (attempt 5/5; its output is in "
         f"{machine.root}/var/log/kosmos-join.log)"
     )
-    assert "failed to register Kosmos node: 500 Internal Server Error" in machine.log()
-    assert machine.agent_runs() == 5 and kosmos.auth_calls() == 5
+    assert "failed to get node metadata: 500 Internal Server Error" in machine.log()
+    assert machine.agent_runs() == 5 and len(kosmos.faults.injected) == 5
     assert machine.log().count("); again in 0s") == 4
+    assert kosmos.auth_calls() == 1  # the program's: the agent never registers
 
 
-def test_a_failing_agent_runs_again_with_backoff_and_joins_once(kosmos, release, machine):
+def test_a_failing_agent_runs_again_with_backoff_and_joins_as_its_node(kosmos, release, machine):
     # k8s-agent exits 1 on any failed call and never retries (metadata.go): the join runs it again.
-    kosmos.faults = Faults(script=[429, 503, DROP], only=lambda method, path: path.endswith("/external-nodes/auth"))
-    result = machine.run(script_for(kosmos, release))
+    node = register(kosmos)
+    kosmos.faults = metadata_faults(429, 503, DROP)
+    result = machine.run(script_for(kosmos, release, node))
     assert result.returncode == 0, result.stdout
     assert machine.agent_runs() == 4 and len(kosmos.faults.injected) == 3
     assert [line.split("kosmos-join[agent]: ", 1)[1] for line in machine.log().splitlines()
             if "again in" in line] == [f"k8s-agent exited with status 1 (attempt {n}/5); again in 0s" for n in (1, 2, 3)]
-    assert len(kosmos.live_nodes()) == 1 and machine.state() == "ok"
-    assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
-    assert_secret_nowhere_but_the_agent(machine, result)
+    assert machine.state() == "ok" and kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1
+    assert reported(result.stdout)["KOSMOS_NODE_ID"] == node["node_id"]
+    assert_only_its_own_node(kosmos, machine, result, node)
 
 
-def test_a_rerun_after_a_failed_metadata_call_reuses_the_registration(kosmos, release, machine):
-    kosmos.faults = Faults(script=[503], only=lambda method, path: path.endswith("/node-metadata"))
-    result = machine.run(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=1)
+def test_the_backoff_between_agent_runs_doubles_from_the_configured_base(kosmos, release, machine):
+    script = script_for(kosmos, release)
+    kosmos.faults = metadata_faults(503, 503)
+    result = machine.run(script, KOSMOS_JOIN_BACKOFF_SECONDS=1)
     assert result.returncode == 0, result.stdout
-    assert "k8s-agent exited with status 1 (attempt 1/5); again in 1s" in machine.log()
-    assert machine.agent_runs() == 2 and kosmos.auth_calls() == 1  # the agent's cache: no second node
-    assert len(kosmos.live_nodes()) == 1
+    log = machine.log()
+    assert "(attempt 1/5); again in 1s" in log and "(attempt 2/5); again in 2s" in log
+    assert machine.agent_runs() == 3 and len(kosmos.live_nodes()) == 1
 
 
-def test_a_wrong_join_key_is_refused_by_kosmos_and_not_retried(kosmos, release, machine):
-    result = machine.run(script_for(kosmos, release, secret="00000000-0000-4000-8000-000000000000"))
-    assert result.returncode != 0 and "failed to register Kosmos node: 401 Unauthorized" in machine.log()
+def test_the_credentials_of_a_deleted_node_join_nothing_and_are_not_retried(kosmos, release, machine):
+    # The node was deleted (its machine replaced, or destroyed) before this machine booted: the agent's metadata
+    # call is refused and it exits 1 (metadata.go getNodeMetadata); a refusal is not retried and no node appears.
+    node = register(kosmos)
+    kosmos.handle("DELETE", f"/k8s/v1/regions/fr-par/nodes/{node['node_id']}", {}, OPERATOR_SECRET)
+    result = machine.run(script_for(kosmos, release, node))
+    assert result.returncode != 0
+    assert "failed to get node metadata: 401" in machine.log()
     assert machine.agent_runs() == 1
-    assert machine.state() == (f"failed:agent: Scaleway refused the registration, not retried (k8s-agent status 1; "
-                               f"see {machine.root}/var/log/kosmos-join.log)")
-    assert kosmos.live_nodes() == []
+    assert machine.state() == (f"failed:agent: Scaleway refused this node's credentials, not retried (k8s-agent "
+                               f"status 1; see {machine.root}/var/log/kosmos-join.log)")
+    assert kosmos.auth_calls() == 1
 
 
-def test_secret_with_shell_metacharacters_reaches_the_agent_intact(kosmos, release, machine):
+def test_credentials_with_shell_metacharacters_reach_the_cache_intact(kosmos, release, machine, tmp_path):
     nasty = "k'ey\"$(touch /tmp/kosmos-pwned)`x`;$HOME"
-    kosmos.pool.join_key = nasty
-    result = machine.run(script_for(kosmos, release, secret=nasty))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert machine.agent("SCW_SECRET_KEY") == nasty
-    assert_secret_nowhere_but_the_agent(machine, result, nasty)
+    text = render(join_inputs(kosmos, release), node_credentials(f"{kosmos.url}/x?a='b'", nasty), "script").text
+    machine.run(text)
+    cache = machine.root / "etc/scw-k8s-userdata"
+    assert json.loads(cache.read_text()) == {"metadata_url": f"{kosmos.url}/x?a='b'", "node_secret_key": nasty}
+    assert not pathlib.Path("/tmp/kosmos-pwned").exists()
 
 
 def test_the_script_also_runs_from_stdin_as_on_prem_sends_it(kosmos, release, machine):
-    result = machine.run("", stdin=script_for(kosmos, release))
+    node = register(kosmos)
+    result = machine.run("", stdin=script_for(kosmos, release, node))
     assert result.returncode == 0, result.stderr
-    assert machine.agent("SCW_SECRET_KEY") == SECRET
-    assert_secret_nowhere_but_the_agent(machine, result)
+    assert machine.agent("SCW_SECRET_KEY") == PLACEHOLDER
+    assert_only_its_own_node(kosmos, machine, result, node)
 
 
 def test_wget_is_used_when_curl_is_missing(kosmos, release, tmp_path):
@@ -304,37 +373,44 @@ def test_wget_is_used_when_curl_is_missing(kosmos, release, tmp_path):
     assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
 
 
-def test_cloud_config_variant_runs_with_the_secret_file_cloud_init_writes(kosmos, release, machine):
-    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
+def write_files(machine: Machine, files: dict, only: tuple[str, ...] = ("/etc/scw-k8s-userdata",)) -> None:
+    """What cloud-init's write_files does before runcmd: the listed files, with their modes."""
+    for path in only:
+        target = machine.root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(files[path]["content"])
+        target.chmod(int(files[path]["permissions"], 8))
+
+
+def test_cloud_config_variant_runs_with_the_cache_cloud_init_writes(kosmos, release, machine):
+    node = register(kosmos)
+    doc = yaml.safe_load(script_for(kosmos, release, node, variant="cloud-config"))
     files = {f["path"]: f for f in doc["write_files"]}
-    assert files["/etc/kosmos/join.secret"]["permissions"] == "0600"
+    assert files["/etc/scw-k8s-userdata"]["permissions"] == "0600"
+    assert files["/etc/scw-k8s-userdata"]["owner"] == "root:root"
     assert files["/usr/local/sbin/kosmos-join"]["permissions"] == "0700"
     assert doc["runcmd"] == [["/usr/local/sbin/kosmos-join"]]
     script = files["/usr/local/sbin/kosmos-join"]["content"]
-    assert SECRET not in script  # the script itself never holds the key in this form
-    # Do what cloud-init does: write the files, run the command.
-    secret_path = machine.root / "etc/kosmos/join.secret"
-    secret_path.parent.mkdir(parents=True)
-    secret_path.write_text(files["/etc/kosmos/join.secret"]["content"])
-    secret_path.chmod(0o600)
+    assert node["node_secret_key"] not in script  # the script itself never holds the credentials in this form
+    write_files(machine, files)
     result = machine.run(script)
     assert result.returncode == 0, result.stdout
-    assert machine.agent("SCW_SECRET_KEY") == SECRET
-    assert not secret_path.exists()
-    assert_secret_nowhere_but_the_agent(machine, result)
+    assert machine.agent("SCW_SECRET_KEY") == PLACEHOLDER and machine.agent("used-cache") == "yes"
+    assert_only_its_own_node(kosmos, machine, result, node)
 
 
-def test_cloud_config_variant_fails_clearly_without_the_secret_file(kosmos, release, machine):
+def test_cloud_config_variant_fails_clearly_without_the_cache(kosmos, release, machine):
     doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
     script = doc["write_files"][1]["content"]
     result = machine.run(script)
     assert result.returncode != 0
-    assert machine.state().startswith("failed:agent: join secret")
+    assert machine.state().startswith("failed:credentials: no node credentials in")
+    assert machine.agent_runs() == 0  # the agent never runs without them (it would try to register)
 
 
 def test_default_agent_url_is_the_regions_release_bucket():
     inputs = JoinInputs(pool_id="nl-ams/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", region="nl-ams")
-    text = render(inputs, SECRET).text
+    text = render(inputs, node_credentials("https://api.scaleway.com/x", "k")).text
     # .goreleaser-prod.yml: bucket scw-<region>-k8s-agent, directory agent/<version without v>.
     assert "AGENT_BASE_URL=https://scw-nl-ams-k8s-agent.s3.nl-ams.scw.cloud/agent/0.1.5\n" in text
     assert "AGENT_VERSION=v0.1.5\n" in text
@@ -345,45 +421,43 @@ def script_path(machine: Machine):
     return machine.root.parent / f"{machine.root.name}-script.sh"  # where Machine.run puts the delivered script
 
 
-def test_the_script_removes_its_own_file_which_holds_the_key_after_joining(kosmos, release, machine):
+def test_the_script_removes_its_own_file_which_holds_the_credentials_after_joining(kosmos, release, machine):
     # Civo keeps Instance.script as /usr/local/bin/civo-user-init-script (pulumi-civo 2.4.8, /work/shared/FACTS.md):
-    # the key must not stay in it once the node has joined.
+    # once joined, the node's credentials stay only in the agent's root-only cache.
     result = machine.run(script_for(kosmos, release))
     assert result.returncode == 0, result.stdout + result.stderr
     assert not script_path(machine).exists()
-    assert not (machine.root / "etc/kosmos/join.secret").exists()
     assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
 
 
-def test_a_failed_join_drops_the_key_file_but_keeps_the_script_for_a_retry(kosmos, release, machine):
-    kosmos.fail_auth_status = 500
+def test_a_failed_join_keeps_the_script_for_a_retry(kosmos, release, machine):
+    release.always["k8s-agent_linux_amd64"] = 503
     script = script_for(kosmos, release)
     result = machine.run(script)
     assert result.returncode != 0
-    assert not (machine.root / "etc/kosmos/join.secret").exists()
     assert script_path(machine).read_text() == script
-    assert f"the join key stays in {script_path(machine)} for a retry" in machine.log()
-    kosmos.fail_auth_status = None
+    assert f"this node's credentials stay in {script_path(machine)} for a retry" in machine.log()
+    del release.always["k8s-agent_linux_amd64"]
     retry = machine.run(script_path(machine).read_text())  # sudo bash <the file left behind>
     assert retry.returncode == 0, retry.stdout + retry.stderr
     assert not script_path(machine).exists() and len(kosmos.live_nodes()) == 1
 
 
-def test_a_failed_cloud_config_join_keeps_the_key_file_cloud_init_wrote_once(kosmos, release, machine):
-    kosmos.fail_auth_status = 500
-    doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
-    files = {f["path"]: f["content"] for f in doc["write_files"]}
-    secret_path = machine.root / "etc/kosmos/join.secret"
-    secret_path.parent.mkdir(parents=True)
-    secret_path.write_text(files["/etc/kosmos/join.secret"])
-    assert machine.run(files["/usr/local/sbin/kosmos-join"]).returncode != 0
-    assert secret_path.read_text() == SECRET  # nothing else could write it again for a retry
-    kosmos.fail_auth_status = None
-    assert machine.run(files["/usr/local/sbin/kosmos-join"]).returncode == 0
-    assert not secret_path.exists()
+def test_a_failed_cloud_config_join_keeps_the_cache_cloud_init_wrote_once(kosmos, release, machine):
+    release.always["k8s-agent_linux_amd64"] = 503
+    node = register(kosmos)
+    doc = yaml.safe_load(script_for(kosmos, release, node, variant="cloud-config"))
+    files = {f["path"]: f for f in doc["write_files"]}
+    write_files(machine, files)
+    assert machine.run(files["/usr/local/sbin/kosmos-join"]["content"]).returncode != 0
+    cache = machine.root / "etc/scw-k8s-userdata"
+    assert json.loads(cache.read_text())["node_secret_key"] == node["node_secret_key"]  # nothing writes it again
+    del release.always["k8s-agent_linux_amd64"]
+    assert machine.run(files["/usr/local/sbin/kosmos-join"]["content"]).returncode == 0
 
 
-def test_a_script_piped_on_stdin_or_without_the_key_removes_no_file(kosmos, release, machine, tmp_path, monkeypatch):
+def test_a_script_piped_on_stdin_or_without_credentials_removes_no_file(kosmos, release, machine, tmp_path,
+                                                                         monkeypatch):
     # On-prem pipes the script to `bash -s`: "$0" is "bash"; a file of that name in the working directory stays.
     decoy = tmp_path / "bash"
     decoy.write_text("not the join script\n")
@@ -391,13 +465,12 @@ def test_a_script_piped_on_stdin_or_without_the_key_removes_no_file(kosmos, rele
     result = machine.run("", stdin=script_for(kosmos, release))
     assert result.returncode == 0, result.stderr
     assert decoy.read_text() == "not the join script\n"
-    # The cloud-config variant's script holds no key: it stays where cloud-init wrote it.
+    # The cloud-config variant's script holds no credentials: it stays where cloud-init wrote it.
     doc = yaml.safe_load(script_for(kosmos, release, variant="cloud-config"))
-    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    files = {f["path"]: f for f in doc["write_files"]}
     other = Machine(tmp_path / "other")
-    (other.root / "etc/kosmos").mkdir(parents=True)
-    (other.root / "etc/kosmos/join.secret").write_text(files["/etc/kosmos/join.secret"])
-    assert other.run(files["/usr/local/sbin/kosmos-join"], KOSMOS_JOIN_FORCE=1).returncode == 0
+    write_files(other, files)
+    assert other.run(files["/usr/local/sbin/kosmos-join"]["content"], KOSMOS_JOIN_FORCE=1).returncode == 0
     assert script_path(other).exists()
 
 
@@ -435,38 +508,40 @@ def test_checksums_txt_with_two_different_sums_for_the_binary_is_refused(kosmos,
     assert release.requests == ["checksums.txt"] and machine.agent_runs() == 0
 
 
-def test_the_join_key_is_never_on_a_command_line_even_briefly(kosmos, release, machine):
-    """An `env VAR=key agent` puts the key in env's argv (readable by any user in /proc/<pid>/cmdline) until env
-    execs the agent: the agent's environment is set by bash itself. A recording `env` on PATH catches a regression."""
+def test_the_node_secret_is_never_on_a_command_line_even_briefly(kosmos, release, machine):
+    """An `env VAR=secret cmd` puts the secret in env's argv (readable by any user in /proc/<pid>/cmdline): the
+    script passes nothing through env. A recording `env` on PATH catches a regression."""
     real_env = (machine.bin / "env").resolve()
     (machine.bin / "env").unlink()
     (machine.bin / "env").write_text(
         f'#!{(machine.bin / "bash").resolve()}\nprintf \'%s\\n\' "$*" >>"$KOSMOS_JOIN_ROOT/env.argv"\nexec {real_env} "$@"\n'
     )
     (machine.bin / "env").chmod(0o755)
-    result = machine.run(script_for(kosmos, release))
+    node = register(kosmos)
+    result = machine.run(script_for(kosmos, release, node))
     assert result.returncode == 0, machine.log()
     argv = machine.root / "env.argv"
-    assert SECRET not in (argv.read_text() if argv.exists() else "")
-    assert machine.agent("SCW_SECRET_KEY") == SECRET  # the agent still gets it, from its environment
-    assert_secret_nowhere_but_the_agent(machine, result)
+    assert node["node_secret_key"] not in (argv.read_text() if argv.exists() else "")
+    assert_only_its_own_node(kosmos, machine, result, node)
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
-def test_an_interrupted_join_is_recorded_as_failed_and_drops_the_key_file(kosmos, release, machine, signal_name):
+def test_an_interrupted_join_is_recorded_as_failed(kosmos, release, machine, signal_name):
     """cloud-init or systemd stopping sends SIGTERM; a closed SSH session SIGHUP. Without a trap bash runs the EXIT
-    trap with status 0: the state stayed running:<step> and the key file stayed on disk."""
+    trap with status 0: the state stayed running:<step>. What stays on disk is this node's own cache (root-only),
+    which a retry needs and which registers nothing."""
     import signal
     import time
 
     release.always["checksums.txt"] = 503  # the script sleeps between attempts: a window to interrupt it
-    proc = machine.start(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=2)
+    node = register(kosmos)
+    proc = machine.start(script_for(kosmos, release, node), KOSMOS_JOIN_BACKOFF_SECONDS=2)
     try:
         deadline = time.monotonic() + 20
         while "retrying in" not in machine.log() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "retrying in" in machine.log()
-        assert (machine.root / "etc/kosmos/join.secret").exists()  # written before the download
+        assert (machine.root / "etc/scw-k8s-userdata").exists()  # written before the download
         proc.send_signal(getattr(signal, signal_name))
         proc.wait(timeout=20)
     finally:
@@ -474,5 +549,5 @@ def test_an_interrupted_join_is_recorded_as_failed_and_drops_the_key_file(kosmos
         proc.wait()
     assert proc.returncode != 0
     assert machine.state() == "failed:download: interrupted"
-    assert not (machine.root / "etc/kosmos/join.secret").exists()
     assert machine.agent_runs() == 0
+    assert not can_register(kosmos, node["node_secret_key"])

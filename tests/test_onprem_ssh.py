@@ -1,9 +1,13 @@
 """On-prem for real: the exact create/update/delete commands and stdin that the program gives remote.Command, run
-over a real SSH session (OpenSSH client -> sshd on 127.0.0.1) into the join sandbox with the fake agent."""
+over a real SSH session (OpenSSH client -> sshd on 127.0.0.1) into the join sandbox with the fake agent. The stdin
+carries the host's own node credentials (its NodeIdentity); here those of a node really registered in the local
+Kosmos by the identity provider stand in for the ones the mock engine invented."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -11,7 +15,10 @@ import time
 
 import pytest
 
-from components.clouds.onprem import node_id_from_join_output
+from pulumi.dynamic import Config, ConfigureRequest
+
+from components.identity import NodeIdentityProvider
+from components.userdata import node_credentials
 from conftest import run_config, stack_config
 from k8s_agent import AgentRelease
 from kosmos_api import LocalKosmos
@@ -20,7 +27,10 @@ from sandbox import Machine
 from tools.engine import fake_uuid
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-JOIN_SECRET = fake_uuid("secret", "kosmos-join-key")  # what the mock engine hands out as the join key
+OPERATOR_SECRET = fake_uuid("operator")
+# What the mock engine hands the host's NodeIdentity (tools/engine.py KosmosMocks).
+MOCK_CREDENTIALS = node_credentials("https://api.scaleway.com/k8s/v1/regions/fr-par/node-metadata",
+                                    fake_uuid("node-secret", "kosmos-home-nodes-lab-identity"))
 
 
 def _free_port() -> int:
@@ -110,15 +120,37 @@ def _onprem_command(release: AgentRelease, kosmos: LocalKosmos, port: int) -> di
     return cmd.raw_inputs
 
 
-def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
+def _register(kosmos, pool_id: str, monkeypatch) -> dict:
+    """NodeIdentity.create as the program runs it, against the local Kosmos."""
+    for name in ("SCW_ACCESS_KEY", "SCW_SECRET_KEY", "SCW_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    provider = NodeIdentityProvider()
+    provider.configure(ConfigureRequest(config=Config(raw_config={
+        "scaleway:accessKey": "SCWABCDEFGHIJKLMNOPQ", "scaleway:secretKey": OPERATOR_SECRET,
+        "scaleway:apiUrl": kosmos.url}, project_name="kosmos")))
+    return provider.create({"region": "fr-par", "pool_id": pool_id, "pool_name": "home", "machine": "lab",
+                            "generation": "g", "api_url": None}).outs
+
+
+def _with_node(stdin: str, node: dict) -> str:
+    """The program's stdin with this node's credentials where the mock identity's are (exactly once)."""
+    assert stdin.count(shlex.quote(MOCK_CREDENTIALS)) == 1
+    return stdin.replace(shlex.quote(MOCK_CREDENTIALS),
+                         shlex.quote(node_credentials(node["metadata_url"], node["node_secret_key"])))
+
+
+def _joined(machine) -> str:
+    return json.loads((machine.root / "var/lib/kosmos/node.json").read_text())["id"]
+
+
+def test_join_rejoin_as_a_new_node_and_leave_over_a_real_ssh_session(sshd, monkeypatch):
     ssh, machine, port = sshd
-    with AgentRelease() as release, LocalKosmos(operator_secret=fake_uuid("operator")) as kosmos:
+    with AgentRelease() as release, LocalKosmos(operator_secret=OPERATOR_SECRET, ready_seconds=0.0) as kosmos:
         cmd = _onprem_command(release, kosmos, port)
         pool_id = re.search(r"^POOL_ID=(\S+)$", cmd["stdin"], re.M).group(1)
-        pool = kosmos.add_pool("home", JOIN_SECRET)
+        pool = kosmos.add_pool("home")  # no join key: only kosmos registers
         kosmos.pools[pool_id] = kosmos.pools.pop(pool.id)
         pool.id = pool_id
-        kosmos.nat_ip = "198.51.100.200"  # the NAT address Scaleway sees, not 127.0.0.1
         assert (cmd["connection"]["host"], cmd["connection"]["port"], cmd["connection"]["user"]) == (
             "127.0.0.1", port, "root"
         )
@@ -126,40 +158,49 @@ def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
         # The key ssh-keyscan reported is pinned, and it is the server's own key (the fingerprint users compare).
         host_pub = (machine.root.parent / "ssh" / "host_key.pub").read_text().split()[:2]
         assert cmd["connection"]["hostKey"].split()[:2] == host_pub
+        node = _register(kosmos, pool_id, monkeypatch)
+        stdin = _with_node(cmd["stdin"], node)
+        assert OPERATOR_SECRET not in stdin  # nothing that can register a node goes over SSH
 
-        created = ssh(cmd["create"], cmd["stdin"])
+        created = ssh(cmd["create"], stdin)
         assert created.returncode == 0, created.stdout + created.stderr
-        assert machine.agent("SCW_SECRET_KEY") == JOIN_SECRET  # the join key, not the operator's
+        assert machine.agent("SCW_SECRET_KEY") == "unused-node-registered-by-kosmos"
+        assert machine.agent("used-cache") == "yes" and kosmos.auth_calls() == 1  # the agent registered nothing
         assert machine.agent("POOL_REGION") == "fr-par"
         assert machine.agent("argv").split() == ["-kosmos"]
         assert machine.state() == "ok"
-        assert JOIN_SECRET not in created.stdout + created.stderr
-        assert JOIN_SECRET not in machine.log()
-        assert JOIN_SECRET not in machine.agent("cmdlines")  # never on any process's command line
-        [node] = kosmos.live_nodes()
-        assert node_id_from_join_output(created.stdout) == node["id"]  # what the program's registration matches
-        assert node["public_ip_v4"] == "198.51.100.200" and node["name"] != socket.gethostname().lower()
+        secret = node["node_secret_key"]
+        assert secret not in created.stdout + created.stderr
+        assert secret not in machine.log()
+        assert secret not in machine.agent("cmdlines")  # never on any process's command line
+        assert secret not in machine.all_files_text()  # only in the agent's root-only cache
+        [listed] = kosmos.live_nodes()
+        assert _joined(machine) == listed["id"] == node["node_id"]  # known before the join; nothing parsed back
+        assert listed["status"] == "ready" and listed["public_ip_v4"] is None
+        assert listed["name"] != socket.gethostname().lower()
 
-        again = ssh(cmd["create"], cmd["stdin"])
+        again = ssh(cmd["create"], stdin)
         assert again.returncode == 0 and "already joined pool" in again.stdout
-        assert node_id_from_join_output(again.stdout) == node["id"]
         assert machine.agent_runs() == 1
 
-        updated = ssh(cmd["update"], cmd["stdin"])  # a template change: forced re-join in place, same node
+        updated = ssh(cmd["update"], stdin)  # a template change: forced re-join in place, same node
         assert updated.returncode == 0, updated.stdout
-        assert machine.agent_runs() == 2 and node_id_from_join_output(updated.stdout) == node["id"]
+        assert machine.agent_runs() == 2 and _joined(machine) == node["node_id"]
 
-        deleted = ssh(cmd["delete"], cmd["stdin"])  # the provider may pass stdin to delete too: it is ignored
+        # The host's identity replaced (e.g. its node found lost on a refresh): stdin changes, the update re-joins
+        # it as the new node; the pool's readiness then drains and deletes the old one.
+        renewed = _register(kosmos, pool_id, monkeypatch)
+        moved = ssh(cmd["update"], _with_node(cmd["stdin"], renewed))
+        assert moved.returncode == 0, moved.stdout
+        assert _joined(machine) == renewed["node_id"] != node["node_id"] and kosmos.auth_calls() == 2
+        cache = json.loads((machine.root / "etc/scw-k8s-userdata").read_text())
+        assert cache["node_secret_key"] == renewed["node_secret_key"]
+
+        deleted = ssh(cmd["delete"], stdin)  # the provider may pass stdin to delete too: it is ignored
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
         assert machine.state() == "left"
-        assert not (machine.root / "etc/kosmos/join.secret").exists()
         assert not (machine.root / "etc/scw-k8s-userdata").exists()
         assert "disable --now kubelet.service" in (machine.root / "systemctl.calls").read_text()
-
-        rejoined = ssh(cmd["create"], cmd["stdin"])
-        assert rejoined.returncode == 0 and machine.state() == "ok"
-        assert machine.agent_runs() == 3
-        assert node_id_from_join_output(rejoined.stdout) not in ("", node["id"])  # a new registration
 
 
 def test_environment_would_not_have_reached_the_host(sshd):

@@ -29,7 +29,7 @@ from tools.engine import run_program
 
 pytestmark = pytest.mark.slow
 
-REGISTRATION = "pulumi-python:dynamic/kosmos:NodeRegistration"
+IDENTITY = "pulumi-python:dynamic/kosmos:NodeIdentity"
 
 CONSUMER = """\
 import pulumi
@@ -152,7 +152,7 @@ def test_consumer_program_outside_the_repo_renders_userdata_and_registers_nodes(
     consumer.mkdir()
     (consumer / "__main__.py").write_text(CONSUMER.format(package="kosmos"))
     (consumer / "runner.py").write_text(RUNNER)
-    proc = subprocess.run([str(python), "runner.py", str(REPO / "tools" / "engine.py"), REGISTRATION],
+    proc = subprocess.run([str(python), "runner.py", str(REPO / "tools" / "engine.py"), IDENTITY],
                           cwd=consumer, env=clean_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -166,15 +166,15 @@ def test_consumer_program_outside_the_repo_renders_userdata_and_registers_nodes(
     assert seen["userdata"] == reference
     assert seen["userdata"]["edge"]["redacted"].startswith("#!/usr/bin/env bash")
     assert seen["userdata"]["metal"]["redacted"].startswith("#cloud-config")
-    assert "REDACTED-JOIN-KEY" in seen["userdata"]["edge"]["redacted"]
+    assert "REDACTED-NODE-CREDENTIALS" in seen["userdata"]["edge"]["redacted"]
 
-    # The registration provider, pickled by reference to the installed package, loads in Pulumi's dynamic provider
+    # The node identity provider, pickled by reference to the installed package, loads in Pulumi's dynamic provider
     # host started from that environment, in the consumer's directory.
     blobs = set(seen["providers"])
     assert len(seen["providers"]) == 2 and len(blobs) == 1
     [blob] = blobs
     pickled = base64.b64decode(blob)
-    assert b"kosmos.registration" in pickled and b"components" not in pickled
+    assert b"kosmos.identity" in pickled and b"components" not in pickled
     with dynamic_host(str(python), consumer, env=clean_env()) as host:
         answer = diff(host, blob, seen["props"][0])
     assert answer.changes == answer.DIFF_NONE
@@ -194,15 +194,21 @@ def test_component_plugin_serves_the_committed_schema(installed, tmp_path):
     assert json.loads(served) == json.loads((REPO / "provider" / "schema.json").read_text())
 
 
-def test_registration_provider_from_the_repository_loads_in_the_dynamic_host():
-    """The repository's own program imports `components`: its provider is pickled by reference to that module and
-    loads in the host the CLI starts in the project directory."""
-    from components.registration import serialized_provider
+@pytest.mark.parametrize("module, provider, props", [
+    ("identity", "NodeIdentityProvider", {"region": "fr-par", "pool_id": "fr-par/p", "pool_name": "p", "machine": "m",
+                                          "generation": "abc123", "stale": ""}),
+    ("pool_nodes", "PoolNodesProvider", {"cluster_id": "fr-par/c", "region": "fr-par", "pool_id": "fr-par/p",
+                                         "pool_name": "p", "members": []}),
+])
+def test_providers_from_the_repository_load_in_the_dynamic_host(module, provider, props):
+    """The repository's own program imports `components`: its providers are pickled by reference to that module and
+    load in the host the CLI starts in the project directory."""
+    import importlib
 
-    blob = serialized_provider()
-    assert b"components.registration" in base64.b64decode(blob)
-    props = {"cluster_id": "fr-par/c", "region": "fr-par", "pool_id": "fr-par/p", "machine": "m",
-             "match_ip": "192.0.2.1"}
+    from components.scaleway_api import serialized
+
+    blob = serialized(getattr(importlib.import_module(f"components.{module}"), provider))
+    assert f"components.{module}".encode() in base64.b64decode(blob)
     with dynamic_host(sys.executable, REPO, env=clean_env()) as host:
         answer = diff(host, blob, props)
     assert answer.changes == answer.DIFF_NONE
@@ -217,7 +223,9 @@ def test_join_renderer_imports_without_pulumi(tmp_path):
     code = (
         "from components.userdata import JoinInputs, render\n"
         "from components import catalog, spec\n"
-        "r = render(JoinInputs(pool_id='fr-par/11111111-2222-3333-4444-555555555555', region='fr-par'), 'k')\n"
+        "from components.userdata import node_credentials\n"
+        "r = render(JoinInputs(pool_id='fr-par/11111111-2222-3333-4444-555555555555', region='fr-par'),"
+        " node_credentials('https://u', 'k'))\n"
         "import sys; assert 'pulumi' not in sys.modules\n"
         "print(r.sha256)\n"
     )

@@ -50,7 +50,7 @@ def test_blog_plan_has_every_node_userdata_file_and_the_summary(tmp_path):
         "metal-arm/metal-arm-0.yaml", "metal-x86/metal-x86-0.yaml",
     ]
     for path in (tmp_path / "blog/userdata").rglob("*.*"):
-        assert "REDACTED-JOIN-KEY" in path.read_text()
+        assert "REDACTED-NODE-CREDENTIALS" in path.read_text()
     assert "civo                     LON1       2 nodes" in result.stdout
     assert "on-prem                  home       1 node\n" in result.stdout
     assert "warning: Equinix Metal was shut down on 2026-06-30" in result.stdout
@@ -133,15 +133,16 @@ def test_values_only_a_deployment_knows_are_shown_as_such(stack_run, tmp_path):
     assert "(known after apply)" in (tmp_path / "blog/userdata/civo-lon1/civo-lon1-0.sh").read_text()
     doc = json.loads((tmp_path / "blog/plan.json").read_text())
     patch = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-0-labels")
-    assert patch["inputs"]["metadata"]["name"] == "(assigned by Scaleway at join)"
-    reg = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-0-registration")
-    assert reg["inputs"]["match_ip"] == "(known after apply)" and reg["knownAfterApply"]["match_ip"].endswith(
-        "::kosmos-civo-lon1-nodes-0")
-    home = next(r for r in doc["resources"] if r["name"] == "kosmos-home-mac-vm-registration")
-    # On-prem: matched by the node id the join prints over SSH, never by the configured (maybe NAT-ed) address.
-    assert home["inputs"]["match_node_id"] == "(known after apply)"
-    assert home["knownAfterApply"]["match_node_id"].endswith("::kosmos-home-nodes-mac-vm")
-    assert home["inputs"]["machine"] == "mac-vm" and "match_ip" not in home["inputs"]
+    assert patch["inputs"]["metadata"]["name"] == "(known after apply)"
+    assert patch["knownAfterApply"]["metadata.name"].endswith("::kosmos-civo-lon1-nodes-0-identity")
+    readiness = next(r for r in doc["resources"] if r["name"] == "kosmos-home-readiness")
+    # Members are keyed by the node id kosmos registers at apply; never an address (no match_ip anywhere).
+    assert readiness["inputs"]["members"] == [
+        {"machine": "mac-vm", "node_id": "(known after apply)", "node_name": "(known after apply)"}]
+    assert readiness["knownAfterApply"]["members[0].node_id"].endswith("::kosmos-home-nodes-mac-vm-identity")
+    machine = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-nodes-0")
+    assert machine["replacementTrigger"] == "(known after apply)"
+    assert "match_ip" not in json.dumps(doc)
     device = next(r for r in doc["resources"] if r["name"] == "kosmos-metal-x86-nodes-0")
     assert device["inputs"]["projectId"] == stack_config("blog")["kosmos:equinixProjectId"]  # config, not invented
 
@@ -152,10 +153,9 @@ def test_tree_is_in_dependency_order_with_wrapped_lines(stack_run):
     tree = render_tree(stack_run("blog")).splitlines()
     assert all(len(line) <= WIDTH for line in tree)
     at = {line.split()[-1]: i for i, line in enumerate(tree) if line.lstrip().startswith("+ ")}
-    order = ["kosmos-cluster-k8s", "kosmos-join-app", "kosmos-join-key", "kosmos-civo-lon1-pool",
-             "kosmos-civo-lon1-nodes-firewall", "kosmos-civo-lon1-nodes-0", "kosmos-civo-lon1-nodes-1",
-             "kosmos-civo-lon1-0-registration", "kosmos-civo-lon1-0-labels", "kosmos-civo-lon1-1-registration",
-             "kosmos-civo-lon1-1-labels"]
+    order = ["kosmos-cluster-k8s", "kosmos-civo-lon1-pool",
+             "kosmos-civo-lon1-nodes-0-identity", "kosmos-civo-lon1-nodes-0", "kosmos-civo-lon1-nodes-1",
+             "kosmos-civo-lon1-readiness", "kosmos-civo-lon1-0-labels", "kosmos-civo-lon1-1-labels"]
     assert [at[name] for name in order] == sorted(at[name] for name in order)
 
 
@@ -172,19 +172,18 @@ def test_summary_states_per_pool_what_a_reviewer_pays_for(stack_run):
     assert "| scaleway-elastic-metal |" in baremetal and "offer EM-A115X-SSD" in baremetal
 
 
-def test_every_registration_in_the_tree_says_what_it_matches_its_node_on(stack_run):
-    # On-prem registrations match the node id the join reports (match_node_id), the others the public IP: a reviewer
-    # must see which, for every registration (KEY_INPUTS once named an input the registration no longer has).
+def test_every_boot_time_machine_in_the_tree_says_it_is_replaced_with_its_node_identity(stack_run):
     from tools.plan import render_tree
 
     lines = render_tree(stack_run("blog")).splitlines()
-    registrations = [i for i, line in enumerate(lines) if "NodeRegistration" in line]
-    assert registrations
-    for i in registrations:
-        shown = lines[i + 1]
-        assert "matchNodeId=" in shown or "matchIp=" in shown, lines[i:i + 2]
-    assert any("kosmos-home-mac-vm-registration" in lines[i] and "matchNodeId=(known after apply)" in lines[i + 1]
-               for i in registrations)
+    identities = [i for i, line in enumerate(lines) if "NodeIdentity" in line]
+    assert len(identities) == 6
+    for i in identities:
+        assert "machine=" in lines[i + 1] and "generation=" in lines[i + 1], lines[i:i + 2]
+    text = "\n".join(lines)
+    assert text.count("[replaced with its node identity, node id (known after apply)]") == 5  # not on-prem
+    readiness = [i for i, line in enumerate(lines) if "PoolNodes" in line]
+    assert len(readiness) == 5 and all("wait=true" in lines[i + 1] for i in readiness)
 
 
 def test_tree_shows_only_the_replace_on_changes_that_can_fire(stack_run):

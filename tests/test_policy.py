@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import sys
 
 import pytest
@@ -72,10 +73,10 @@ ADVISORY = [p.name for p in kp.POLICIES if p.enforcement_level == EnforcementLev
 
 def test_pack_has_the_required_policies():
     assert set(MANDATORY) == {
-        "kosmos-cluster-multicloud-kilo", "kosmos-machine-memory", "kosmos-join-key-least-privilege",
-        "kosmos-join-userdata-secret", "kosmos-civo-ssh-not-public",
+        "kosmos-cluster-multicloud-kilo", "kosmos-machine-memory", "kosmos-no-node-register-key",
+        "kosmos-node-credentials-secret", "kosmos-join-userdata-secret", "kosmos-civo-ssh-not-public",
     }
-    assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label", "kosmos-join-key-expiry",
+    assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label",
                              "kosmos-onprem-host-key-pinned"}
     main = ast.parse((REPO / "policy" / "__main__.py").read_text())
     calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "PolicyPack"]
@@ -94,7 +95,6 @@ def test_advisories_on_the_shipped_stacks(stack_run):
     assert violations("kosmos-equinix-metal-shut-down", stack_run("baremetal")) == []
     for stack in STACKS:
         assert violations("kosmos-pools-cloud-label", stack_run(stack)) == []
-        assert violations("kosmos-join-key-expiry", stack_run(stack)) == []
         assert violations("kosmos-onprem-host-key-pinned", stack_run(stack)) == []
 
 
@@ -126,25 +126,32 @@ def test_broken_memory(stack_run):
     assert found == ["Scaleway node type 'DEV1-S' has too little memory for a Kubernetes node."]
 
 
-def test_broken_join_key_privileges(stack_run):
+def test_a_key_that_can_register_nodes_is_refused(stack_run):
+    run = stack_run("blog")
+    policies = [r for r in run.custom() if r.type == kp.IAM_POLICY]
+    assert policies == []  # kosmos makes none: it registers every node itself
+    found: list[str] = []
+    props = {"name": "my-join", "rules": [{"permissionSetNames": ["KubernetesExternalNodeRegister"],
+                                           "projectIds": ["p"]}]}
+    opts = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=False, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
+                                 parent="")
+    BY_NAME["kosmos-no-node-register-key"].validate(
+        ResourceValidationArgs(kp.IAM_POLICY, props, "urn:p", "my-join", opts, None, {}), found.append)
+    assert found == ["This IAM policy grants KubernetesExternalNodeRegister: kosmos needs no join key (each machine "
+                     "gets only its own node's credentials), and a key that can register nodes must not reach a "
+                     "machine."]
+
+
+def test_node_credentials_must_be_secret_outputs(stack_run):
     run = stack_run("blog")
 
-    def widen(reg, props):
-        if reg.type == kp.IAM_POLICY:
-            props["rules"][0]["permissionSetNames"].append("AllProductsFullAccess")
+    def reveal(reg, props):
+        if reg.type == kp.NODE_IDENTITY:
+            return dataclasses.replace(reg, additional_secret_outputs=["metadata_url"])
 
-    [v] = violations("kosmos-join-key-least-privilege", run, mutate=widen)
-    assert v == ("The join key's policy must grant exactly one rule with only KubernetesExternalNodeRegister; it "
-                 "grants ['AllProductsFullAccess', 'KubernetesExternalNodeRegister'] in 1 rule(s).")
-
-    def org_wide(reg, props):
-        if reg.type == kp.IAM_POLICY:
-            props["rules"][0].pop("projectIds")
-            props["rules"][0]["organizationId"] = "org"
-
-    assert violations("kosmos-join-key-least-privilege", run, mutate=org_wide) == [
-        "The join key's policy must be scoped to the cluster's project, not the organization."
-    ]
+    found = violations("kosmos-node-credentials-secret", run, mutate=reveal)
+    assert found == ["The node identity's node_secret_key must be secret outputs (additional_secret_outputs)."] * 6
 
 
 @pytest.mark.parametrize("stack, machine_type, prop", [
@@ -162,7 +169,7 @@ def test_broken_userdata_secrecy(stack_run, stack, machine_type, prop):
 
     found = violations("kosmos-join-userdata-secret", run, mutate=drop_secret)
     assert found and set(found) == {
-        f"{prop!r} carries the join key: it must be a secret (additional_secret_outputs does not list it)."
+        f"{prop!r} carries a node's credentials: it must be a secret (additional_secret_outputs does not list it)."
     }
     assert len(found) == len(run.by_type(machine_type))
 
@@ -201,38 +208,6 @@ def test_broken_cloud_label(stack_run):
     ]
 
 
-def test_broken_join_key_expiry(stack_run):
-    def never(reg, props):
-        if reg.type == kp.API_KEY:
-            props.pop("expiresAt", None)
-
-    assert violations("kosmos-join-key-expiry", stack_run("blog"), mutate=never) == [
-        "The join API key never expires; set kosmos:joinKeyValidDays to rotate it (README)."
-    ]
-
-
-@pytest.mark.parametrize("proxied", [True, False], ids=["analyzer-proxy", "raw-sentinel"])
-def test_an_expiry_unknown_at_preview_is_not_a_missing_one(stack_run, proxied):
-    # joinKeyValidDays: the key's expiresAt is time.Rotating's output, unknown at a first preview. The engine sends
-    # the unknown-string sentinel; AnalyzeStack hands policies the props wrapped in unknown_checking_proxy
-    # (pulumi_policy policy.py), which raises UnknownValueError when the value is read.
-    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
-
-    run = stack_run("blog")
-    resources = []
-    for reg in run.custom():
-        props = copy.deepcopy(reg.raw_inputs)
-        if reg.type == kp.API_KEY:
-            assert props["expiresAt"]  # blog sets joinKeyValidDays: known once applied
-            props["expiresAt"] = UNKNOWN_STRING_VALUE
-        resources.append(PolicyResource(reg.type, unknown_checking_proxy(props) if proxied else props, reg.urn,
-                                        reg.name, _opts(reg), None, None, [], {}))
-    found = []
-    BY_NAME["kosmos-join-key-expiry"].validate(StackValidationArgs(resources, {}), lambda m, urn=None: found.append(m))
-    assert found == []
-    assert any(r.resource_type == kp.API_KEY for r in resources)
-
-
 def test_an_unpinned_onprem_host_is_reported():
     # Through the real program: the explicit opt-out reaches the Command without a hostKey, and the pack says so.
     raw = stack_config("blog")
@@ -243,7 +218,7 @@ def test_an_unpinned_onprem_host_is_reported():
     [command] = run.by_type(kp.REMOTE_COMMAND)
     assert "hostKey" not in command.raw_inputs["connection"]
     assert violations("kosmos-onprem-host-key-pinned", run) == [
-        "SSH host key of '192.168.64.5' is not pinned (insecureSkipHostKeyCheck): the join key goes to whichever "
-        "machine answers on that address. Set hostKey (README: pinning the SSH host key)."
+        "SSH host key of '192.168.64.5' is not pinned (insecureSkipHostKeyCheck): the node's credentials go to "
+        "whichever machine answers on that address. Set hostKey (README: pinning the SSH host key)."
     ]
     assert any("insecureSkipHostKeyCheck is true" in w for w in run.warnings)

@@ -67,7 +67,7 @@ def test_the_dead_pulumi_scaleway_package_is_never_used():
 def test_components_expose_typed_tokens_and_register_outputs():
     import components
 
-    for name in ("MulticloudCluster", "KosmosCluster", "ScalewayPool", "ExternalPool", "JoinKey", "CivoNodes",
+    for name in ("MulticloudCluster", "KosmosCluster", "ScalewayPool", "ExternalPool", "NodeIdentity", "PoolNodes", "CivoNodes",
                  "EquinixMetalNodes", "ElasticMetalNodes", "OnPremNodes"):
         assert hasattr(components, name), name
     for path in REPO.glob("components/**/*.py"):

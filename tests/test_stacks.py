@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO, STACKS, run_config, stack_config
 from tools.graph import critical_path, custom_dependencies, reachable
+from components.userdata import REDACTED_SECRET
 from tools.engine import fake_uuid, run_program
 from tools.plan import node_rows
 
@@ -20,13 +21,21 @@ FIREWALL, INSTANCE = "civo:index/firewall:Firewall", "civo:index/instance:Instan
 DEVICE = "equinix-metal:index/device:Device"
 EM_SERVER = "scaleway:elasticmetal/server:Server"
 COMMAND = "command:remote:Command"
-REGISTRATION = "pulumi-python:dynamic/kosmos:NodeRegistration"
+IDENTITY = "pulumi-python:dynamic/kosmos:NodeIdentity"
+READINESS = "pulumi-python:dynamic/kosmos:PoolNodes"
 PATCH = "kubernetes:core/v1:NodePatch"
-ROTATING = "time:index/rotating:Rotating"
 MACHINE_TYPES = (INSTANCE, DEVICE, EM_SERVER, COMMAND)
 USERDATA_INPUT = {INSTANCE: "script", DEVICE: "userData", EM_SERVER: "cloudInit", COMMAND: "stdin"}
-# What the mock engine hands out as the join key's secret (tools/engine.py KosmosMocks: ApiKey).
-JOIN_SECRET = fake_uuid("secret", "kosmos-join-key")
+
+
+def node_secret(identity_name: str) -> str:
+    """What the mock engine hands out as a NodeIdentity's node secret (tools/engine.py KosmosMocks)."""
+    return fake_uuid("node-secret", identity_name)
+
+
+def identity_of(run, machine):
+    """The NodeIdentity a machine's userdata was made from (`<set>-<key>` machine -> `<set>-<key>-identity`)."""
+    return one(run, IDENTITY, f"{machine.name}-identity")
 
 
 def names(run, type_):
@@ -102,16 +111,21 @@ def test_exports_reach_the_engine_with_the_kubeconfig_as_a_secret(any_stack_run)
     assert set(stored.outputs) == set(run.exports)
     for name in ("clusterId", "apiserverUrl", "poolIds", "nodes", "userdata"):
         assert stored.outputs[name] == run.export_value(name), name
-    assert JOIN_SECRET not in json.dumps(stored.outputs)
+    for identity in run.by_type(IDENTITY):
+        assert node_secret(identity.name) not in json.dumps(stored.outputs)
 
 
 def test_no_plaintext_secret_in_any_export_or_redacted_input(any_stack_run):
     run = any_stack_run
     public = {k: e.value for k, e in run.exports.items() if not e.secret}
-    assert JOIN_SECRET not in json.dumps(public)
     assert "offline-plan" not in json.dumps(public)  # the ssh key placeholder
-    for reg in run.registrations:
-        assert JOIN_SECRET not in json.dumps(reg.inputs), reg.name
+    secrets = [node_secret(i.name) for i in run.by_type(IDENTITY)]
+    for secret in secrets:
+        assert secret not in json.dumps(public)
+        for reg in run.registrations:
+            assert secret not in json.dumps(reg.inputs), reg.name
+    for identity in run.by_type(IDENTITY):  # the identity's provider echoes them: secret in state too
+        assert set(identity.additional_secret_outputs) == {"metadata_url", "node_secret_key"}
 
 
 def test_no_resource_deletes_before_replacing(any_stack_run):
@@ -119,8 +133,9 @@ def test_no_resource_deletes_before_replacing(any_stack_run):
     assert [r.name for r in any_stack_run.registrations if r.delete_before_replace] == []
 
 
-def test_critical_path_is_at_most_five(any_stack_run):
-    assert len(critical_path(any_stack_run)) <= 5
+def test_critical_path_is_at_most_six(any_stack_run):
+    # cluster -> pool -> node identity -> machine -> pool readiness -> label patch: each needs the one before.
+    assert len(critical_path(any_stack_run)) <= 6
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -137,10 +152,6 @@ def test_blog_registers_exactly_the_seed_topology(stack_run):
         (K8S_PROVIDER, "kosmos-cluster-provider"),
         (POOL, "kosmos-par-pool"),
         (POOL, "kosmos-ams-pool"),
-        (APP, "kosmos-join-app"),
-        (POLICY, "kosmos-join-policy"),
-        (APIKEY, "kosmos-join-key"),
-        (ROTATING, "kosmos-join-rotation"),
         (FIREWALL, "kosmos-civo-lon1-nodes-firewall"),
         (FIREWALL, "kosmos-civo-nyc1-nodes-firewall"),
         (INSTANCE, "kosmos-civo-lon1-nodes-0"),
@@ -153,8 +164,9 @@ def test_blog_registers_exactly_the_seed_topology(stack_run):
     for pool, count in BLOG_POOLS.items():
         expected.add((POOL, f"kosmos-{pool}-pool"))
         keys = ["mac-vm"] if pool == "home" else [str(i) for i in range(count)]
+        expected.add((READINESS, f"kosmos-{pool}-readiness"))  # one per pool, not per machine
         for key in keys:
-            expected.add((REGISTRATION, f"kosmos-{pool}-{key}-registration"))
+            expected.add((IDENTITY, f"kosmos-{pool}-nodes-{key}-identity"))
             expected.add((PATCH, f"kosmos-{pool}-{key}-labels"))
     assert {(r.type, r.name) for r in run.custom()} == expected
 
@@ -175,42 +187,29 @@ def test_blog_pools_sizes_and_zones(stack_run):
     assert all(r.ignore_changes == [] for r in stack_run("blog").by_type(POOL) if r.inputs["nodeType"] != "external")
 
 
-def test_blog_join_key_policy_grants_only_external_node_register(stack_run):
-    run = stack_run("blog")
-    [policy] = run.by_type(POLICY)
-    app = one(run, APP, "kosmos-join-app")
-    cluster = one(run, CLUSTER, "kosmos-cluster-k8s")
-    assert policy.inputs["applicationId"] == app.state.get("id", policy.inputs["applicationId"])
-    assert policy.inputs["rules"] == [
-        {"permissionSetNames": ["KubernetesExternalNodeRegister"], "projectIds": [cluster.state["projectId"]]}
-    ]
-    [key] = run.by_type(APIKEY)
-    assert key.inputs["applicationId"] == policy.inputs["applicationId"]
-    assert "secretKey" in key.additional_secret_outputs
+def test_no_join_key_and_no_iam_application(any_stack_run):
+    # kosmos registers every node itself with the operator's credentials: no IAM application, policy or API key.
+    assert not [r for r in any_stack_run.custom() if r.type in (APP, POLICY, APIKEY)]
 
 
-def test_blog_every_userdata_input_is_a_secret_carrying_the_join_key_not_the_operators(stack_run):
-    run = stack_run("blog")
+@pytest.mark.parametrize("stack", ["blog", "baremetal"])
+def test_every_machine_gets_only_its_own_node_credentials_as_a_secret(stack_run, stack):
+    run = stack_run(stack)
     machines = [r for r in run.custom() if r.type in MACHINE_TYPES]
-    assert len(machines) == sum(BLOG_POOLS.values())
+    assert len(machines) == len(run.by_type(IDENTITY)) > 0
+    secrets = {i.name: node_secret(i.name) for i in run.by_type(IDENTITY)}
     for machine in machines:
         field = USERDATA_INPUT[machine.type]
         assert field in machine.secret_paths, machine.name
         assert machine.inputs[field] == "[secret]"
-        assert JOIN_SECRET in machine.raw_inputs[field], machine.name
-
-
-@pytest.mark.parametrize("stack", ["blog", "baremetal"])
-def test_machines_wait_for_the_join_policy_through_their_userdata(stack_run, stack):
-    # The join secret carries the policy (JoinKey.secret_key), so the userdata input itself depends on it: no machine
-    # can boot with a key that cannot register yet, and no per-machine depends_on is needed.
-    run = stack_run(stack)
-    policy = one(run, POLICY, "kosmos-join-policy")
-    machines = [r for r in run.custom() if r.type in MACHINE_TYPES]
-    assert machines
-    for machine in machines:
-        assert policy.urn in machine.property_dependencies[USERDATA_INPUT[machine.type]], machine.name
-        assert policy.urn in machine.dependencies, machine.name
+        own = identity_of(run, machine)
+        carried = [name for name, secret in secrets.items() if secret in machine.raw_inputs[field]]
+        assert carried == [own.name], machine.name
+        assert REDACTED_SECRET not in machine.raw_inputs[field]
+        # The identity is made first: the userdata input itself depends on it.
+        assert own.urn in machine.property_dependencies[field], machine.name
+        for identity in run.by_type(IDENTITY):  # credentials reach the provider through configure(), never inputs
+            assert not {"access_key", "secret_key"} & set(identity.inputs)
 
 
 def _pool_of(machine_name: str) -> str:
@@ -218,32 +217,38 @@ def _pool_of(machine_name: str) -> str:
 
 
 @pytest.mark.parametrize("stack", ["blog", "baremetal"])
-def test_boot_time_machines_are_replaced_exactly_when_the_redacted_userdata_changes(stack_run, stack):
-    # Civo/Equinix/Elastic Metal run userdata only at first boot: a new template needs a new machine
-    # (replacement_trigger on the redacted hash), while the raw userdata is ignored in diffs, so rotating the join
-    # key (the only non-redacted part) does not replace every machine. test_userdata shows the hash ignores the key.
+def test_boot_time_machines_are_replaced_exactly_when_their_node_identity_is(stack_run, stack):
+    # Civo/Equinix/Elastic Metal run userdata only at first boot: a new template needs a new machine, with a new
+    # node. The identity's generation covers the redacted hash (and the cloud's force-new inputs), the identity is
+    # replaced when it changes, and the machine's replacement_trigger is the identity's node id. The raw userdata is
+    # ignored in diffs: only the identity decides.
     run = stack_run(stack)
-    hashes = {pool: u["sha256"] for pool, u in run.export_value("userdata").items()}
     boot_time = [r for r in run.custom() if r.type in (INSTANCE, DEVICE, EM_SERVER)]
     assert boot_time
     for machine in boot_time:
         assert machine.ignore_changes == [USERDATA_INPUT[machine.type]], machine.name
-        assert machine.replacement_trigger == hashes[_pool_of(machine.name)], machine.name
+        identity = identity_of(run, machine)
+        assert machine.replacement_trigger == identity.state["node_id"], machine.name
+        assert machine.replacement_trigger == fake_uuid("node", identity.name)
         # Elastic Metal reinstalls in place on an `os` change (see test_diff): kosmos replaces the server instead.
         assert machine.replace_on_changes == (["os"] if machine.type == EM_SERVER else [])
+    hashes = {pool: u["sha256"] for pool, u in run.export_value("userdata").items()}
     for cmd in run.by_type(COMMAND):  # on-prem keeps the host: a new rendering is an in-place update
         assert cmd.ignore_changes == [] and cmd.replacement_trigger is None
         assert hashes["home"] in cmd.raw_inputs["create"] and hashes["home"] in cmd.raw_inputs["update"]
 
 
-def test_a_template_change_moves_every_trigger_of_the_pool():
+def test_a_template_change_is_a_new_generation_of_every_boot_time_identity_but_not_on_prem():
+    # The identity's provider replaces on a new generation (components/identity.py IDENTITY_FIELDS), and with it
+    # the machine (replacement_trigger). An on-prem host keeps its node across renderings: it re-joins in place.
     raw = stack_config("blog")
     raw["kosmos:join"] = {"minMemoryMiB": 4096}
     changed = run_config(raw, stack="blog", raise_errors=True)
     base = run_program("blog")
-    before = {r.name: r.replacement_trigger for r in base.custom() if r.replacement_trigger}
-    after = {r.name: r.replacement_trigger for r in changed.custom() if r.replacement_trigger}
-    assert set(before) == set(after) and all(before[n] != after[n] for n in before)
+    before = {r.name: r.inputs["generation"] for r in base.by_type(IDENTITY)}
+    after = {r.name: r.inputs["generation"] for r in changed.by_type(IDENTITY)}
+    assert set(before) == set(after)
+    assert [n for n in before if before[n] == after[n]] == ["kosmos-home-nodes-mac-vm-identity"]
 
 
 def test_blog_civo_firewalls_close_ssh_unless_listed(stack_run):
@@ -286,11 +291,12 @@ def test_blog_onprem_secret_travels_only_on_stdin(stack_run):
     run = stack_run("blog")
     cmd = one(run, COMMAND, "kosmos-home-nodes-mac-vm")
     assert "stdin" in cmd.secret_paths
-    assert JOIN_SECRET in cmd.raw_inputs["stdin"]
+    secret = node_secret("kosmos-home-nodes-mac-vm-identity")
+    assert secret in cmd.raw_inputs["stdin"]
     assert "environment" not in cmd.inputs  # AcceptEnv would silently drop it
     for field in ("create", "update", "delete"):
         text = cmd.raw_inputs[field]
-        assert JOIN_SECRET not in text and "offline-plan" not in text, field
+        assert secret not in text and "offline-plan" not in text, field
     assert cmd.raw_inputs["create"].startswith("sudo -n bash -s -- userdata-sha256=")
     assert cmd.raw_inputs["update"].startswith("sudo -n env KOSMOS_JOIN_FORCE=1 bash -s -- userdata-sha256=")
     assert "kosmos leave" in cmd.raw_inputs["delete"]
@@ -316,8 +322,8 @@ def test_blog_labels_per_node(stack_run):
     for patch in patches.values():
         assert patch.provider.startswith(provider.urn + "::")
         assert "topology.kubernetes.io/region" not in patch.inputs["metadata"]["labels"]
-    # The patch targets the node the registration found: Scaleway's node name, not the machine's hostname.
-    home = one(run, REGISTRATION, "kosmos-home-mac-vm-registration")
+    # The patch targets the machine's node: Scaleway's node name, not the machine's hostname.
+    home = one(run, IDENTITY, "kosmos-home-nodes-mac-vm-identity")
     assert patches["kosmos-home-mac-vm-labels"].inputs["metadata"]["name"] == home.state["node_name"]
     assert home.state["node_name"].startswith("scw-kosmos-home-")
     pools = {r.inputs["name"]: r.inputs["labels"] for r in run.by_type(POOL)}
@@ -326,48 +332,44 @@ def test_blog_labels_per_node(stack_run):
 
 
 def _node_key(name: str) -> str:
-    """kosmos-<pool>-nodes-<key> / kosmos-<pool>-<key>-registration / kosmos-<pool>-<key>-labels -> <pool>-<key>"""
-    return name.removeprefix("kosmos-").replace("-nodes-", "-").removesuffix("-registration").removesuffix("-labels")
+    """kosmos-<pool>-nodes-<key>[-identity] / kosmos-<pool>-<key>-labels -> <pool>-<key>"""
+    return name.removeprefix("kosmos-").replace("-nodes-", "-").removesuffix("-identity").removesuffix("-labels")
 
 
 @pytest.mark.parametrize("stack", ["blog", "baremetal"])
-def test_every_machine_has_a_registration_and_each_patch_follows_its_registration(stack_run, stack):
-    # Destroy order depends on these edges (node deleted before its machine, label patch before its node), whether
-    # they come from depends_on or from inputs that are the machine's / registration's outputs.
+def test_each_pool_waits_once_for_all_its_machines_and_each_patch_follows_the_wait(stack_run, stack):
+    # Destroy order depends on these edges: the readiness (drain, delete, wait until gone) before every machine of
+    # its pool; each machine before its identity; each label patch after the pool's readiness.
     run = stack_run(stack)
     machines = {_node_key(r.name): r for r in run.custom() if r.type in MACHINE_TYPES}
-    registrations = {_node_key(r.name): r for r in run.by_type(REGISTRATION)}
+    identities = {_node_key(r.name): r for r in run.by_type(IDENTITY)}
     patches = {_node_key(r.name): r for r in run.by_type(PATCH)}
-    assert machines and set(registrations) == set(machines) == set(patches)
-    for key, reg in registrations.items():
-        assert machines[key].urn in reg.dependencies, reg.name
-        assert reg.inputs["wait"] is True and reg.inputs["timeout_seconds"] == 900 and reg.inputs["skip_drain"] is False
-        assert reg.urn in patches[key].dependencies, patches[key].name
+    assert machines and set(identities) == set(machines) == set(patches)
+    for readiness in run.by_type(READINESS):
+        pool = readiness.name.removeprefix("kosmos-").removesuffix("-readiness")
+        members = {k: m for k, m in machines.items() if _pool_of(m.name) == pool}
+        assert members and {m.urn for m in members.values()} <= set(readiness.dependencies), pool
+        # Members are keyed by node id, read from the identities' outputs: never an IP.
+        raw = sorted(readiness.raw_inputs["members"], key=lambda m: m["machine"])
+        assert raw == sorted(({"machine": identities[k].inputs["machine"], "node_id": identities[k].state["node_id"],
+                               "node_name": identities[k].state["node_name"]} for k in members),
+                             key=lambda m: m["machine"])
+        assert not {"match_ip", "access_key", "secret_key"} & set(readiness.inputs)
+        assert (readiness.inputs["wait"], readiness.inputs["timeout_seconds"], readiness.inputs["skip_drain"]) == (
+            True, 900, False)
+        for key in members:
+            assert readiness.urn in patches[key].dependencies, patches[key].name
+            assert identities[key].urn in machines[key].dependencies
 
 
-def test_blog_registrations_match_what_the_machine_reports(stack_run):
-    run = stack_run("blog")
-    # Civo/Equinix registrations match on the machine's public IP reported by the cloud.
-    lon0 = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration")
-    inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0")
-    assert lon0.inputs["match_ip"] == inst.state["publicIp"]
-    home = one(run, REGISTRATION, "kosmos-home-mac-vm-registration")
-    # On-prem: the node id the join printed (KOSMOS_NODE_ID), never its SSH address (behind NAT, not Scaleway's).
-    assert home.inputs["match_node_id"] == fake_uuid("node", "mac-vm")
-    assert home.inputs.get("match_ip") is None
-    assert lon0.inputs.get("match_node_id") is None
-    for reg in run.by_type(REGISTRATION):  # credentials reach the provider through configure(), never inputs
-        assert not {"access_key", "secret_key"} & set(reg.inputs)
-
-
-def test_blog_no_dependency_between_two_nodes(stack_run):
+def test_blog_no_dependency_between_two_machines(stack_run):
+    # Machines and their identities never wait for another machine (label patches wait for the pool's readiness).
     run = stack_run("blog")
     graph = custom_dependencies(run)
     per_node = {}
     for reg in run.custom():
-        if reg.type in MACHINE_TYPES + (REGISTRATION, PATCH):
-            node = reg.name.replace("-nodes-", "-").replace("-registration", "").replace("-labels", "")
-            per_node.setdefault(node, set()).add(reg.urn)
+        if reg.type in MACHINE_TYPES + (IDENTITY,):
+            per_node.setdefault(_node_key(reg.name), set()).add(reg.urn)
     assert len(per_node) == sum(BLOG_POOLS.values())
     for node, urns in per_node.items():
         others = set().union(*(u for n, u in per_node.items() if n != node))
@@ -398,7 +400,7 @@ def test_blog_node_summary_export(stack_run):
     instances = {r.name: r for r in run.by_type(INSTANCE)}
     for name, pool in by_pool.items():
         assert pool["userdataSha256"] == userdata[name]["sha256"]
-        assert "REDACTED-JOIN-KEY" in userdata[name]["redacted"]
+        assert REDACTED_SECRET in userdata[name]["redacted"]
         # The labels the pool's nodes get (what the label patches write).
         patch = one(run, PATCH, f"kosmos-{name}-{0 if name != 'home' else 'mac-vm'}-labels")
         assert pool["labels"] == patch.inputs["metadata"]["labels"]
@@ -408,16 +410,20 @@ def test_blog_node_summary_export(stack_run):
     assert (lon0["machineId"], lon0["publicIp"], lon0["hostname"]) == (
         fake_uuid(INSTANCE, "kosmos-civo-lon1-nodes-0"), inst.state["publicIp"], inst.inputs["hostname"]
     )
+    # Each machine's node, from its identity (make status reads these).
+    identity = one(run, IDENTITY, "kosmos-civo-lon1-nodes-0-identity")
+    assert (lon0["nodeId"], lon0["nodeName"]) == (identity.state["node_id"], identity.state["node_name"])
+    assert lon0["nodeName"].startswith("scw-kosmos-civo-lon1-")
 
 
 def test_wait_false_keeps_cleanup_but_drops_the_wait_and_the_label_patch():
     raw = stack_config("blog")
     raw["kosmos:externalPools"][0]["registration"] = {"wait": False, "skipDrain": True, "timeoutMinutes": 2}
     run = run_config(raw, stack="blog", raise_errors=True)
-    lon = [r for r in run.by_type(REGISTRATION) if "civo-lon1" in r.name]
-    assert len(lon) == 2
-    for reg in lon:
-        assert (reg.inputs["wait"], reg.inputs["skip_drain"], reg.inputs["timeout_seconds"]) == (False, True, 120)
+    lon = one(run, READINESS, "kosmos-civo-lon1-readiness")
+    assert (lon.inputs["wait"], lon.inputs["skip_drain"], lon.inputs["timeout_seconds"]) == (False, True, 120)
+    assert len(lon.raw_inputs["members"]) == 2  # still deleted (undrained) on destroy
+    assert [i.inputs["timeout_seconds"] for i in run.by_type(IDENTITY) if "civo-lon1" in i.name] == [120, 120]
     assert not [p for p in run.by_type(PATCH) if "civo-lon1" in p.name]
     assert len(run.by_type(PATCH)) == 4  # the other pools still wait and label
 
@@ -437,7 +443,8 @@ def test_baremetal_elastic_metal_servers(stack_run):
         assert server.ignore_changes == ["cloudInit"] and server.replacement_trigger
         assert "cloudInit" in server.secret_paths
         assert server.raw_inputs["cloudInit"].startswith("#cloud-config\n")
-        assert JOIN_SECRET in server.raw_inputs["cloudInit"]
+        assert node_secret(f"{name}-identity") in server.raw_inputs["cloudInit"]
+        assert "/etc/scw-k8s-userdata" in server.raw_inputs["cloudInit"]
     # Offer and OS names resolved through the provider's lookups (mock ids derived from the names).
     assert servers["kosmos-em-x86-nodes-0"].inputs["offer"] == f"fr-par-2/{fake_uuid('offer', 'EM-A115X-SSD')}"
     assert servers["kosmos-em-arm-nodes-0"].inputs["os"] == fake_uuid("os", "Ubuntu", "22.04 LTS (Jammy Jellyfish)")
@@ -452,7 +459,7 @@ def test_baremetal_elastic_metal_servers(stack_run):
 
 def test_baremetal_keeps_the_rest_of_the_seed(stack_run):
     blog, bare = stack_run("blog"), stack_run("baremetal")
-    keep = (CLUSTER, INSTANCE, FIREWALL, COMMAND, APP, POLICY, APIKEY)
+    keep = (CLUSTER, INSTANCE, FIREWALL, COMMAND)
     for type_ in keep:
         assert names(blog, type_) == names(bare, type_), type_
 
@@ -473,14 +480,13 @@ def test_multicloud_cluster_composes_from_a_plain_mapping_in_another_program():
     assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.32")
 
 
-def test_a_registration_depends_on_a_machine_that_reports_nothing_explicitly():
+def test_the_pool_readiness_depends_on_machines_that_report_nothing_explicitly():
     run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "silent_machines.py")
     command = one(run, COMMAND, "lab-rack-nodes-h1")
-    registration = one(run, REGISTRATION, "lab-rack-h1-registration")
-    assert registration.inputs["match_ip"] == "192.0.2.10" and registration.inputs.get("match_node_id") is None
-    # No input of the registration is an output of the command: only depends_on can carry the edge.
-    assert not any(command.urn in urns for urns in registration.property_dependencies.values())
-    assert command.urn in registration.dependencies
+    readiness = one(run, READINESS, "lab-rack-readiness")
+    # No input of the readiness is an output of the command: only depends_on carries the edge.
+    assert not any(command.urn in urns for urns in readiness.property_dependencies.values())
+    assert command.urn in readiness.dependencies
 
 
 def test_a_bad_mapping_in_another_program_fails_before_registering_anything():
@@ -506,9 +512,8 @@ def test_boot_time_machines_get_a_fresh_hostname_per_generation(stack_run):
     run = stack_run("blog")
     inst = one(run, INSTANCE, "kosmos-civo-lon1-nodes-0").inputs
     assert re.fullmatch(r"civo-lon1-0-[0-9a-f]{6}", inst["hostname"])
-    reg = one(run, REGISTRATION, "kosmos-civo-lon1-0-registration").inputs
     patch = one(run, PATCH, "kosmos-civo-lon1-0-labels").inputs
-    assert "match_name" not in reg and patch["metadata"]["name"] != inst["hostname"]
+    assert patch["metadata"]["name"] != inst["hostname"]
     dev = one(run, DEVICE, "kosmos-metal-arm-nodes-0").inputs
     assert re.fullmatch(r"metal-arm-0-[0-9a-f]{6}", dev["hostname"])
     nodes = {n["machine"]: n for n in node_rows(run)}
@@ -531,7 +536,8 @@ def test_scaleway_api_url_reaches_the_agent_and_the_registrations_and_join_api_u
     run = run_config(raw, stack="blog", raise_errors=True)
     redacted = run.exports["userdata"].value["civo-lon1"]["redacted"]
     assert "API_URL=https://api.example.test\n" in redacted  # k8s-agent's SCW_API_URL
-    assert all(r.inputs["api_url"] == "https://api.example.test" for r in run.by_type(REGISTRATION))
+    dynamic = run.by_type(IDENTITY) + run.by_type(READINESS)
+    assert dynamic and all(r.inputs["api_url"] == "https://api.example.test" for r in dynamic)
     raw["kosmos:join"] = {"apiUrl": "https://agents.example.test"}
     run = run_config(raw, stack="blog", raise_errors=True)
     assert "API_URL=https://agents.example.test\n" in run.exports["userdata"].value["civo-lon1"]["redacted"]

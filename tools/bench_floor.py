@@ -14,7 +14,8 @@ import pulumiverse_scaleway.iam as iam
 import pulumiverse_scaleway.kubernetes as scw_k8s
 
 
-from components.registration import NodeRegistration, NodeRegistrationArgs
+from components.identity import NodeIdentity, NodeIdentityArgs
+from components.pool_nodes import PoolNodes, PoolNodesArgs
 
 
 # type token -> constructor with the fewest inputs the class accepts
@@ -32,9 +33,11 @@ FACTORIES = {
         n, operating_system="o", plan="p", project_id="p", opts=o),
     "scaleway:elasticmetal/server:Server": lambda n, o: em.Server(n, offer="o", opts=o),
     "command:remote:Command": lambda n, o: command.remote.Command(n, connection={"host": "h"}, opts=o),
-    # Same class (its provider serialised once per process: see components/registration.py), trivial inputs.
-    "pulumi-python:dynamic/kosmos:NodeRegistration": lambda n, o: NodeRegistration(
-        n, NodeRegistrationArgs(cluster_id="c", region="r", pool_id="p", pool_name="p", machine=n), opts=o),
+    # Same classes (providers serialised once per process: see components/scaleway_api.py), trivial inputs.
+    "pulumi-python:dynamic/kosmos:NodeIdentity": lambda n, o: NodeIdentity(
+        n, NodeIdentityArgs(region="r", pool_id="p", pool_name="p", machine=n, generation="g"), opts=o),
+    "pulumi-python:dynamic/kosmos:PoolNodes": lambda n, o: PoolNodes(
+        n, PoolNodesArgs(cluster_id="c", region="r", pool_id="p", pool_name="p", members=[]), opts=o),
     "kubernetes:core/v1:NodePatch": lambda n, o: k8s.core.v1.NodePatch(n, opts=o),
 }
 

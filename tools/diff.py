@@ -8,7 +8,7 @@ by URN the way `pulumi preview --diff` reads: `+` create, `-` delete, `~` update
 delete), `-+` replace (delete before create). Changed inputs are shown old → new; secrets only as "[secret]
 changed/unchanged", decided by comparing HMACs under a key made for this one diff (never values, never plain
 hashes). Every replacement says why: a force-new input of the provider (components/catalog.py FORCE_NEW_INPUTS, the
-registration's identity fields), `replaceOnChanges`, or `replacementTrigger`. Pools whose join userdata changed get
+node identity's fields), `replaceOnChanges`, or `replacementTrigger` (a machine's node identity). Pools whose join userdata changed get
 a unified diff of the redacted script. The same goes to build/<stack>/diff.md for a pull-request comment.
 
 Offline, every resource at BASE is taken as deployed. An output of a resource that is created or replaced is
@@ -30,17 +30,21 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import catalog
-from components.registration import IDENTITY_FIELDS
+from components.identity import IDENTITY_FIELDS
+from components.pool_nodes import REPLACE_FIELDS as POOL_NODES_REPLACE_FIELDS
 
-from .engine import ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET
+from .engine import KNOWN_AFTER_APPLY, REPO, SECRET
 
 CREATE, DELETE, UPDATE, REPLACE, REPLACE_DBR, SAME = "+", "-", "~", "+-", "-+", " "
 CURRENT = "(current value)"
 """What a value invented offline stands for at BASE: whatever the deployed resource has."""
-REGISTRATION_TYPE = "pulumi-python:dynamic/kosmos:NodeRegistration"
-# Where replacement decisions come from, per type. The registration's own provider replaces on its identity fields
-# (components/registration.py, NodeRegistrationProvider.diff).
-FORCE_NEW: dict[str, tuple[str, ...]] = {**catalog.FORCE_NEW_INPUTS, REGISTRATION_TYPE: IDENTITY_FIELDS}
+IDENTITY_TYPE = "pulumi-python:dynamic/kosmos:NodeIdentity"
+POOL_NODES_TYPE = "pulumi-python:dynamic/kosmos:PoolNodes"
+# Where replacement decisions come from, per type. kosmos's own providers replace on their identity fields
+# (components/identity.py NodeIdentityProvider.diff, components/pool_nodes.py PoolNodesProvider.diff).
+DYNAMIC_TYPES = (IDENTITY_TYPE, POOL_NODES_TYPE)
+FORCE_NEW: dict[str, tuple[str, ...]] = {**catalog.FORCE_NEW_INPUTS, IDENTITY_TYPE: IDENTITY_FIELDS,
+                                         POOL_NODES_TYPE: POOL_NODES_REPLACE_FIELDS}
 COLOURS = {CREATE: "32", DELETE: "31", UPDATE: "33", REPLACE: "35", REPLACE_DBR: "35"}
 VERBS = {CREATE: "create", UPDATE: "update", REPLACE: "replace", DELETE: "delete"}
 COMMENT_MARKER = "<!-- kosmos-diff -->"
@@ -130,7 +134,7 @@ class Diff:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str) and value in (SECRET, CURRENT, KNOWN_AFTER_APPLY, ASSIGNED_AT_JOIN):
+    if isinstance(value, str) and value in (SECRET, CURRENT, KNOWN_AFTER_APPLY):
         return value
     if isinstance(value, str) and value.startswith("(") and value.endswith(")"):
         return value  # other marked values (lookups)
@@ -181,8 +185,7 @@ def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:
     for path, producer in h.get("computed", {}).items():
         if producer in steps and steps[producer].op in (CREATE, REPLACE, REPLACE_DBR):
             for leaf in [p for p in after if _under(p, path)]:
-                if after[leaf] != ASSIGNED_AT_JOIN:
-                    after[leaf] = KNOWN_AFTER_APPLY
+                after[leaf] = KNOWN_AFTER_APPLY
                 if leaf in before:
                     before[leaf] = CURRENT
     ignore = h.get("ignoreChanges") or []
@@ -202,15 +205,19 @@ def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:
     force_new = FORCE_NEW.get(h["type"], ())
     for c in effective:
         if any(_under(c.path, f) for f in force_new):
-            source = ("an identity field of the registration (components/registration.py)"
-                      if h["type"] == REGISTRATION_TYPE else "force-new in the provider (components/catalog.py)")
+            source = (f"an identity field of {h['type'].rsplit(':', 1)[-1]} (components/identity.py, pool_nodes.py)"
+                      if h["type"] in DYNAMIC_TYPES else "force-new in the provider (components/catalog.py)")
             step.reasons.append(f"{c.path} changed: {source}")
         elif any(_under(c.path, f) for f in h.get("replaceOnChanges") or []):
             step.reasons.append(f"{c.path} changed: in replaceOnChanges")
-    if b.get("replacementTrigger") != h.get("replacementTrigger"):
+    producer = h.get("replacementTriggerFrom")
+    if producer and producer in steps and steps[producer].op in (CREATE, REPLACE, REPLACE_DBR):
+        step.reasons.append(f"replacementTrigger: its node identity {steps[producer].name} is "
+                            f"{'created' if steps[producer].op == CREATE else 'replaced'} (a new node)")
+    elif b.get("replacementTrigger") != h.get("replacementTrigger"):
         step.reasons.append(
             f"replacementTrigger changed: {str(b.get('replacementTrigger'))[:12]} → "
-            f"{str(h.get('replacementTrigger'))[:12]} (the redacted userdata sha256)"
+            f"{str(h.get('replacementTrigger'))[:12]}"
         )
     for c in effective:
         if c.path in catalog.UPDATE_REFUSED_INPUTS.get(h["type"], ()) and not step.reasons:

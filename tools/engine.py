@@ -36,8 +36,6 @@ SECRET_PLACEHOLDER_PREFIX = "[secret:offline-plan:"
 KNOWN_AFTER_APPLY = "(known after apply)"
 """What the plan shows instead of a value the mocks invented for a provider-computed output (Terraform's and Pulumi's
 wording for the same thing)."""
-ASSIGNED_AT_JOIN = "(assigned by Scaleway at join)"
-"""Kubernetes node names are Scaleway's (`scw-<cluster>-<pool>-<id>`, FACTS.md): unknown until the node joins."""
 _NS = uuid.UUID("5b0c7e4e-8d9a-4c55-9a3c-4b0f5c0f6d21")
 PROJECT = "kosmos"
 
@@ -174,10 +172,9 @@ class KosmosMocks(pulumi.runtime.Mocks):
                 self._invent(t, name, ip.get("id"))
             if t == "command:remote:Command":
                 self._invent(t, name, state["stdout"])
-                # The node name the join prints: the registration parses it out of stdout.
-                self._invent(t, name, state["stdout"].rsplit("KOSMOS_NODE_NAME=", 1)[-1].strip(), scoped=True)
-            if t.endswith("NodeRegistration"):
-                self._invent(t, name, state.get("node_name"), ASSIGNED_AT_JOIN, scoped=True)
+            if t.endswith("NodeIdentity"):
+                # Registered by kosmos at apply (components/identity.py): id and name are Scaleway's.
+                self._invent(t, name, state.get("node_name"))
         return rid, state
 
     def _new_resource(self, args):
@@ -242,17 +239,24 @@ class KosmosMocks(pulumi.runtime.Mocks):
                                  "version": "IPv4"}])
         elif t == "command:remote:Command":
             host_name = name.rsplit("-nodes-", 1)[-1]
-            # What the join prints once k8s-agent registered the node (templates/join/join.sh.j2).
-            state.update(stdout=f"kosmos-join: joined\nKOSMOS_NODE_ID={fake_uuid('node', host_name)}\n"
-                                f"KOSMOS_NODE_NAME=scw-kosmos-{host_name}-{fake_uuid('node', host_name)[:8]}\n", stderr="")
-        elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeRegistration"):
+            # What the join prints once the host is its node (templates/join/join.sh.j2); nothing reads it back.
+            state.update(stdout=f"kosmos-join: joined {host_name}\n", stderr="")
+        elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeIdentity"):
             state.pop("__provider", None)
+            node_id = fake_uuid("node", name)
             state.update(
-                node_id=fake_uuid("node", name),
+                node_id=node_id,
                 # Scaleway's naming (scw-<cluster>-<pool>-<hex>), never the hostname.
-                node_name=f"scw-kosmos-{inputs.get('pool_name')}-{fake_uuid('node', name).replace('-', '')[:22]}",
-                status="ready" if inputs.get("wait", True) else "not-waited",
+                node_name=f"scw-kosmos-{inputs.get('pool_name')}-{node_id.replace('-', '')[:22]}",
+                metadata_url=f"https://api.scaleway.com/k8s/v1/regions/{inputs.get('region')}/node-metadata",
+                node_secret_key=fake_uuid("node-secret", name),
+                stale="",
             )
+        elif t.startswith("pulumi-python:dynamic") and t.endswith("PoolNodes"):
+            state.pop("__provider", None)
+            wait = inputs.get("wait", True)
+            state.update(statuses={m.get("node_id"): "ready" if wait else "not-waited"
+                                   for m in inputs.get("members") or [] if isinstance(m, dict)})
         return rid, state
 
     def call(self, args):  # type: ignore[override]

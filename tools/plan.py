@@ -28,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 from .engine import (
-    ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, StackFileError, load_stack_config, run_program,
+    KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, StackFileError, load_stack_config, run_program,
 )
 
 # The inputs worth a glance in the tree, per resource type (others: the first few scalar inputs).
@@ -42,8 +42,9 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "equinix-metal:index/device:Device": ("hostname", "metro", "plan", "operatingSystem", "userData"),
     "scaleway:elasticmetal/server:Server": ("hostname", "zone", "offer", "os", "cloudInit"),
     "command:remote:Command": ("create", "stdin", "triggers"),
-    # What the registration matches its node on: matchNodeId (on-prem) or matchIp (components/registration.py).
-    "pulumi-python:dynamic/kosmos:NodeRegistration": ("machine", "matchNodeId", "matchIp", "wait", "timeoutSeconds"),
+    # A machine's node (components/identity.py) and the pool's readiness (components/pool_nodes.py).
+    "pulumi-python:dynamic/kosmos:NodeIdentity": ("machine", "generation"),
+    "pulumi-python:dynamic/kosmos:PoolNodes": ("poolName", "wait", "timeoutSeconds", "skipDrain"),
     "kubernetes:core/v1:NodePatch": ("metadata",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
 }
@@ -154,7 +155,7 @@ def render_tree(run: ProgramRun, width: int = WIDTH) -> str:
         if replace_on:
             shown.append(f"[replaceOnChanges={','.join(replace_on)}]")
         if reg.replacement_trigger is not None:
-            shown.append(f"[replaced when the redacted userdata sha256 changes ({_short(reg.replacement_trigger, 13)})]")
+            shown.append(f"[replaced with its node identity, node id {_short(run.unknowns.mark(reg.replacement_trigger), 20)}]")
         if reg.protect:
             shown.append("[protect]")
         lines.append(f"{indent}+ {reg.type} {reg.name}")
@@ -170,6 +171,7 @@ def plan_document(run: ProgramRun) -> dict:
         doc = reg.to_json()
         doc["inputs"], found = displayed_inputs(run, reg)
         doc["provider"] = run.unknowns.mark(doc["provider"])  # `<provider urn>::<provider id>`
+        doc["replacementTrigger"] = run.unknowns.mark(doc["replacementTrigger"])  # a NodeIdentity's node id
         doc["knownAfterApply"] = dict(sorted(found.items()))
         resources.append(doc)
     return {
@@ -265,17 +267,18 @@ def summary_markdown(run: ProgramRun) -> str:
             "",
             "## External nodes",
             "",
-            f"Node names are {ASSIGNED_AT_JOIN.strip('()')}; machine ids and public addresses are "
-            f"{KNOWN_AFTER_APPLY.strip('()')}. The userdata sha256 here is that of a rendering with a stand-in pool id, "
+            "Node ids and names (Scaleway's, registered by kosmos before each machine), machine ids and public "
+            f"addresses are {KNOWN_AFTER_APPLY.strip('()')}. The userdata sha256 here is that of a rendering with a stand-in pool id, "
             "so it is not the deployed value, but it changes exactly when the redacted userdata does.",
             "",
-            "| pool | machine | hostname | arch | public IP | labels | userdata sha256 |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| pool | machine | hostname | node | arch | public IP | labels | userdata sha256 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for n in nodes:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(n["labels"].items()))
             out.append(
-                f"| {n['pool']} | {n['machine']} | {n['hostname']} | {n['arch']} | {n['publicIp']} | {labels} | "
+                f"| {n['pool']} | {n['machine']} | {n['hostname']} | {n['nodeName']} | {n['arch']} | {n['publicIp']} | "
+                f"{labels} | "
                 f"`{n['userdataSha256'][:12]}` |"
             )
         counts = Counter((n["cloud"], n["region"], n["arch"]) for n in nodes)
@@ -285,10 +288,11 @@ def summary_markdown(run: ProgramRun) -> str:
             "",
             "## When userdata changes",
             "",
-            "Machines are replaced create-before-delete (no `deleteBeforeReplace` on machines or registrations): the "
-            "new machine is created and its node must register and become Ready before the old machine's node is "
-            "deleted and the old machine destroyed, so capacity never drops. Replacement follows the *redacted* "
-            "userdata hash: rotating the join key changes no hash and replaces nothing.",
+            "Machines are replaced create-before-delete (no `deleteBeforeReplace` anywhere), each with a new node "
+            "identity: the new machine is created and its node must become Ready before the pool's readiness drains "
+            "and deletes the old node and the old machine is destroyed, so capacity never drops. A boot-time machine "
+            "is replaced exactly when its node identity is: when the *redacted* userdata hash or the cloud's "
+            "force-new settings change.",
             "",
         ]
         for cloud in sorted({n["cloud"] for n in nodes}):
@@ -351,6 +355,14 @@ def _secret_hashes(redacted: Any, raw: Any, key: bytes, path: str, out: dict[str
             _secret_hashes(v, r, key, f"{path}[{i}]", out)
 
 
+def _producer(run: ProgramRun, value: Any) -> str:
+    """The URN of the resource whose invented output `value` is ("" if none): a machine's replacement trigger is its
+    NodeIdentity's node id, so the diff replaces the machine when that identity is created or replaced."""
+    found: dict[str, str] = {}
+    run.unknowns.mark(value, (), found, "trigger")
+    return found.get("trigger", "")
+
+
 def snapshot(run: ProgramRun, key: bytes) -> dict:
     """Everything make diff compares, by URN. No secret value and no plain hash of one."""
     resources = {}
@@ -370,6 +382,7 @@ def snapshot(run: ProgramRun, key: bytes) -> dict:
             "replaceOnChanges": reg.replace_on_changes,
             "ignoreChanges": reg.ignore_changes,
             "replacementTrigger": reg.replacement_trigger,
+            "replacementTriggerFrom": _producer(run, reg.replacement_trigger),
             "deleteBeforeReplace": reg.delete_before_replace,
         }
     userdata = displayed_export(run, "userdata") or {}

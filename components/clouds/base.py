@@ -1,7 +1,8 @@
 """What every cloud module shares: the machine record it returns and the component it is built on.
 
-A cloud module only knows how to make (or reach) machines and hand them the rendered userdata. Pools, join keys,
-registration and labels live in ExternalPool, identical for every cloud.
+A cloud module only knows how to make (or reach) machines and hand each one its userdata. Every machine's node
+identity (NodeIdentity, registered before the machine) is made here, the same for every cloud; pools, readiness and
+labels live in ExternalPool.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pulumi
 
 from .. import catalog
 from ..spec import ExternalPoolSpec
+from ..identity import NodeIdentity, NodeIdentityArgs
 from ..userdata import UserdataOutputs, Variant
 
 ARCH_DETECTED_AT_BOOT = "detected-at-boot"
@@ -27,7 +29,7 @@ class Machine:
     """Machine name; for clouds that boot it, also the base of its hostname. Never the Kubernetes node name: Scaleway
     names nodes itself (`scw-<cluster>-<pool>-<id>`, k8s-agent takes it from NodeMetadata.name)."""
     resource: pulumi.Resource
-    """What the node's registration depends on."""
+    """The machine's resource: the pool's readiness depends on it (drained before the machine goes)."""
     machine_id: pulumi.Output
     public_ip: pulumi.Input[Optional[str]]
     """As the cloud reports it (an output of `resource`), or a configured address (on-prem)."""
@@ -35,12 +37,8 @@ class Machine:
     """amd64 / arm64 when known before boot, else ARCH_DETECTED_AT_BOOT (the join script picks the binary)."""
     hostname: Optional[pulumi.Input[str]] = None
     """The hostname the machine boots with (see MachineSet.hostname)."""
-    node_id: Optional[pulumi.Input[str]] = None
-    """Scaleway's node id when reported by the machine itself (on-prem: KOSMOS_NODE_ID printed by the join)."""
-
-    def reports_identity(self) -> bool:
-        """Whether the public IP or node id is an output of `resource` (so using it depends on the machine)."""
-        return isinstance(self.public_ip, pulumi.Output) or isinstance(self.node_id, pulumi.Output)
+    identity: Optional[NodeIdentity] = None
+    """This machine's node, registered before the machine (MachineSet.join_for)."""
 
 
 @dataclass
@@ -48,18 +46,20 @@ class MachineSetArgs:
     pool: ExternalPoolSpec
     """The validated external pool."""
     userdata: UserdataOutputs
-    """Rendered join userdata (script secret; redacted text and hash public)."""
+    """The pool's join rendering (redacted text and hash, public); each machine gets a secret copy with its node's
+    credentials (MachineSet.join_for)."""
     pool_id: pulumi.Input[str]
     """The Kosmos pool the machines join."""
     region: str
     """The cluster's region."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Extra resources that must exist before any machine boots (the userdata already carries the join key's
-    policy)."""
+    """Extra resources that must exist before any machine boots (the userdata already carries its node identity)."""
     equinix_project_id: Optional[str] = None
     """Equinix Metal project (equinix-metal only)."""
     ssh_private_key: Optional[pulumi.Input[str]] = None
     """Secret SSH key (on-prem only)."""
+    scaleway_api_url: Optional[str] = None
+    """`scaleway:apiUrl` for the node identities' API calls (credentials come from their provider's configure())."""
 
 
 class MachineSet(pulumi.ComponentResource):
@@ -81,11 +81,15 @@ class MachineSet(pulumi.ComponentResource):
     def __init__(self, name: str, args: MachineSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(self.TYPE, name, None, opts)
         self.pool = args.pool
+        self._name = name
         fixed = "|".join(str(v) for v in self.replacement_inputs())
         self.generation = args.userdata.sha256.apply(
-            lambda sha: hashlib.sha256(f"{sha}|{fixed}".encode()).hexdigest()[:6]
+            lambda sha: hashlib.sha256(f"{sha if self.REPLACE_ON_USERDATA_CHANGE else ''}|{fixed}".encode()
+                                       ).hexdigest()[:6]
         )
-        """Fingerprint of everything that replaces a machine of this pool (once per pool; see `hostname`)."""
+        """Fingerprint of everything that replaces a machine of this pool (once per pool; see `hostname`). It is
+        also each machine's node identity generation: a replaced machine is a new node. A host kept across a new
+        rendering (on-prem) keeps its node, so there the userdata is not part of it."""
         self.machines = self.create_machines(name, args)
         self.userdata_redacted = args.userdata.redacted
         self.userdata_sha256 = args.userdata.sha256
@@ -111,16 +115,30 @@ class MachineSet(pulumi.ComponentResource):
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
         raise NotImplementedError
 
-    def machine_options(self, args: MachineSetArgs) -> pulumi.ResourceOptions:
+    def join_for(self, args: MachineSetArgs, key: str, machine_name: str) -> tuple[NodeIdentity, pulumi.Output]:
+        """Registers the machine's node before the machine exists; returns it and the machine's userdata (secret),
+        which carries only that node's credentials."""
+        reg = self.pool.registration
+        identity = NodeIdentity(
+            f"{self._name}-{key}-identity",
+            NodeIdentityArgs(region=args.region, pool_id=args.pool_id, pool_name=self.pool.name, machine=machine_name,
+                             generation=self.generation, api_url=args.scaleway_api_url,
+                             timeout_seconds=reg.timeout_minutes * 60),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return identity, args.userdata.for_node(identity.metadata_url, identity.node_secret_key)
+
+    def machine_options(self, args: MachineSetArgs, identity: NodeIdentity) -> pulumi.ResourceOptions:
         """Options every machine of this cloud gets.
 
         - Replacement is Pulumi's default create-before-delete: a new machine joins before the old one goes.
         - The userdata is a secret input; additional_secret_outputs keeps the provider's echo of it secret too, and
           is what the policy pack checks (policies see inputs unwrapped).
-        - Boot-time userdata (REPLACE_ON_USERDATA_CHANGE): the machine is replaced when the *redacted* userdata hash
-          changes (replacement_trigger), and the raw userdata is ignored in diffs. So a template change replaces
-          the machine (these clouds cannot change boot userdata in place) while rotating the join key, which only
-          changes the secret, does not replace every machine.
+        - Boot-time userdata (REPLACE_ON_USERDATA_CHANGE): the machine is replaced exactly when its node identity is
+          (replacement_trigger: the node id), and the raw userdata is ignored in diffs. The identity's generation
+          covers the *redacted* userdata hash and the cloud's force-new inputs, so a template change replaces the
+          machine (these clouds cannot change boot userdata in place) with a new node, and a refresh that found the
+          node lost replaces it too (identity.py); the old machine never shares the new node.
         """
         boot_time = self.REPLACE_ON_USERDATA_CHANGE
         return pulumi.ResourceOptions(
@@ -128,7 +146,7 @@ class MachineSet(pulumi.ComponentResource):
             depends_on=list(args.depends_on) or None,
             additional_secret_outputs=[self.USERDATA_PROPERTY],
             ignore_changes=[self.USERDATA_PROPERTY] if boot_time else None,
-            replacement_trigger=args.userdata.sha256 if boot_time else None,
+            replacement_trigger=identity.node_id if boot_time else None,
             replace_on_changes=list(self.REPLACE_ON_CHANGES) or None,
         )
 
@@ -170,6 +188,8 @@ class MachineSet(pulumi.ComponentResource):
                     "arch": m.arch,
                     "machineId": m.machine_id,
                     "publicIp": m.public_ip,
+                    "nodeId": m.identity.node_id if m.identity is not None else "",
+                    "nodeName": m.identity.node_name if m.identity is not None else "",
                 }
                 for m in self.machines
             ],

@@ -83,6 +83,7 @@ class CivoNodes(MachineSet):
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
             hostname = self.hostname(machine_name)
+            identity, userdata = self.join_for(args, str(index), machine_name)
             instance = civo.Instance(
                 f"{name}-{index}",
                 hostname=hostname,
@@ -90,14 +91,14 @@ class CivoNodes(MachineSet):
                 size=pool.size,
                 disk_image=image_id,
                 firewall_id=self.firewall.id,
-                script=args.userdata.script,
+                script=userdata,
                 sshkey_id=pool.ssh_key_id,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
                 notes=f"kosmos external node of pool {pool.name}",
-                opts=self.machine_options(args),
+                opts=self.machine_options(args, identity),
             )
             machines.append(
                 Machine(str(index), machine_name, instance, instance.id, instance.public_ip, self.arch_of(index),
-                        hostname)
+                        hostname, identity)
             )
         return machines

@@ -19,8 +19,8 @@ class ElasticMetalNodes(MachineSet):
     USERDATA_PROPERTY = "cloud_init"
     # terraform-provider-scaleway internal/services/baremetal/server.go (ResourceServerUpdate): an `os` change
     # reinstalls the server in place (installServer), which keeps the server and its IP, boots the *stored*
-    # cloud_init (ignored in diffs, so possibly an expired join key) and registers a second node while the
-    # registration keeps tracking the first. Replace the server instead, like every other boot-time change.
+    # cloud_init (ignored in diffs: the credentials of the node it already is) on a machine whose node is in use.
+    # Replace the server instead, with a new node identity, like every other boot-time change.
     REPLACE_ON_CHANGES = ("os",)
 
     def replacement_inputs(self) -> tuple:
@@ -38,6 +38,7 @@ class ElasticMetalNodes(MachineSet):
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
             hostname = self.hostname(machine_name)
+            identity, userdata = self.join_for(args, str(index), machine_name)
             server = em.Server(
                 f"{name}-{index}",
                 name=hostname,
@@ -46,12 +47,12 @@ class ElasticMetalNodes(MachineSet):
                 offer=offer.offer_id,
                 os=os.os_id,
                 ssh_key_ids=list(pool.ssh_key_ids) or None,
-                cloud_init=args.userdata.script,
+                cloud_init=userdata,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                opts=self.machine_options(args),
+                opts=self.machine_options(args, identity),
             )
             machines.append(
                 Machine(str(index), machine_name, server, server.id, server.ipv4s.apply(_first_ipv4),
-                        self.arch_of(index), hostname)
+                        self.arch_of(index), hostname, identity)
             )
         return machines

@@ -28,6 +28,7 @@ class EquinixMetalNodes(MachineSet):
         machines = []
         for index, machine_name in enumerate(pool.machine_names()):
             hostname = self.hostname(machine_name)
+            identity, userdata = self.join_for(args, str(index), machine_name)
             device = metal.Device(
                 f"{name}-{index}",
                 hostname=hostname,
@@ -36,12 +37,12 @@ class EquinixMetalNodes(MachineSet):
                 operating_system=pool.os,
                 billing_cycle="hourly",
                 project_id=args.equinix_project_id,
-                user_data=args.userdata.script,
+                user_data=userdata,
                 tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                opts=self.machine_options(args),
+                opts=self.machine_options(args, identity),
             )
             machines.append(
                 Machine(str(index), machine_name, device, device.id, device.access_public_ipv4, self.arch_of(index),
-                        hostname)
+                        hostname, identity)
             )
         return machines

@@ -1,13 +1,14 @@
 """On-prem machines, reached over SSH with pulumi-command.
 
-The join script (with the key inside) travels on the SSH session's stdin: remote `environment` depends on sshd's
-AcceptEnv and is silently dropped, and a command line is visible in the process list.
+The join script (with this host's node credentials inside, never a key that could register another node) travels on
+the SSH session's stdin: remote `environment` depends on sshd's AcceptEnv and is silently dropped, and a command line
+is visible in the process list. The host's node is registered by kosmos before the join (NodeIdentity), so nothing is
+read back from the join's output.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import shlex
 
 import pulumi
@@ -16,9 +17,6 @@ import pulumi_command as command
 from ..spec import OnPremHost, OnPremPoolSpec
 from ..userdata import JoinInputs, render_leave
 from .base import Machine, MachineSet, MachineSetArgs
-
-# The join prints the identity k8s-agent registered (templates/join/join.sh.j2, step "identity").
-_NODE_ID = re.compile(r"^KOSMOS_NODE_ID=([0-9a-f-]{36})$", re.MULTILINE)
 
 
 def as_root(host: OnPremHost, command_line: str) -> str:
@@ -40,13 +38,6 @@ def rejoin_command(host: OnPremHost, userdata_sha256: str) -> str:
 def leave_command(host: OnPremHost, leave_script: str) -> str:
     """The leave script is on the command line (it holds no secret), so the delete never reads stdin."""
     return as_root(host, f"bash -c {shlex.quote(leave_script)}")
-
-
-def node_id_from_join_output(stdout: str | None) -> str:
-    """The last `KOSMOS_NODE_ID=<uuid>` the join printed; "" when there is none (the registration then fails
-    clearly instead of guessing by address: behind NAT, the SSH address is not the one Scaleway sees)."""
-    found = _NODE_ID.findall(stdout or "")
-    return found[-1] if found else ""
 
 
 def _ipv4(address: str) -> str | None:
@@ -72,6 +63,7 @@ class OnPremNodes(MachineSet):
         )
         machines = []
         for index, host in enumerate(pool.hosts):
+            identity, userdata = self.join_for(args, host.name, host.name)
             connection = command.remote.ConnectionArgs(
                 host=host.address,
                 port=host.port,
@@ -90,8 +82,10 @@ class OnPremNodes(MachineSet):
                 create=args.userdata.sha256.apply(lambda sha, h=host: join_command(h, sha)),
                 update=args.userdata.sha256.apply(lambda sha, h=host: rejoin_command(h, sha)),
                 delete=leave_script.apply(lambda script, h=host: leave_command(h, script)),
-                stdin=args.userdata.script,
-                opts=self.machine_options(args),
+                # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
+                # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
+                stdin=userdata,
+                opts=self.machine_options(args, identity),
             )
             machines.append(
                 Machine(
@@ -101,7 +95,7 @@ class OnPremNodes(MachineSet):
                     join.id,
                     _ipv4(host.address),
                     self.arch_of(index),
-                    node_id=join.stdout.apply(node_id_from_join_output),
+                    identity=identity,
                 )
             )
         return machines

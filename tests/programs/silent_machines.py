@@ -1,5 +1,6 @@
-"""A cloud module whose machines report neither IP nor node id (both come from config): the registration must then
-depend on the machine explicitly. Swaps the on-prem machine set for one whose join output is ignored."""
+"""A cloud module whose machines report nothing the pool's readiness reads (no IP, no id in its inputs): the
+readiness must still depend on every machine explicitly, so a destroy drains and deletes the nodes before any machine
+goes. Swaps the on-prem machine set for one whose machines carry a configured address only."""
 
 import pulumi
 
@@ -12,8 +13,7 @@ class SilentOnPremNodes(OnPremNodes):
     def create_machines(self, name, args):
         machines = super().create_machines(name, args)
         for machine in machines:
-            machine.node_id = None  # nothing reported: match on the configured address only
-            machine.public_ip = "192.0.2.10"
+            machine.public_ip = "192.0.2.10"  # configured, not reported
         return machines
 
 

@@ -10,11 +10,10 @@ LOG_FILE="$ROOT/var/log/kosmos-join.log"
 STATE_DIR="$ROOT/var/lib/kosmos"
 STATE_FILE="$STATE_DIR/join.state"
 NODE_FILE="$STATE_DIR/node.json"
-SECRET_FILE="$ROOT/etc/kosmos/join.secret"
 AGENT_DIR="$ROOT/usr/local/lib/kosmos"
 CURRENT_STEP=start
 
-mkdir -p "${LOG_FILE%/*}" "$STATE_DIR" "${SECRET_FILE%/*}" "$AGENT_DIR" 2>/dev/null || true
+mkdir -p "${LOG_FILE%/*}" "$STATE_DIR" "$AGENT_DIR" 2>/dev/null || true
 
 log() {
   local line
@@ -64,7 +63,7 @@ if command -v systemctl >/dev/null 2>&1; then
 fi
 # k8s-agent skips registration while its cache exists (metadata.go) and skips components its versions file lists
 # (versions.go): both go, or a later join would reuse the deleted node's credentials.
-rm -f "$SECRET_FILE" "$AGENT_DIR"/k8s-agent_linux_* "$NODE_FILE" \
+rm -f "$AGENT_DIR"/k8s-agent_linux_* "$NODE_FILE" \
   "$ROOT/etc/scw-k8s-userdata" "$ROOT/etc/scw-k8s-versions.json"
 CURRENT_STEP=finished
 record_state left

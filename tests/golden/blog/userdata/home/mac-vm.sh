@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kosmos join: registers this machine into the Kosmos pool (known after apply) (fr-par) with Scaleway's k8s-agent.
+# kosmos join: installs this machine as its own, pre-registered node of the Kosmos pool (known after apply) (fr-par) with Scaleway's k8s-agent.
 # Progress: /var/log/kosmos-join.log and /var/lib/kosmos/join.state (running:<step> | ok | failed:<step>: <reason>).
 # Node identity: /var/lib/kosmos/node.json. A re-run does nothing; KOSMOS_JOIN_FORCE=1 runs the agent again.
 set -euo pipefail
@@ -12,11 +12,10 @@ LOG_FILE="$ROOT/var/log/kosmos-join.log"
 STATE_DIR="$ROOT/var/lib/kosmos"
 STATE_FILE="$STATE_DIR/join.state"
 NODE_FILE="$STATE_DIR/node.json"
-SECRET_FILE="$ROOT/etc/kosmos/join.secret"
 AGENT_DIR="$ROOT/usr/local/lib/kosmos"
 CURRENT_STEP=start
 
-mkdir -p "${LOG_FILE%/*}" "$STATE_DIR" "${SECRET_FILE%/*}" "$AGENT_DIR" 2>/dev/null || true
+mkdir -p "${LOG_FILE%/*}" "$STATE_DIR" "$AGENT_DIR" 2>/dev/null || true
 
 log() {
   local line
@@ -119,17 +118,23 @@ if [ "$(id -u)" -ne 0 ]; then
   fail "must run as root (running as uid $(id -u)); re-run with sudo"
 fi
 
-
-JOIN_SECRET=REDACTED-JOIN-KEY
-printf '%s' "$JOIN_SECRET" >"$SECRET_FILE"
-chmod 0600 "$SECRET_FILE"
+NODE_USERDATA=REDACTED-NODE-CREDENTIALS
+printf '%s' "$NODE_USERDATA" >"$AGENT_USERDATA.partial"
+chmod 0600 "$AGENT_USERDATA.partial"
+mv -f "$AGENT_USERDATA.partial" "$AGENT_USERDATA"
 SELF=""
-if [ -f "$0" ] && [[ "$(<"$0")" == *"$JOIN_SECRET"* ]] 2>/dev/null; then SELF=$0; fi
-unset JOIN_SECRET
+if [ -f "$0" ] && [[ "$(<"$0")" == *"$NODE_USERDATA"* ]] 2>/dev/null; then SELF=$0; fi
+unset NODE_USERDATA
 on_failure() {
-  rm -f "$SECRET_FILE"
-  if [ -n "$SELF" ]; then log "the join key stays in $SELF for a retry (sudo bash $SELF); a join removes it"; fi
+  if [ -n "$SELF" ]; then log "this node's credentials stay in $SELF for a retry (sudo bash $SELF); a join removes it"; fi
 }
+
+step credentials "reading this machine's node credentials"
+[ -s "$AGENT_USERDATA" ] || fail "no node credentials in $AGENT_USERDATA (kosmos writes them before the agent runs)"
+registration="$(<"$AGENT_USERDATA")"
+metadata_url="$(json_field metadata_url <<<"$registration")" || fail "no metadata_url in $AGENT_USERDATA"
+node_token="$(json_field node_secret_key <<<"$registration")" || fail "no node_secret_key in $AGENT_USERDATA"
+unset registration
 
 step os "checking the operating system"
 os_field() {
@@ -245,14 +250,12 @@ log "sha256 verified ($actual_sha256)"
 chmod 0700 "$agent.partial"
 mv -f "$agent.partial" "$agent"
 
-step agent "running k8s-agent -kosmos (registers the node, installs kubelet; can take minutes)"
-[ -s "$SECRET_FILE" ] || fail "join secret $SECRET_FILE is missing or empty"
-secret="$(<"$SECRET_FILE")"
+step agent "running k8s-agent -kosmos (installs kubelet for this machine's node; can take minutes)"
 refused="$STATE_DIR/agent.refused"
 redact() {
   local line
   while IFS= read -r line; do
-    log "agent: ${line//"$secret"/[redacted]}"
+    log "agent: ${line//"$node_token"/[redacted]}"
     case "$line" in *": 429 "*) ;; *"Kosmos node: 4"??" "* | *"metadata: 4"??" "*) : >"$refused" ;; esac
   done
 }
@@ -260,28 +263,22 @@ for attempt in 1 2 3 4 5; do
   rm -f "$refused"
   set +e
   (
-    export POOL_ID POOL_REGION SCW_SECRET_KEY="$secret"
+    export POOL_ID POOL_REGION SCW_SECRET_KEY=unused-node-registered-by-kosmos
     if [ -n "$API_URL" ]; then export SCW_API_URL="$API_URL"; fi
     exec "$agent" -kosmos </dev/null 2>&1
   ) | redact
   agent_status=${PIPESTATUS[0]}
   set -e
   [ "$agent_status" != 0 ] || break
-  [ ! -e "$refused" ] || fail "Scaleway refused the registration, not retried (k8s-agent status $agent_status; see $LOG_FILE)"
+  [ ! -e "$refused" ] || fail "Scaleway refused this node's credentials, not retried (k8s-agent status $agent_status; see $LOG_FILE)"
   if [ "$agent_status" != 1 ] || [ "$attempt" = 5 ]; then
     fail "k8s-agent exited with status $agent_status (attempt $attempt/5; its output is in $LOG_FILE)"
   fi
   log "k8s-agent exited with status 1 (attempt $attempt/5); again in $((BACKOFF_SECONDS << (attempt - 1)))s"
   sleep $((BACKOFF_SECONDS << (attempt - 1)))
 done
-unset secret
 
 step identity "reading the node's identity from its metadata"
-[ -s "$AGENT_USERDATA" ] || fail "k8s-agent left no registration in $AGENT_USERDATA"
-registration="$(<"$AGENT_USERDATA")"
-metadata_url="$(json_field metadata_url <<<"$registration")" || fail "no metadata_url in $AGENT_USERDATA"
-node_token="$(json_field node_secret_key <<<"$registration")" || fail "no node_secret_key in $AGENT_USERDATA"
-unset registration
 metadata_file="$STATE_DIR/metadata.partial"
 header_file="$STATE_DIR/metadata.header"
 if command -v curl >/dev/null 2>&1; then
@@ -307,7 +304,6 @@ node_name="$(json_field name <<<"$metadata")" || fail "the node metadata has no 
 printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" >"$NODE_FILE"
 
 CURRENT_STEP=finished
-rm -f "$SECRET_FILE"
 if [ -n "$SELF" ]; then rm -f "$SELF"; fi
 record_state ok
 log "joined pool $POOL_ID in $POOL_REGION as node $node_name ($node_id)"
