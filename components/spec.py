@@ -24,7 +24,7 @@ except ImportError:  # exercised by tests/test_package.py in a Pulumi-less inter
     class RunError(Exception):  # type: ignore[no-redef]
         """Stands in for pulumi.RunError where Pulumi is not installed."""
 
-from . import catalog, model
+from . import catalog, model, versions
 from .model import NAMESPACE
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -295,9 +295,20 @@ class MulticloudSpec:
     """Allow `0.0.0.0/0` in Civo `sshAllowedCidrs` (refused otherwise)."""
     latency_probe: LatencyProbeSpec = LatencyProbeSpec()
 
-    def warnings(self) -> list[str]:
-        """Non-fatal findings a user should see on every plan/preview."""
-        out = []
+    def warnings(self, now: Optional[_dt.datetime] = None) -> list[str]:
+        """Non-fatal findings a user should see on every plan/preview; `now` (default: the clock) dates the version
+        check (components/versions.py)."""
+        version = self.cluster.version
+        out = versions.findings(version, now)
+        if version.count(".") == 1 and not (self.cluster.auto_upgrade and self.cluster.auto_upgrade.enabled):
+            # terraform-provider-scaleway internal/services/k8s/cluster.go, CustomizeDiff: "minor version x.y must
+            # only be used with auto upgrade enabled". Warned, not refused: README, Upgrading.
+            known = versions.release(version)
+            out.append(
+                f'{NAMESPACE}:cluster.version: "{version}" is a minor without autoUpgrade.enabled, which Scaleway\'s '
+                f'provider refuses at preview; pin a patch ("{known.patch if known else version + ".0"}") or enable '
+                "autoUpgrade"
+            )
         # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
         for pool in self.external_pools:
             if isinstance(pool, OnPremPoolSpec):

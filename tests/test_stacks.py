@@ -61,7 +61,7 @@ def test_dev_cluster_inputs(stack_run):
     cluster = one(stack_run("dev"), CLUSTER, "kosmos-cluster-k8s").inputs
     assert cluster["name"] == "kosmos-dev"  # default name: kosmos-<stack>
     assert (cluster["region"], cluster["version"], cluster["type"], cluster["cni"]) == (
-        "fr-par", "1.31", "multicloud", "kilo"
+        "fr-par", "1.35", "multicloud", "kilo"
     )
     assert cluster["autoUpgrade"] == {"enable": True, "maintenanceWindowDay": "sunday", "maintenanceWindowStartHour": 3}
     assert cluster["deleteAdditionalResources"] is False

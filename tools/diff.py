@@ -401,7 +401,8 @@ def plan_both(repo: pathlib.Path, stack: str, ref: str, key: bytes, plan_out: st
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("--stack", default="baremetal",
+                        help="stack name: stacks/Pulumi.<stack>.yaml (default: baremetal, a multicloud stack)")
     parser.add_argument("--base", default="", help="git ref to compare with (default: merge-base with main, or "
                         "HEAD when there are uncommitted changes)")
     parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/)")

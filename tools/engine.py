@@ -28,6 +28,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 
+from components import versions
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MAIN = REPO / "__main__.py"
 STACKS = REPO / "stacks"
@@ -623,6 +625,7 @@ def run_program(
     sys_path_added = str(program.parent) not in sys.path
     if sys_path_added:
         sys.path.insert(0, str(program.parent))
+    versions.CLOCK = clock  # the plan's version warnings are dated by the same clock
     try:
         settings.reset_options()
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
@@ -641,6 +644,7 @@ def run_program(
                     known=loop.run_until_complete(out.is_known()),
                 )
     finally:
+        versions.CLOCK = None
         runtime_config.set_all_config({}, [])
         _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)

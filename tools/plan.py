@@ -1,6 +1,6 @@
 """`make plan`: what `pulumi up` would create for a stack, computed offline.
 
-    python -m tools.plan [--stack dev] [--out build] [--repo <checkout>]
+    python -m tools.plan [--stack baremetal] [--out build] [--repo <checkout>]
 
 Runs the real __main__.py against stacks/Pulumi.<stack>.yaml on the SDK's mock engine (tools/engine.py), prints a
 resource tree (dependency order) and a summary, and writes build/<stack>/plan.json, build/<stack>/summary.md and the
@@ -385,7 +385,8 @@ def snapshot(run: ProgramRun, key: bytes) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("--stack", default="baremetal",
+                        help="stack name: stacks/Pulumi.<stack>.yaml (default: baremetal, a multicloud stack)")
     parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/); '' = none")
     parser.add_argument("--repo", default=str(REPO), help="checkout whose program and stacks to plan (default: this)")
     parser.add_argument("--snapshot", help="also write make diff's snapshot here (hash key: hex on stdin)")
