@@ -37,6 +37,8 @@ class Pool:
     join_key: str
     size: int
     labels: dict = field(default_factory=dict)
+    version: str = "1.35.3"
+    """The pool's Kubernetes version (NodeMetadata.pool_version); a test moves it as an upgrade of the pool does."""
 
 
 class LocalKosmos(LoopbackServer):
@@ -65,6 +67,9 @@ class LocalKosmos(LoopbackServer):
         self.nat_ip = "192.0.2.1"
         """The public address the next registration comes from (what Scaleway sees, not the SSH address)."""
         self.fail_auth_status: Optional[int] = None
+        self.metadata_version: str = "pool"
+        """What an existing node's metadata reports as pool_version: "pool" (the pool's current version) or "joined"
+        (the version the node registered at). Which one Scaleway does is unverified (README, Upgrading)."""
         self.requests: list[tuple[str, str, dict]] = []
         self.lock = threading.Lock()
         kosmos = self
@@ -202,6 +207,7 @@ class LocalKosmos(LoopbackServer):
             "_secret": str(uuid.uuid4()),
             "_metadata_at": None,
             "_deleted_at": None,
+            "_joined_version": pool.version,
         }
         node = self.nodes[node_id]
         return 200, {
@@ -221,7 +227,7 @@ class LocalKosmos(LoopbackServer):
             "name": node["name"],
             "cluster_url": f"https://{self.cluster_id}.api.k8s.{self.region}.scw.cloud:6443",
             "cluster_ca": base64.b64encode(b"not a real CA").decode(),
-            "pool_version": "1.31.2",
+            "pool_version": pool.version if self.metadata_version == "pool" else node["_joined_version"],
             "kubelet_config": "",
             # A label named "id" is legal; the join must not take it for the node's id.
             "node_labels": {"id": "label-value", **pool.labels},
