@@ -101,6 +101,14 @@ class RegistrationSpec:
 
 
 @dataclass(frozen=True)
+class UpgradeSpec:
+    max_surge: Optional[int] = None
+    """Boot-time pools: replacement machines created per `pulumi up` when the join changes; None: all."""
+    max_unavailable: int = 1
+    """On-prem pools: hosts re-joining (cordoned and drained) at once when the join changes."""
+
+
+@dataclass(frozen=True)
 class ExternalPoolSpec:
     """Fields common to every external pool; one subclass per cloud."""
 
@@ -109,6 +117,7 @@ class ExternalPoolSpec:
     taints: tuple[Taint, ...] = ()
     tags: tuple[str, ...] = ()
     registration: RegistrationSpec = RegistrationSpec()
+    upgrade: UpgradeSpec = UpgradeSpec()
 
     provider: str = ""  # set by each subclass; the `provider:` value in stack config
 
@@ -650,6 +659,7 @@ def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh
             taints=_taints(c, f"{pp}.taints", m.taints),
             tags=tuple(m.tags),
             registration=RegistrationSpec(reg.wait, reg.timeout_minutes, reg.skip_drain),
+            upgrade=_upgrade(c, f"{pp}.upgrade", m),
         )
         pool = _EXTERNAL_BUILDERS[m.provider](c, pp, m, common, join, allow_public_ssh)
         if pool is not None and len(c) == before:
@@ -657,6 +667,19 @@ def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh
             indexed.append((i, pool))
     _check_machines_across_pools(c, indexed)
     return pools
+
+
+def _upgrade(c: _Problems, path: str, m: model.ExternalPoolModel) -> UpgradeSpec:
+    """maxUnavailable rolls hosts kept in place (on-prem); maxSurge bounds new machines (every other cloud)."""
+    u = m.upgrade
+    onprem = m.provider == "on-prem"
+    if onprem and u.max_surge is not None:
+        c.error(f"{path}.maxSurge", "applies to machines that are replaced (civo, scaleway-elastic-metal, "
+                "equinix-metal); on-prem hosts are upgraded in place: use maxUnavailable")
+    if not onprem and u.max_unavailable is not None:
+        c.error(f"{path}.maxUnavailable", f"applies to on-prem hosts, upgraded in place; {m.provider} machines are "
+                "replaced create-before-delete, so none is unavailable: use maxSurge to bound the new machines")
+    return UpgradeSpec(max_surge=u.max_surge, max_unavailable=u.max_unavailable or 1)
 
 
 def _civo(c, pp, m: model.CivoPoolModel, common, join, allow_public_ssh) -> CivoPoolSpec:
