@@ -41,6 +41,7 @@ import http.server
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Optional
@@ -60,10 +61,25 @@ class Node:
     labels: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
     """patch_node merges into it: a cordon sets spec["unschedulable"] = True."""
+    annotations: dict = field(default_factory=dict)
+    """patch_node merges into it; a null value removes the key (strategic merge patch / JSON merge patch)."""
+    kubelet_version: str = "v1.35.3"
+    """status.nodeInfo.kubeletVersion, as the kubelet reports it (core/v1 NodeSystemInfo)."""
+    ready: bool = True
+    """The Ready condition (status.conditions[type=Ready].status)."""
+    patches: list = field(default_factory=list)
+    """(time.monotonic(), patch body) of every PATCH, in order."""
 
     def to_api(self) -> dict:
-        return {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.name, "labels": self.labels},
-                "spec": self.spec}
+        return {"kind": "Node", "apiVersion": "v1",
+                "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
+                "spec": self.spec,
+                "status": {"conditions": [{"type": "Ready", "status": "True" if self.ready else "False"}],
+                           # Every field NodeSystemInfo requires (the client's model refuses a missing one).
+                           "nodeInfo": {"kubeletVersion": self.kubelet_version, "kubeProxyVersion": "",
+                                        "architecture": "amd64", "bootID": "b", "containerRuntimeVersion":
+                                        "containerd://2.0.5", "kernelVersion": "6.8.0", "machineID": "m",
+                                        "operatingSystem": "linux", "osImage": "Ubuntu 22.04", "systemUUID": "s"}}}
 
 
 @dataclass
@@ -220,8 +236,14 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
             return _not_found("nodes", m.group(1))
         if method == "PATCH":
             patch = body or {}
+            node.patches.append((time.monotonic(), patch))
             node.spec.update(patch.get("spec") or {})
             node.labels.update((patch.get("metadata") or {}).get("labels") or {})
+            for key, value in ((patch.get("metadata") or {}).get("annotations") or {}).items():
+                if value is None:
+                    node.annotations.pop(key, None)
+                else:
+                    node.annotations[key] = value
         return 200, node.to_api()
     if path == "/api/v1/pods":
         if method != "GET":
