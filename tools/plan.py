@@ -25,7 +25,7 @@ import shutil
 import sys
 import textwrap
 from collections import Counter
-from typing import Any
+from typing import Any, Optional
 
 from .engine import (
     ASSIGNED_AT_JOIN, KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, StackFileError, load_stack_config, run_program,
@@ -351,7 +351,22 @@ def _secret_hashes(redacted: Any, raw: Any, key: bytes, path: str, out: dict[str
             _secret_hashes(v, r, key, f"{path}[{i}]", out)
 
 
-def snapshot(run: ProgramRun, key: bytes) -> dict:
+def upgrade_settings(config: dict[str, str]) -> dict[str, dict]:
+    """Per external pool of the stack file: provider, machine keys (on-prem host names) and `upgrade` settings, for
+    make diff's account of how a join change rolls (tools/diff.py)."""
+    try:
+        pools = json.loads(config.get("kosmos:externalPools") or "[]")
+    except ValueError:
+        return {}
+    return {
+        p["name"]: {"provider": p.get("provider"), "hosts": [h.get("name") for h in p.get("hosts") or []],
+                    "maxSurge": (p.get("upgrade") or {}).get("maxSurge"),
+                    "maxUnavailable": (p.get("upgrade") or {}).get("maxUnavailable") or 1}
+        for p in pools if isinstance(p, dict) and "name" in p
+    }
+
+
+def snapshot(run: ProgramRun, key: bytes, config: Optional[dict[str, str]] = None) -> dict:
     """Everything make diff compares, by URN. No secret value and no plain hash of one."""
     resources = {}
     for reg in run.registrations:
@@ -379,6 +394,7 @@ def snapshot(run: ProgramRun, key: bytes) -> dict:
         "order": [r.urn for r in dependency_order(run)],
         "userdata": {pool: u["redacted"] for pool, u in userdata.items()},
         "pools": pool_rows(run),
+        "upgrade": upgrade_settings(config or {}),
         "warnings": run.warnings,
     }
 
@@ -428,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_outputs(run, pathlib.Path(args.out))
         say(f"\nwrote {len(written)} files under {pathlib.Path(args.out) / args.stack}")
     if args.snapshot:
-        pathlib.Path(args.snapshot).write_text(json.dumps(snapshot(run, key), sort_keys=True))
+        pathlib.Path(args.snapshot).write_text(json.dumps(snapshot(run, key, config), sort_keys=True))
     return 0
 
 
