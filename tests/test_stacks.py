@@ -470,7 +470,7 @@ def test_multicloud_cluster_composes_from_a_plain_mapping_in_another_program():
     assert (INSTANCE, "lab-edge-nodes-0") in types
     assert run.export_value("clusterName") == "lab"
     cluster = one(run, CLUSTER, "lab-cluster-k8s").inputs
-    assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.32")
+    assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.36.1")
 
 
 def test_a_registration_depends_on_a_machine_that_reports_nothing_explicitly():
