@@ -7,7 +7,8 @@ Written from the vendors' source:
 - scaleway-sdk-python scaleway/k8s/v1/api.py + marshalling.py: `GET …/node-metadata` (get_node_metadata, used as the
   metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
   `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
-  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content). Node fields as unmarshal_Node reads them.
+  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/pools/{id}` (get_pool). Node and pool fields
+  as unmarshal_Node / unmarshal_Pool read them.
 It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`,
 `public_ip_v4` is the address the agent came from (`nat_ip`: an on-prem machine's NAT address), a delete goes through
 `deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`, `type`).
@@ -168,6 +169,11 @@ class LocalKosmos(LoopbackServer):
                 return self._not_found("k8s_cluster", m.group(1))
             content = base64.b64encode(self.kubeconfig.encode()).decode()
             return 200, {"name": "kubeconfig.yaml", "content_type": "application/octet-stream", "content": content}
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/pools/([^/]+)", path):
+            pool = self.pools.get(m.group(1))
+            if pool is None or method != "GET":
+                return self._not_found("k8s_pool", m.group(1))
+            return 200, self._pool(pool)
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/nodes/([^/]+)", path):
             node = self.nodes.get(m.group(1))
             if node is None or not self._visible(node):
@@ -239,6 +245,21 @@ class LocalKosmos(LoopbackServer):
             "external_ip": node["public_ip_v4"],
             "repo_uri": "https://example.invalid/repo.zip",
             "installer_tags": [],
+        }
+
+    def _pool(self, pool: Pool) -> dict:
+        """GET …/pools/{id} (SDK get_pool): every field unmarshal_Pool reads, as an external pool has them."""
+        stamp = "2026-12-03T00:00:00Z"
+        return {
+            "id": pool.id, "cluster_id": self.cluster_id, "name": pool.name, "status": "ready", "version": pool.version,
+            "node_type": "external", "autoscaling": False, "created_at": stamp, "updated_at": stamp,
+            "size": pool.size, "min_size": 0, "max_size": max(1, 2 * pool.size), "container_runtime": "containerd",
+            "autohealing": False, "tags": [], "kubelet_args": {}, "zone": f"{self.region}-1",
+            "root_volume_type": "default_volume_type", "placement_group_id": None,
+            "upgrade_policy": {"max_unavailable": 1, "max_surge": 0}, "root_volume_size": None,
+            "public_ip_disabled": False, "security_group_id": "", "labels": pool.labels, "taints": [],
+            "startup_taints": [], "region": self.region, "private_network_id": None, "error_message": None,
+            "max_termination_grace_period": None,
         }
 
     def _list(self, cluster_id: str, query: dict):
