@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -23,8 +22,8 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from .registration import NodeRegistrationProvider
 from .userdata import bare_id
+from .waits import ScalewayWaiter
 
 INPUT_FIELDS = ("pool_id", "pool_name", "region", "api_url", "kubernetes_version", "timeout_seconds", "poll_seconds")
 
@@ -37,34 +36,21 @@ def matches(actual: str, declared: str) -> bool:
     return actual == declared or actual.startswith(declared + ".")
 
 
-class PoolVersionProvider(dyn.ResourceProvider):
-    def __init__(self, clock=None, sleep=None) -> None:
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
-        self._scaleway = NodeRegistrationProvider(clock, sleep)
-
-    def configure(self, req: dyn.ConfigureRequest) -> None:
-        self._scaleway.configure(req)
-
+class PoolVersionProvider(ScalewayWaiter):
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
         api = self._scaleway._api({**props, "machine": f"(pool {props['pool_name']})"})
-        declared = props["kubernetes_version"]
-        deadline = self._clock() + float(props["timeout_seconds"])
-        delay = float(props.get("poll_seconds", 5))
-        while True:
-            pool = api.get_pool(pool_id=bare_id(props["pool_id"]), region=props["region"])
-            if matches(pool.version, declared):
-                return {**{k: props.get(k) for k in INPUT_FIELDS}, "version": pool.version}
-            print(f"kosmos: pool {props['pool_name']!r} runs Kubernetes {pool.version}; waiting for {declared}",
+        declared, version = props["kubernetes_version"], "unknown"
+        for _ in self.backoff(props["timeout_seconds"], float(props.get("poll_seconds", 5))):
+            version = api.get_pool(pool_id=bare_id(props["pool_id"]), region=props["region"]).version
+            if matches(version, declared):
+                return {**{k: props.get(k) for k in INPUT_FIELDS}, "version": version}
+            print(f"kosmos: pool {props['pool_name']!r} runs Kubernetes {version}; waiting for {declared}",
                   file=sys.stderr)
-            if self._clock() + delay > deadline:
-                raise PoolVersionError(
-                    f"pool {props['pool_name']!r} ({bare_id(props['pool_id'])}) still runs Kubernetes {pool.version} "
-                    f"after {props['timeout_seconds']}s, not kosmos:cluster.version {declared}; no machine of it was "
-                    "touched. Check `scw k8s pool get` and the cluster's upgrade, then run `pulumi up` again."
-                )
-            self._sleep(delay)
-            delay = min(delay * 1.5, 30.0)
+        raise PoolVersionError(
+            f"pool {props['pool_name']!r} ({bare_id(props['pool_id'])}) still runs Kubernetes {version} after "
+            f"{props['timeout_seconds']}s, not kosmos:cluster.version {declared}; no machine of it was touched. Check "
+            "`scw k8s pool get` and the cluster's upgrade, then run `pulumi up` again."
+        )
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs=self._wait(props))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -36,8 +35,8 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from .registration import NodeRegistrationProvider
 from .userdata import bare_id
+from .waits import ScalewayWaiter
 
 ROLLOUT_ANNOTATION = "kosmos.scaleway.com/rollout-cordoned"
 # Inputs whose change is an update of the gate (never a replacement: a gate holds nothing).
@@ -81,17 +80,9 @@ def on_version(node, version: str) -> bool:
     return ready and (kubelet == version or kubelet.startswith(version + "."))
 
 
-class RolloutGateProvider(dyn.ResourceProvider):
+class RolloutGateProvider(ScalewayWaiter):
     """Stateless like NodeRegistrationProvider, whose configure() and Scaleway client it reuses (the kubeconfig is
     fetched with the operator's credentials and held in memory only)."""
-
-    def __init__(self, clock=None, sleep=None) -> None:
-        self._clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
-        self._scaleway = NodeRegistrationProvider(clock, sleep)
-
-    def configure(self, req: dyn.ConfigureRequest) -> None:
-        self._scaleway.configure(req)
 
     def _kubeconfig(self, props: dict[str, Any]) -> str:
         import base64
@@ -140,8 +131,8 @@ class RolloutGateProvider(dyn.ResourceProvider):
     def _wait_on_version(self, core, props: dict[str, Any], name: str, deadline: float) -> None:
         from kubernetes.client.rest import ApiException
 
-        version, delay, last = props["kubernetes_version"], float(props.get("poll_seconds", 5)), "not found"
-        while True:
+        version, last = props["kubernetes_version"], "not found"
+        for _ in self.backoff(max(0.0, deadline - self._clock()), float(props.get("poll_seconds", 5))):
             try:
                 node = core.read_node(name)
                 if on_version(node, version):
@@ -152,14 +143,11 @@ class RolloutGateProvider(dyn.ResourceProvider):
                 if exc.status != 404:
                     raise
             print(f"kosmos: rollout of pool {props['pool_name']!r}: waiting for node {name}: {last}", file=sys.stderr)
-            if self._clock() + delay > deadline:
-                raise RolloutError(
-                    f"rollout of pool {props['pool_name']!r}: node {name} is not Ready on Kubernetes {version} after "
-                    f"{props['timeout_seconds']}s ({last}); host {props.get('machine') or '(tail)'} was not started. "
-                    "See /var/lib/kosmos/join.state on that host; `pulumi up` again resumes the rollout."
-                )
-            self._sleep(delay)
-            delay = min(delay * 1.5, 30.0)
+        raise RolloutError(
+            f"rollout of pool {props['pool_name']!r}: node {name} is not Ready on Kubernetes {version} after "
+            f"{props['timeout_seconds']}s ({last}); host {props.get('machine') or '(tail)'} was not started. "
+            "See /var/lib/kosmos/join.state on that host; `pulumi up` again resumes the rollout."
+        )
 
     @staticmethod
     def _cordon(core, props: dict[str, Any]) -> None:
