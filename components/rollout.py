@@ -236,23 +236,30 @@ class RolloutGate(dyn.Resource, module="kosmos", name="RolloutGate"):
 
 
 def gates(name: str, hosts: Sequence[tuple[str, pulumi.Input[str]]], max_unavailable: int,
-          common: dict, opts: pulumi.ResourceOptions) -> tuple[dict[str, RolloutGate], RolloutGate]:
-    """The pool's gates, chained in host order, and its tail: `hosts` = [(machine key, node name)]. The caller
-    makes host k's Command depend on gates[k] and the tail depend on every Command (README, Upgrading)."""
+          common: dict, opts: pulumi.ResourceOptions) -> dict[str, RolloutGate]:
+    """The pool's gates, chained in host order: `hosts` = [(machine key, node name)], `common` = the RolloutGateArgs
+    shared by the pool. The caller makes host k's Command depend on gates[k], then builds the tail (`tail_gate`)."""
     names = dict(hosts)
     out: dict[str, RolloutGate] = {}
     previous: Optional[RolloutGate] = None
-    steps = plan([h for h, _ in hosts], max_unavailable)
-    for step in steps[:-1]:
+    for step in plan([h for h, _ in hosts], max_unavailable)[:-1]:
         previous = out[step.host] = RolloutGate(
             f"{name}-{step.host}-rollout",
             RolloutGateArgs(machine=step.host, node_name=names[step.host],
                             wait_node_names=[names[h] for h in step.waits_for], **common),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[previous] if previous else [])),
         )
-    tail = RolloutGate(
+    return out
+
+
+def tail_gate(name: str, hosts: Sequence[tuple[str, pulumi.Input[str]]], max_unavailable: int, common: dict,
+              commands: Sequence[pulumi.Resource], opts: pulumi.ResourceOptions) -> RolloutGate:
+    """The pool's last gate: after every host's Command, it waits for the last `max_unavailable` hosts and
+    uncordons them."""
+    names = dict(hosts)
+    last = plan([h for h, _ in hosts], max_unavailable)[-1]
+    return RolloutGate(
         f"{name}-rollout-done",
-        RolloutGateArgs(wait_node_names=[names[h] for h in steps[-1].waits_for], **common),
-        opts=opts,
+        RolloutGateArgs(wait_node_names=[names[h] for h in last.waits_for], **common),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(commands))),
     )
-    return out, tail

@@ -209,3 +209,26 @@ def test_the_gate_provider_runs_in_pulumis_dynamic_host(kosmos, kube_api, tmp_pa
         host.Update(proto.UpdateRequest(id=created.id, olds=struct(olds), news=struct(news)), timeout=60)
     node = kube_api.cluster.nodes["scw-node-h0"]
     assert node.spec["unschedulable"] is True and node.annotations[ROLLOUT_ANNOTATION] == "g1"
+
+
+def test_the_wiring_chains_gates_only_and_puts_each_command_after_its_gate():
+    from conftest import REPO
+    from tools.engine import run_program
+
+    run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "rollout_wiring.py")
+    by_name = {r.name: r for r in run.registrations}
+
+    def deps(name):
+        r = by_name[name]
+        return {by_name_urn[u] for u in set(r.dependencies).union(*r.property_dependencies.values())}
+
+    by_name_urn = {r.urn: r.name for r in run.registrations}
+    assert deps("lab-home-h0-rollout") == set()
+    assert deps("lab-home-h1-rollout") == {"lab-home-h0-rollout"}  # the chain: gates only
+    assert deps("lab-home-h2-rollout") == {"lab-home-h1-rollout"}
+    for host in ("h0", "h1", "h2"):
+        assert deps(f"lab-home-nodes-{host}") == {f"lab-home-{host}-rollout"}
+    assert deps("lab-home-rollout-done") == {"lab-home-nodes-h0", "lab-home-nodes-h1", "lab-home-nodes-h2"}
+    gate = by_name["lab-home-h2-rollout"].inputs
+    assert (gate["node_name"], gate["wait_node_names"]) == ("scw-node-h2", ["scw-node-h0"])  # maxUnavailable 2
+    assert by_name["lab-home-rollout-done"].inputs["wait_node_names"] == ["scw-node-h1", "scw-node-h2"]
