@@ -106,3 +106,22 @@ def test_a_pool_version_the_repository_does_not_know_fails_in_the_agent(kosmos, 
     result = machine.run(join(kosmos, release, ""))
     assert result.returncode != 0
     assert "release 1.36 not found" in machine.log()
+
+
+def test_a_replacement_machine_joins_a_new_node_on_the_new_version(kosmos, release, tmp_path):
+    # Boot-time clouds: the version change replaces the machine create-before-delete. The new machine registers its
+    # own node at the pool's new version; the old node goes when the old machine's registration deletes it.
+    old = Machine(tmp_path / "old")
+    assert old.run(join(kosmos, release, "1.35.3")).returncode == 0
+    [old_node] = kosmos.live_nodes()
+    kosmos.pool.version = "1.36.1"
+    new = Machine(tmp_path / "new")
+    result = new.run(join(kosmos, release, "1.36.1"))
+    assert result.returncode == 0, result.stdout
+    assert installed(new)["kubelet"] == "1.36.1" and installed(old)["kubelet"] == "1.35.3"
+    new_id = node_record(new)["id"]
+    assert new_id != old_node["id"] and len(kosmos.live_nodes()) == 2  # both, until the old one is deleted
+    kosmos.delete_seconds = 0
+    status, _ = kosmos.handle("DELETE", f"/k8s/v1/regions/fr-par/nodes/{old_node['id']}", {}, OPERATOR_SECRET)
+    assert status == 200
+    assert [n["id"] for n in kosmos.live_nodes()] == [new_id]  # one node per machine
