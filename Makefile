@@ -13,8 +13,9 @@ BASE ?=
 DIFF_ARGS ?=
 BENCH_ARGS ?=
 LATENCY_ARGS ?=
+STATUS_ARGS ?=
 
-.PHONY: help plan diff test golden schema wheel bench latency system-deps clean
+.PHONY: help plan diff test golden schema wheel bench latency status system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -58,6 +59,9 @@ bench: $(RUNTIME_STAMP) ## scale benchmark, BENCH_ARGS="--nodes 10 100 --runs 3"
 
 latency: $(RUNTIME_STAMP) ## RTT matrix from the cluster's latency probes, STACK=... [LATENCY_ARGS="--timeout 600"] (build/<stack>/latency.{json,png})
 	$(PY) -m tools.latency --stack $(STACK) $(LATENCY_ARGS)
+
+status: $(RUNTIME_STAMP) ## declared vs running: machines, Scaleway and Kubernetes nodes, versions, orphans, STACK=... [STATUS_ARGS="--json --exit-code --reap --yes"]
+	@$(PY) -m tools.status --stack $(STACK) $(STATUS_ARGS)
 
 clean: ## remove build outputs
 	rm -rf build .pytest_cache

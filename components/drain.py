@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
 MAX_RETRY_SECONDS = 10.0
@@ -68,6 +68,32 @@ def _detach_inline_files(config: dict, directory: str) -> dict:
     return config
 
 
+def kube_api_client(kubeconfig: str, directory: str, retries: Optional[int] = None):
+    """A `kubernetes` ApiClient (a context manager) for the kubeconfig text; its inline files go to `directory`,
+    which the caller creates private and removes. `retries`: urllib3's per request (None: its default, 3)."""
+    import yaml
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config_from_dict(
+        _detach_inline_files(yaml.safe_load(kubeconfig), directory), client_configuration=configuration,
+        temp_file_path=directory,
+    )
+    configuration.retries = retries  # read when the ApiClient builds its pool (kubernetes client/rest.py)
+    return client.ApiClient(configuration)
+
+
+@contextlib.contextmanager
+def kube_core(kubeconfig: str) -> Iterator:
+    """A CoreV1Api for the kubeconfig text, its inline files in a private temporary directory removed on exit."""
+    from kubernetes import client
+
+    with tempfile.TemporaryDirectory(prefix="kosmos-kube-") as tmp:
+        with kube_api_client(kubeconfig, tmp) as api_client:
+            yield client.CoreV1Api(api_client)
+
+
 UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning
 
 
@@ -98,23 +124,6 @@ def _drain_filter(pod) -> str:
     return "skip" if (controller.kind, controller.api_version) == ("DaemonSet", "apps/v1") else "evict"
 
 
-@contextlib.contextmanager
-def kube_core(kubeconfig: str) -> Iterator:
-    """A CoreV1Api for the kubeconfig text, its inline files in a private temporary directory removed on exit."""
-    import yaml
-    from kubernetes import client
-    from kubernetes import config as kube_config
-
-    with tempfile.TemporaryDirectory(prefix="kosmos-kube-") as tmp:
-        configuration = client.Configuration()
-        kube_config.load_kube_config_from_dict(
-            _detach_inline_files(yaml.safe_load(kubeconfig), tmp), client_configuration=configuration,
-            temp_file_path=tmp,
-        )
-        with client.ApiClient(configuration) as api_client:
-            yield client.CoreV1Api(api_client)
-
-
 def drain_node(
     kubeconfig: str,
     node_name: str,
@@ -123,66 +132,88 @@ def drain_node(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     retry_seconds: float = 2.0,
+    policy=None,
 ) -> Drained:
     """Cordon `node_name`, evict its pods, wait until none is left. Returns how many pods were evicted and which
     were left because they declare no controller.
 
     Raises DrainError when the deadline passes first, naming the pods still there (and the budgets in the way).
+    Every API call retries 429/5xx/no answer within the deadline (components/retry.py, `policy` or one on
+    clock/sleep); an eviction's 429 is a budget, left to the loop below.
     """
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    with kube_core(kubeconfig) as core:
-        try:
-            core.patch_node(node_name, {"spec": {"unschedulable": True}})
-        except ApiException as exc:
-            if exc.status == 404:
-                return Drained()  # not (or no longer) a Kubernetes node: nothing runs there
-            raise DrainError(f"cordoning node {node_name} failed: HTTP {exc.status} {exc.reason}") from None
-        evicted: set[tuple[str, str]] = set()
-        unmanaged: list[str] = []
-        delay = retry_seconds
-        while True:
-            pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}").items
-            remaining = []
-            for pod in pods:
-                verdict = _drain_filter(pod)
-                if verdict == "evict":
-                    remaining.append(pod)
-                elif verdict == "unmanaged":
-                    name = f"{pod.metadata.namespace}/{pod.metadata.name}"
-                    if name not in unmanaged:
-                        unmanaged.append(name)
-                        print(f"kosmos: draining {node_name}: WARNING: not evicting {UNMANAGED}: {name} "
-                              "(kubectl drain refuses it without --force; it stops when the node is deleted)",
-                              file=sys.stderr)
-            if not remaining:
-                return Drained(len(evicted), unmanaged)
-            blocked = []
-            for pod in remaining:
-                key = (pod.metadata.namespace, pod.metadata.name)
-                if key in evicted:
-                    continue  # evicted, still terminating
-                body = client.V1Eviction(
-                    metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
-                )
-                try:
-                    core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, body)
-                    evicted.add(key)
-                except ApiException as exc:
-                    if exc.status == 404:
-                        evicted.add(key)  # already gone
-                    elif exc.status == 429:
-                        blocked.append(f"{key[0]}/{key[1]}")  # a PodDisruptionBudget forbids it for now
-                    else:
-                        raise DrainError(
-                            f"evicting {key[0]}/{key[1]} from node {node_name} failed: HTTP {exc.status} {exc.reason}"
-                        ) from None
-            if clock() + delay > deadline:
-                names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in remaining)
-                why = f"; PodDisruptionBudgets refuse evicting {', '.join(blocked)}" if blocked else ""
-                raise DrainError(f"node {node_name} still runs {names} at the deadline{why}")
-            if blocked:
-                print(f"kosmos: draining {node_name}: waiting for budgets of {', '.join(blocked)}", file=sys.stderr)
-            sleep(delay)
-            delay = min(delay * 1.5, MAX_RETRY_SECONDS)
+    from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes
+
+    policy = policy or RetryPolicy(clock=clock, sleep=sleep)
+    call = retrying_kubernetes(policy, deadline)
+    evict = retrying_kubernetes(policy, deadline, retry_429=False)
+
+    with tempfile.TemporaryDirectory(prefix="kosmos-drain-") as tmp:
+        with kube_api_client(kubeconfig, tmp) as api_client:
+            core = client.CoreV1Api(api_client)
+            try:
+                return _drain(core, client, ApiException, call, evict, node_name, deadline, clock, sleep,
+                              retry_seconds)
+            except RetryExhausted as exc:
+                raise DrainError(str(exc)) from None
+
+
+def _drain(core, client, ApiException, call, evict, node_name, deadline, clock, sleep, retry_seconds) -> Drained:
+    """drain_node's body, with its client and retrying callers (see drain_node)."""
+    try:
+        call(f"cordoning node {node_name}", core.patch_node, node_name, {"spec": {"unschedulable": True}})
+    except ApiException as exc:
+        if exc.status == 404:
+            return Drained()  # not (or no longer) a Kubernetes node: nothing runs there
+        raise DrainError(f"cordoning node {node_name} failed: HTTP {exc.status} {exc.reason}") from None
+    evicted: set[tuple[str, str]] = set()
+    unmanaged: list[str] = []
+    delay = retry_seconds
+    while True:
+        pods = call(f"listing the pods of node {node_name}", core.list_pod_for_all_namespaces,
+                    field_selector=f"spec.nodeName={node_name}").items
+        remaining = []
+        for pod in pods:
+            verdict = _drain_filter(pod)
+            if verdict == "evict":
+                remaining.append(pod)
+            elif verdict == "unmanaged":
+                name = f"{pod.metadata.namespace}/{pod.metadata.name}"
+                if name not in unmanaged:
+                    unmanaged.append(name)
+                    print(f"kosmos: draining {node_name}: WARNING: not evicting {UNMANAGED}: {name} "
+                          "(kubectl drain refuses it without --force; it stops when the node is deleted)",
+                          file=sys.stderr)
+        if not remaining:
+            return Drained(len(evicted), unmanaged)
+        blocked = []
+        for pod in remaining:
+            key = (pod.metadata.namespace, pod.metadata.name)
+            if key in evicted:
+                continue  # evicted, still terminating
+            body = client.V1Eviction(
+                metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
+            )
+            try:
+                evict(f"evicting {key[0]}/{key[1]}", core.create_namespaced_pod_eviction,
+                      pod.metadata.name, pod.metadata.namespace, body)
+                evicted.add(key)
+            except ApiException as exc:
+                if exc.status == 404:
+                    evicted.add(key)  # already gone
+                elif exc.status == 429:
+                    blocked.append(f"{key[0]}/{key[1]}")  # a PodDisruptionBudget forbids it for now
+                else:
+                    raise DrainError(
+                        f"evicting {key[0]}/{key[1]} from node {node_name} failed: HTTP {exc.status} {exc.reason}"
+                    ) from None
+        if clock() + delay > deadline:
+            names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in remaining)
+            why = f"; PodDisruptionBudgets refuse evicting {', '.join(blocked)}" if blocked else ""
+            raise DrainError(f"node {node_name} still runs {names} at the deadline{why}")
+        if blocked:
+            print(f"kosmos: draining {node_name}: waiting for budgets of {', '.join(blocked)}", file=sys.stderr)
+        sleep(delay)
+        delay = min(delay * 1.5, MAX_RETRY_SECONDS)

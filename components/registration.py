@@ -83,13 +83,19 @@ class NodeRegistrationProvider(dyn.ResourceProvider):
         if api_url:
             client.api_url = api_url.rstrip("/")
         try:
-            return K8SV1API(client)
+            api = K8SV1API(client)
         except ValueError as exc:  # the SDK validates credentials here
             raise RegistrationError(
                 f"no usable Scaleway credentials for the node registration of machine {props.get('machine')!r}: "
                 f"{exc}. Set them in the stack config (`pulumi config set scaleway:accessKey …`, "
                 "`pulumi config set --secret scaleway:secretKey`) or as SCW_ACCESS_KEY/SCW_SECRET_KEY."
             ) from None
+        from .retry import RetryPolicy, retrying_scaleway
+
+        # Every call retries 429/5xx/no answer within this operation's timeout (the caller's own deadline, taken
+        # just after, is the same within milliseconds).
+        deadline = self._clock() + float(props.get("timeout_seconds", 15 * 60))
+        return retrying_scaleway(api, deadline=deadline, policy=RetryPolicy(clock=self._clock, sleep=self._sleep))
 
     @staticmethod
     def _get(api, node_id: str, region: str):

@@ -44,7 +44,9 @@ USAGE = """Usage of k8s-agent:
 
 
 def slog(level, msg, **attrs):
-    extra = "".join(f" {k}={v}" for k, v in attrs.items())
+    # Go log/slog's default handler quotes a value that needs it (strconv.Quote), as TextHandler does.
+    quoted = {k: json.dumps(str(v)) if any(c in str(v) for c in ' ="') else v for k, v in attrs.items()}
+    extra = "".join(f" {k}={v}" for k, v in quoted.items())
     print(time.strftime("%Y/%m/%d %H:%M:%S") + f" {level} {msg}{extra}", file=sys.stderr, flush=True)
 
 
@@ -93,7 +95,7 @@ def request(method, url, token):
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, b""
+        return f"{err.code} {err.reason}", b""  # Go's resp.Status: "401 Unauthorized"
 
 
 def main():
@@ -122,10 +124,13 @@ def main():
         try:
             status, body = request("POST", url, os.environ["SCW_SECRET_KEY"])
         except OSError as err:
-            slog("ERROR", "Failed to get Kosmos node credentials", error=f"failed to register Kosmos node: {err}")
+            slog("ERROR", "Failed to get Kosmos node credentials",
+                 error=f"failed to register Kosmos node: failed to register Kosmos node: {err}")
             sys.exit(1)
         if status != 200:
-            slog("ERROR", "Failed to get Kosmos node credentials", error=f"failed to register Kosmos node: {status}")
+            # registerKosmosNode's error, wrapped once more by getKosmosUserData with the same words (metadata.go).
+            slog("ERROR", "Failed to get Kosmos node credentials",
+                 error=f"failed to register Kosmos node: failed to register Kosmos node: {status}")
             sys.exit(1)
         userdata = json.loads(body)
         os.makedirs(os.path.dirname(cache), exist_ok=True)

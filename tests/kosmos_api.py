@@ -7,8 +7,8 @@ Written from the vendors' source:
 - scaleway-sdk-python scaleway/k8s/v1/api.py + marshalling.py: `GET …/node-metadata` (get_node_metadata, used as the
   metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
   `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
-  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/pools/{id}` (get_pool). Node and pool fields
-  as unmarshal_Node / unmarshal_Pool read them.
+  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/clusters/{id}` (get_cluster: `version`),
+  `GET …/pools/{id}` (get_pool). Node and pool fields as unmarshal_Node / unmarshal_Pool read them.
 It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`,
 `public_ip_v4` is the address the agent came from (`nat_ip`: an on-prem machine's NAT address), a delete goes through
 `deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`, `type`).
@@ -38,8 +38,9 @@ class Pool:
     join_key: str
     size: int
     labels: dict = field(default_factory=dict)
-    version: str = "1.35.3"
-    """The pool's Kubernetes version (NodeMetadata.pool_version); a test moves it as an upgrade of the pool does."""
+    version: Optional[str] = None
+    """The pool's Kubernetes version (NodeMetadata.pool_version); None: the cluster's. A test moves it as an upgrade
+    of the pool does."""
 
 
 class LocalKosmos(LoopbackServer):
@@ -63,6 +64,8 @@ class LocalKosmos(LoopbackServer):
         self.delete_seconds = delete_seconds
         self.default_page_size = default_page_size
         self.kubeconfig = kubeconfig
+        self.version = "1.31.2"
+        """The control plane's Kubernetes version (Cluster.version; the metadata's pool_version)."""
         self.pools: dict[str, Pool] = {}
         self.nodes: dict[str, dict] = {}  # id -> node record (API fields plus private `_…` keys)
         self.nat_ip = "192.0.2.1"
@@ -87,6 +90,8 @@ class LocalKosmos(LoopbackServer):
             def _route(self, method: str) -> None:
                 url = urllib.parse.urlparse(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
+                if kosmos.fault(self, method, url.path):
+                    return
                 with kosmos.lock:
                     kosmos.requests.append((method, url.path, query))
                     status, payload = kosmos.handle(method, url.path, query, self.headers.get("X-Auth-Token", ""))
@@ -119,10 +124,34 @@ class LocalKosmos(LoopbackServer):
         with self.lock:
             return [self._public(n) for n in self.nodes.values() if self._visible(n) and pool_id in (None, n["pool_id"])]
 
+    def seed_node(self, pool: Pool, *, ready: bool = True, age_seconds: float = 0) -> dict:
+        """A node registered `age_seconds` ago (through the auth route, as an agent would), Ready unless not."""
+        status, payload = self._auth(pool.id, pool.join_key)
+        assert status == 200, payload
+        node = next(n for n in self.nodes.values() if n["_secret"] == payload["node_secret_key"])
+        if ready:
+            node["_metadata_at"] = self._now() - self.ready_seconds
+        created = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=age_seconds)
+        node["created_at"] = node["updated_at"] = created.isoformat().replace("+00:00", "Z")
+        return self._public(node)
+
     def auth_calls(self) -> int:
         return sum(1 for m, p, _ in self.requests if m == "POST" and p.endswith("/external-nodes/auth"))
 
     # -- behaviour --------------------------------------------------------------------------------------------
+    def error_body(self, status: int) -> tuple[str, bytes]:
+        """A fault (`self.faults`, tests/loopback.py) in Scaleway's error shape: JSON `message` + `type`, which every
+        error answer has (scaleway-sdk-go scw/errors.go: hasResponseError unmarshals any non-2xx body as JSON, and
+        PermissionsDeniedError reads `details[].resource/action`). The 429/5xx wording is unverified."""
+        bodies = {
+            403: {"message": "insufficient permissions", "type": "permissions_denied",
+                  "details": [{"resource": "k8s_node", "action": "read"}]},
+            429: {"message": "too many requests", "type": "too_many_requests"},
+        }
+        body = bodies.get(status, {"message": "service unavailable" if status == 503 else "internal error",
+                                   "type": "internal"})
+        return "application/json", json.dumps(body).encode()
+
     def _now(self) -> float:
         return time.monotonic()
 
@@ -164,6 +193,11 @@ class LocalKosmos(LoopbackServer):
             return self._denied()
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/nodes", path):
             return self._list(m.group(1), query)
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)", path):  # get_cluster (a subset of Cluster)
+            if m.group(1) != self.cluster_id or method != "GET":
+                return self._not_found("k8s_cluster", m.group(1))
+            return 200, {"id": self.cluster_id, "name": self.cluster_name, "region": self.region,
+                         "type": "multicloud", "status": "ready", "version": self.version, "cni": "kilo"}
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/clusters/([^/]+)/kubeconfig", path):
             if m.group(1) != self.cluster_id or self.kubeconfig is None:
                 return self._not_found("k8s_cluster", m.group(1))
@@ -213,7 +247,7 @@ class LocalKosmos(LoopbackServer):
             "_secret": str(uuid.uuid4()),
             "_metadata_at": None,
             "_deleted_at": None,
-            "_joined_version": pool.version,
+            "_joined_version": self.pool_version(pool),
         }
         node = self.nodes[node_id]
         return 200, {
@@ -233,7 +267,7 @@ class LocalKosmos(LoopbackServer):
             "name": node["name"],
             "cluster_url": f"https://{self.cluster_id}.api.k8s.{self.region}.scw.cloud:6443",
             "cluster_ca": base64.b64encode(b"not a real CA").decode(),
-            "pool_version": pool.version if self.metadata_version == "pool" else node["_joined_version"],
+            "pool_version": self.pool_version(pool) if self.metadata_version == "pool" else node["_joined_version"],
             "kubelet_config": "",
             # A label named "id" is legal; the join must not take it for the node's id.
             "node_labels": {"id": "label-value", **pool.labels},
@@ -247,11 +281,14 @@ class LocalKosmos(LoopbackServer):
             "installer_tags": [],
         }
 
+    def pool_version(self, pool: Pool) -> str:
+        return pool.version or self.version
+
     def _pool(self, pool: Pool) -> dict:
         """GET …/pools/{id} (SDK get_pool): every field unmarshal_Pool reads, as an external pool has them."""
         stamp = "2026-12-03T00:00:00Z"
         return {
-            "id": pool.id, "cluster_id": self.cluster_id, "name": pool.name, "status": "ready", "version": pool.version,
+            "id": pool.id, "cluster_id": self.cluster_id, "name": pool.name, "status": "ready", "version": self.pool_version(pool),
             "node_type": "external", "autoscaling": False, "created_at": stamp, "updated_at": stamp,
             "size": pool.size, "min_size": 0, "max_size": max(1, 2 * pool.size), "container_runtime": "containerd",
             "autohealing": False, "tags": [], "kubelet_args": {}, "zone": f"{self.region}-1",

@@ -4,7 +4,8 @@ pods by node, evictions).
 
 Paths, methods and query parameters come from the official client's generated API (kubernetes-client/python 31.0.0,
 `kubernetes/client/api/`):
-  core_v1_api.py        read_node                 GET   /api/v1/nodes/{name}
+  core_v1_api.py        list_node                 GET   /api/v1/nodes  (limit, continue)
+                        read_node                 GET   /api/v1/nodes/{name}
                         patch_node                PATCH /api/v1/nodes/{name}  (strategic merge patch; drain cordons
                                                         with {"spec": {"unschedulable": true}})
                         list_pod_for_all_namespaces
@@ -61,25 +62,30 @@ class Node:
     labels: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
     """patch_node merges into it: a cordon sets spec["unschedulable"] = True."""
+    ready: Optional[str] = None
+    """The Ready condition's status, "True", "False" or "Unknown" (what the node lifecycle controller sets, reason
+    NodeStatusUnknown, once the kubelet stopped posting: kubernetes pkg/controller/nodelifecycle); None: no status."""
+    kubelet_version: str = "v1.31.2"
     annotations: dict = field(default_factory=dict)
     """patch_node merges into it; a null value removes the key (strategic merge patch / JSON merge patch)."""
-    kubelet_version: str = "v1.35.3"
-    """status.nodeInfo.kubeletVersion, as the kubelet reports it (core/v1 NodeSystemInfo)."""
-    ready: bool = True
-    """The Ready condition (status.conditions[type=Ready].status)."""
     patches: list = field(default_factory=list)
     """(time.monotonic(), patch body) of every PATCH, in order."""
 
     def to_api(self) -> dict:
-        return {"kind": "Node", "apiVersion": "v1",
+        node = {"kind": "Node", "apiVersion": "v1",
                 "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
-                "spec": self.spec,
-                "status": {"conditions": [{"type": "Ready", "status": "True" if self.ready else "False"}],
-                           # Every field NodeSystemInfo requires (the client's model refuses a missing one).
-                           "nodeInfo": {"kubeletVersion": self.kubelet_version, "kubeProxyVersion": "",
-                                        "architecture": "amd64", "bootID": "b", "containerRuntimeVersion":
-                                        "containerd://2.0.5", "kernelVersion": "6.8.0", "machineID": "m",
-                                        "operatingSystem": "linux", "osImage": "Ubuntu 22.04", "systemUUID": "s"}}}
+                "spec": self.spec}
+        if self.ready is not None:
+            # k8s.io/api core/v1 types.go NodeSystemInfo: every field is a plain string without omitempty (the
+            # client refuses a missing one); the Ready condition's status is "True"/"False"/"Unknown".
+            info = dict.fromkeys(("architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "machineID",
+                                  "operatingSystem", "osImage", "systemUUID"), "x")
+            node["status"] = {
+                "conditions": [{"type": "Ready", "status": self.ready, "reason": {
+                    "True": "KubeletReady", "False": "KubeletNotReady"}.get(self.ready, "NodeStatusUnknown")}],
+                "nodeInfo": {**info, "kubeletVersion": self.kubelet_version, "kubeProxyVersion": ""},
+            }
+        return node
 
 
 @dataclass
@@ -147,8 +153,9 @@ class Cluster:
     """Every request, authorized or not: (method, raw path as sent, query dict)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_node(self, name: str, labels: Optional[dict] = None) -> Node:
-        self.nodes[name] = Node(name, dict(labels or {}))
+    def add_node(self, name: str, labels: Optional[dict] = None, **status) -> Node:
+        """status: Node.ready, Node.kubelet_version."""
+        self.nodes[name] = Node(name, dict(labels or {}), **status)
         return self.nodes[name]
 
     def paths(self, method: Optional[str] = None) -> list[str]:
@@ -245,6 +252,13 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
                 else:
                     node.annotations[key] = value
         return 200, node.to_api()
+    if path == "/api/v1/nodes":  # list_node; `limit` and `continue` page it as the API server does
+        if method != "GET":
+            return _no_route(405)
+        items = [n.to_api() for _, n in sorted(cluster.nodes.items())]
+        start, limit = int(query.get("continue") or 0), int(query.get("limit") or 0) or len(items)
+        metadata = {"continue": str(start + limit)} if start + limit < len(items) else {}
+        return 200, {**_list("NodeList", items[start:start + limit]), "metadata": metadata}
     if path == "/api/v1/pods":
         if method != "GET":
             return _no_route(405)
@@ -291,6 +305,7 @@ class KubeApi(LoopbackServer):
 
     def __init__(self, cluster: Optional[Cluster] = None, tls: bool = False):
         self.cluster = cluster = cluster if cluster is not None else Cluster()
+        server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -307,6 +322,8 @@ class KubeApi(LoopbackServer):
                 raw = self.rfile.read(length) if length else b""
                 url = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
+                if server.fault(self, method, url.path):
+                    return
                 with cluster.lock:
                     cluster.requests.append((method, url.path, query))
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -369,6 +386,17 @@ class KubeApi(LoopbackServer):
                 pass
 
         super().__init__(Handler, tls=tls)
+
+    def error_body(self, status: int) -> tuple[str, bytes]:
+        """A fault (`self.faults`, tests/loopback.py) as the API server answers it. 429: the max-in-flight filter
+        (kubernetes apiserver pkg/server/filters/maxinflight.go tooManyRequests: `Retry-After: 1`, plain-text
+        http.Error "Too many requests, please try again later."); anything else a Status (NewServiceUnavailable /
+        NewInternalError shape)."""
+        if status == 429:
+            return "text/plain; charset=utf-8", b"Too many requests, please try again later.\n"
+        reason = {503: "ServiceUnavailable", 500: "InternalError", 403: "Forbidden"}.get(status, "InternalError")
+        code, body = _status(status, reason, f"{reason}: injected by the test")
+        return "application/json", json.dumps(body).encode()
 
 
 def kubeconfig(url: str) -> dict:

@@ -15,6 +15,7 @@ import yaml
 from components.userdata import JoinInputs, render, render_leave
 from k8s_agent import AgentRelease
 from kosmos_api import LocalKosmos
+from loopback import DROP, Faults
 from sandbox import Machine
 
 SECRET = "7d3c1f2e-9b8a-4c6d-a5e4-f3b2c1d0e9f8"
@@ -234,19 +235,47 @@ def test_leave_then_join_registers_a_new_node(kosmos, release, machine):
     assert reported(second.stdout)["KOSMOS_NODE_ID"] != reported(first.stdout)["KOSMOS_NODE_ID"]
 
 
-def test_agent_failure_is_reported_with_its_status(kosmos, release, machine):
+def test_agent_failure_is_reported_with_its_status_after_bounded_attempts(kosmos, release, machine):
     kosmos.fail_auth_status = 500
     result = machine.run(script_for(kosmos, release))
     assert result.returncode != 0
     assert machine.state() == (
-        f"failed:agent: k8s-agent exited with status 1 (its output is in {machine.root}/var/log/kosmos-join.log)"
+        f"failed:agent: k8s-agent exited with status 1 (attempt 5/5; its output is in "
+        f"{machine.root}/var/log/kosmos-join.log)"
     )
-    assert "failed to register Kosmos node: 500" in machine.log()
+    assert "failed to register Kosmos node: 500 Internal Server Error" in machine.log()
+    assert machine.agent_runs() == 5 and kosmos.auth_calls() == 5
+    assert machine.log().count("); again in 0s") == 4
 
 
-def test_a_wrong_join_key_is_refused_by_kosmos(kosmos, release, machine):
+def test_a_failing_agent_runs_again_with_backoff_and_joins_once(kosmos, release, machine):
+    # k8s-agent exits 1 on any failed call and never retries (metadata.go): the join runs it again.
+    kosmos.faults = Faults(script=[429, 503, DROP], only=lambda method, path: path.endswith("/external-nodes/auth"))
+    result = machine.run(script_for(kosmos, release))
+    assert result.returncode == 0, result.stdout
+    assert machine.agent_runs() == 4 and len(kosmos.faults.injected) == 3
+    assert [line.split("kosmos-join[agent]: ", 1)[1] for line in machine.log().splitlines()
+            if "again in" in line] == [f"k8s-agent exited with status 1 (attempt {n}/5); again in 0s" for n in (1, 2, 3)]
+    assert len(kosmos.live_nodes()) == 1 and machine.state() == "ok"
+    assert reported(result.stdout)["KOSMOS_NODE_ID"] == kosmos.live_nodes()[0]["id"]
+    assert_secret_nowhere_but_the_agent(machine, result)
+
+
+def test_a_rerun_after_a_failed_metadata_call_reuses_the_registration(kosmos, release, machine):
+    kosmos.faults = Faults(script=[503], only=lambda method, path: path.endswith("/node-metadata"))
+    result = machine.run(script_for(kosmos, release), KOSMOS_JOIN_BACKOFF_SECONDS=1)
+    assert result.returncode == 0, result.stdout
+    assert "k8s-agent exited with status 1 (attempt 1/5); again in 1s" in machine.log()
+    assert machine.agent_runs() == 2 and kosmos.auth_calls() == 1  # the agent's cache: no second node
+    assert len(kosmos.live_nodes()) == 1
+
+
+def test_a_wrong_join_key_is_refused_by_kosmos_and_not_retried(kosmos, release, machine):
     result = machine.run(script_for(kosmos, release, secret="00000000-0000-4000-8000-000000000000"))
-    assert result.returncode != 0 and "failed to register Kosmos node: 401" in machine.log()
+    assert result.returncode != 0 and "failed to register Kosmos node: 401 Unauthorized" in machine.log()
+    assert machine.agent_runs() == 1
+    assert machine.state() == (f"failed:agent: Scaleway refused the registration, not retried (k8s-agent status 1; "
+                               f"see {machine.root}/var/log/kosmos-join.log)")
     assert kosmos.live_nodes() == []
 
 

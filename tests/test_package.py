@@ -230,3 +230,18 @@ def test_join_renderer_imports_without_pulumi(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "from components import MulticloudCluster"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert "pulumi is not installed here" in proc.stderr
+
+
+def test_the_installed_kosmos_command_runs_status_from_the_package(installed, tmp_path):
+    """`kosmos status` (pyproject.toml [project.scripts]) runs components/status.py as kosmos.status, outside the
+    repository: here up to its first input, an outputs file without a cluster."""
+    python, _ = installed
+    command = python.parent / "kosmos"
+    assert command.exists(), "the wheel installs no `kosmos` console script"
+    (tmp_path / "outputs.json").write_text("{}")
+    run = subprocess.run([str(command), "status", "--stack", "dev", "--outputs", "outputs.json"], cwd=tmp_path,
+                         env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert "status: the stack outputs have no clusterId, poolIds" in run.stderr
+    usage = subprocess.run([str(command)], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage: kosmos status --stack <stack>" in usage.stderr

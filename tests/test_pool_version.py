@@ -18,6 +18,7 @@ OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
 def kosmos():
     with LocalKosmos(operator_secret=OPERATOR_SECRET) as k:
         k.pool = k.add_pool("home", "55555555-5555-4555-8555-555555555555")
+        k.pool.version = "1.35.3"
         yield k
 
 

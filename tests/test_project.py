@@ -146,6 +146,7 @@ def test_make_passes_the_documented_arguments_to_the_tools():
         ("bench", "BENCH_ARGS", "--nodes 10 --runs 3", "-m tools.bench --nodes 10 --runs 3"),
         ("latency", "LATENCY_ARGS", "--timeout 600", "-m tools.latency --stack blog --timeout 600"),
         ("diff", "DIFF_ARGS", "--exit-code", "-m tools.diff --stack blog --exit-code"),
+        ("status", "STATUS_ARGS", "--reap --yes", "-m tools.status --stack blog --reap --yes"),
     ):
         out = subprocess.run(["make", "-n", target, "STACK=blog", f"{variable}={args}"], cwd=REPO,
                              capture_output=True, text=True, timeout=60).stdout

@@ -29,7 +29,8 @@ HOSTS = [f"h{i}" for i in range(5)]
 def kube_api():
     with KubeApi(tls=True) as api:
         for host in HOSTS:
-            api.cluster.add_node(f"scw-node-{host}")
+            node = api.cluster.add_node(f"scw-node-{host}")
+            node.ready, node.kubelet_version = "True", "v1.35.3"
         yield api
 
 
@@ -87,7 +88,7 @@ def _roll(kosmos, kube_api, max_unavailable, rejoin_seconds=(0.05, 0.25), steps=
     def watch(stop):
         while not stop.is_set():
             with cluster.lock:
-                n = sum(1 for node in cluster.nodes.values() if node.spec.get("unschedulable") or not node.ready)
+                n = sum(1 for node in cluster.nodes.values() if node.spec.get("unschedulable") or node.ready != "True")
             peak[0] = max(peak[0], n)
             time.sleep(0.002)
 
@@ -98,10 +99,10 @@ def _roll(kosmos, kube_api, max_unavailable, rejoin_seconds=(0.05, 0.25), steps=
             with lock:
                 order.append(host)
             with cluster.lock:
-                node.ready = False
+                node.ready = "False"
             time.sleep(random.uniform(*rejoin_seconds))
             with cluster.lock:
-                node.kubelet_version, node.ready = "v1.36.1", True
+                node.kubelet_version, node.ready = "v1.36.1", "True"
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -132,7 +133,7 @@ def test_hosts_rejoin_at_most_max_unavailable_at_a_time_and_all_end_on_the_new_v
     assert order == HOSTS
     assert 1 <= peak <= max_unavailable
     for node in kube_api.cluster.nodes.values():
-        assert (node.kubelet_version, node.ready) == ("v1.36.1", True)
+        assert (node.kubelet_version, node.ready) == ("v1.36.1", "True")
         assert not node.spec.get("unschedulable") and ROLLOUT_ANNOTATION not in node.annotations  # all uncordoned
     assert [p for p in kube_api.cluster.pods if p.node == "scw-node-h0"] == []
 

@@ -254,3 +254,19 @@ def test_the_diff_comment_is_created_when_none_carries_the_marker(tmp_path):
     assert create[:3] == ["pr", "comment", "42"] and "--body-file" in create
     assert body.splitlines()[0] == COMMENT_MARKER
 
+
+
+def test_the_nightly_status_checks_drift_on_main_with_secrets_in_its_two_steps_only():
+    wf = yaml.safe_load((REPO / ".github/workflows/status.yml").read_text())
+    assert set(_triggers(wf)) == {"schedule", "workflow_dispatch"} and wf["permissions"] == {"contents": "read"}
+    [job] = wf["jobs"].values()
+    assert job["if"] == "github.ref == 'refs/heads/main'" and job["environment"] == "production"
+    runs = [str(s.get("run", "")) for s in job["steps"]]
+    refresh = next(i for i, r in enumerate(runs) if r.startswith("pulumi refresh"))
+    status = next(i for i, r in enumerate(runs) if r.startswith("make status"))
+    assert "--preview-only" in runs[refresh] and "--expect-no-changes" in runs[refresh]
+    assert "STATUS_ARGS=--exit-code" in runs[status] and "--reap" not in runs[status]
+    with_secrets = [i for i, s in enumerate(job["steps"]) if "secrets." in json.dumps(s)]
+    assert with_secrets == [refresh, status]
+    # Serialized with the deploy: same concurrency group expression as preview.yml.
+    assert wf["concurrency"]["group"] == _preview()["concurrency"]["group"]

@@ -249,24 +249,33 @@ mv -f "$agent.partial" "$agent"
 step agent "running k8s-agent -kosmos (registers the node, installs kubelet; can take minutes)"
 [ -s "$SECRET_FILE" ] || fail "join secret $SECRET_FILE is missing or empty"
 secret="$(<"$SECRET_FILE")"
+refused="$STATE_DIR/agent.refused"
 redact() {
   local line
   while IFS= read -r line; do
     log "agent: ${line//"$secret"/[redacted]}"
+    case "$line" in *": 429 "*) ;; *"Kosmos node: 4"??" "* | *"metadata: 4"??" "*) : >"$refused" ;; esac
   done
 }
-set +e
-(
-  export POOL_ID POOL_REGION SCW_SECRET_KEY="$secret"
-  if [ -n "$API_URL" ]; then export SCW_API_URL="$API_URL"; fi
-  exec "$agent" -kosmos </dev/null 2>&1
-) | redact
-agent_status=${PIPESTATUS[0]}
-set -e
+for attempt in 1 2 3 4 5; do
+  rm -f "$refused"
+  set +e
+  (
+    export POOL_ID POOL_REGION SCW_SECRET_KEY="$secret"
+    if [ -n "$API_URL" ]; then export SCW_API_URL="$API_URL"; fi
+    exec "$agent" -kosmos </dev/null 2>&1
+  ) | redact
+  agent_status=${PIPESTATUS[0]}
+  set -e
+  [ "$agent_status" != 0 ] || break
+  [ ! -e "$refused" ] || fail "Scaleway refused the registration, not retried (k8s-agent status $agent_status; see $LOG_FILE)"
+  if [ "$agent_status" != 1 ] || [ "$attempt" = 5 ]; then
+    fail "k8s-agent exited with status $agent_status (attempt $attempt/5; its output is in $LOG_FILE)"
+  fi
+  log "k8s-agent exited with status 1 (attempt $attempt/5); again in $((BACKOFF_SECONDS << (attempt - 1)))s"
+  sleep $((BACKOFF_SECONDS << (attempt - 1)))
+done
 unset secret
-if [ "$agent_status" -ne 0 ]; then
-  fail "k8s-agent exited with status $agent_status (its output is in $LOG_FILE)"
-fi
 
 step identity "reading the node's identity from its metadata"
 [ -s "$AGENT_USERDATA" ] || fail "k8s-agent left no registration in $AGENT_USERDATA"
