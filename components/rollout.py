@@ -107,18 +107,24 @@ class RolloutGateProvider(ScalewayWaiter):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         if olds.get("generation") == news.get("generation"):
             return dyn.UpdateResult(outs=self._outs(news))
-        deadline = self._clock() + float(news["timeout_seconds"])
         from .drain import kube_core
+        from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes
 
+        deadline = self._clock() + float(news["timeout_seconds"])
+        policy = RetryPolicy(clock=self._clock, sleep=self._sleep)
         kubeconfig = self._kubeconfig(news)
-        with kube_core(kubeconfig) as core:
-            for name in news.get("wait_node_names") or []:
-                self._wait_on_version(core, news, name, deadline)
-                self._uncordon(core, name)
-            if news.get("node_name"):
-                self._cordon(core, news)
+        try:
+            with kube_core(kubeconfig) as core:
+                nodes = _Nodes(core, retrying_kubernetes(policy, deadline))
+                for name in news.get("wait_node_names") or []:
+                    self._wait_on_version(nodes, news, name, deadline)
+                    self._uncordon(nodes, name)
+                if news.get("node_name"):
+                    self._cordon(nodes, news)
+        except RetryExhausted as exc:
+            raise RolloutError(f"rollout of pool {news['pool_name']!r}: {exc}") from None
         if news.get("node_name") and not news.get("skip_drain"):
-            self._drain(kubeconfig, news, deadline)
+            self._drain(kubeconfig, news, deadline, policy)
         return dyn.UpdateResult(outs=self._outs(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -128,13 +134,13 @@ class RolloutGateProvider(ScalewayWaiter):
         return None  # a gate holds nothing; the host's own removal drains and deletes its node
 
     # -- Kubernetes ------------------------------------------------------------------------------------------
-    def _wait_on_version(self, core, props: dict[str, Any], name: str, deadline: float) -> None:
+    def _wait_on_version(self, nodes, props: dict[str, Any], name: str, deadline: float) -> None:
         from kubernetes.client.rest import ApiException
 
         version, last = props["kubernetes_version"], "not found"
         for _ in self.backoff(max(0.0, deadline - self._clock()), float(props.get("poll_seconds", 5))):
             try:
-                node = core.read_node(name)
+                node = nodes.read_node(name)
                 if on_version(node, version):
                     return
                 info = node.status.node_info if node.status else None
@@ -150,41 +156,55 @@ class RolloutGateProvider(ScalewayWaiter):
         )
 
     @staticmethod
-    def _cordon(core, props: dict[str, Any]) -> None:
+    def _cordon(nodes, props: dict[str, Any]) -> None:
         """Cordon, marking the node as the rollout's unless someone had cordoned it before (then it stays so)."""
         from kubernetes.client.rest import ApiException
 
         name = props["node_name"]
         try:
-            node = core.read_node(name)
+            node = nodes.read_node(name)
         except ApiException as exc:
             if exc.status == 404:
                 return  # not a node yet (its first join failed): the re-join makes it one
             raise
         if node.spec is not None and node.spec.unschedulable:
             return
-        core.patch_node(name, {"metadata": {"annotations": {ROLLOUT_ANNOTATION: props["generation"]}},
+        nodes.patch_node(name, {"metadata": {"annotations": {ROLLOUT_ANNOTATION: props["generation"]}},
                                "spec": {"unschedulable": True}})
 
     @staticmethod
-    def _uncordon(core, name: str) -> None:
-        node = core.read_node(name)
+    def _uncordon(nodes, name: str) -> None:
+        node = nodes.read_node(name)
         annotations = (node.metadata.annotations or {}) if node.metadata else {}
         if ROLLOUT_ANNOTATION in annotations:
-            core.patch_node(name, {"metadata": {"annotations": {ROLLOUT_ANNOTATION: None}},
+            nodes.patch_node(name, {"metadata": {"annotations": {ROLLOUT_ANNOTATION: None}},
                                    "spec": {"unschedulable": False}})
 
-    def _drain(self, kubeconfig: str, props: dict[str, Any], deadline: float) -> None:
+    def _drain(self, kubeconfig: str, props: dict[str, Any], deadline: float, policy) -> None:
         from .drain import DrainError, drain_node
 
         try:
             drain_node(kubeconfig, props["node_name"], deadline=deadline, clock=self._clock, sleep=self._sleep,
-                       retry_seconds=min(float(props.get("poll_seconds", 5)), 2.0))
+                       retry_seconds=min(float(props.get("poll_seconds", 5)), 2.0), policy=policy)
         except DrainError as exc:
             raise RolloutError(
                 f"rollout of pool {props['pool_name']!r}: draining host {props['machine']!r} failed: {exc}. It stays "
                 "cordoned and was not re-joined; relax the budgets or set registration.skipDrain: true."
             ) from None
+
+
+class _Nodes:
+    """The two Node calls a gate makes, each through the retry helper (components/retry.py: 429/5xx/no answer are
+    retried within the gate's deadline)."""
+
+    def __init__(self, core, call) -> None:
+        self._core, self._call = core, call
+
+    def read_node(self, name: str):
+        return self._call(f"reading node {name}", self._core.read_node, name)
+
+    def patch_node(self, name: str, body: dict):
+        return self._call(f"patching node {name}", self._core.patch_node, name, body)
 
 
 @dataclass
