@@ -116,6 +116,7 @@ def test_join_leave_and_rejoin_over_a_real_ssh_session(sshd):
         cmd = _onprem_command(release, kosmos, port)
         pool_id = re.search(r"^POOL_ID=(\S+)$", cmd["stdin"], re.M).group(1)
         pool = kosmos.add_pool("home", JOIN_SECRET)
+        pool.version = "1.35.3"  # the blog stack's kosmos:cluster.version, which the join checks
         kosmos.pools[pool_id] = kosmos.pools.pop(pool.id)
         pool.id = pool_id
         kosmos.nat_ip = "198.51.100.200"  # the NAT address Scaleway sees, not 127.0.0.1
