@@ -1,7 +1,7 @@
 # kosmos - every target sets up what it needs by itself (fresh Debian/Ubuntu with Python 3.11+). `make help` lists
 # the targets: each is documented by its `##` comment.
 
-STACK ?= dev
+STACK ?= baremetal
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

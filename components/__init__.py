@@ -2,7 +2,7 @@
 
     from kosmos import MulticloudCluster          # the installed distribution (pip install <repo>)
     from components import MulticloudCluster      # inside this repository
-    MulticloudCluster("kosmos", {"cluster": {"region": "fr-par", "version": "1.31"}, "scalewayPools": [...]})
+    MulticloudCluster("kosmos", {"cluster": {"region": "fr-par", "version": "1.36.1"}, "scalewayPools": [...]})
 
 The names below are imported on first use (PEP 562), so `from kosmos.userdata import render` (and `catalog`,
 `spec`) work without Pulumi installed.

@@ -121,6 +121,15 @@ class RegistrationConfig(TypedDict, total=False):
     """Delete the node without draining it first when its machine goes away (default false)."""
 
 
+class UpgradeConfig(TypedDict, total=False):
+    """How a change of the join (Kubernetes or agent version, template) rolls through the pool's machines."""
+
+    maxSurge: int
+    """Boot-time pools: at most this many replacement machines per `pulumi up` (default: all)."""
+    maxUnavailable: int
+    """On-prem pools: hosts that re-join (cordoned and drained) at once (default 1)."""
+
+
 class OnPremHostConfig(TypedDict, total=False):
     """A machine of an on-prem pool, joined over SSH."""
 
@@ -156,6 +165,8 @@ class ExternalPoolConfig(TypedDict, total=False):
     """Scaleway tags on the pool."""
     registration: RegistrationConfig
     """Waiting for the nodes and removing them."""
+    upgrade: UpgradeConfig
+    """How a change of the join rolls through the machines: maxSurge (boot-time pools), maxUnavailable (on-prem)."""
     region: str
     """civo: Civo region, e.g. LON1."""
     size: str

@@ -15,12 +15,13 @@ with a client certificate, `client-certificate-data` and `client-key-data` (a se
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: the kubelet owns them, evictions cannot remove them
 MAX_RETRY_SECONDS = 10.0
@@ -81,6 +82,16 @@ def kube_api_client(kubeconfig: str, directory: str, retries: Optional[int] = No
     )
     configuration.retries = retries  # read when the ApiClient builds its pool (kubernetes client/rest.py)
     return client.ApiClient(configuration)
+
+
+@contextlib.contextmanager
+def kube_core(kubeconfig: str) -> Iterator:
+    """A CoreV1Api for the kubeconfig text, its inline files in a private temporary directory removed on exit."""
+    from kubernetes import client
+
+    with tempfile.TemporaryDirectory(prefix="kosmos-kube-") as tmp:
+        with kube_api_client(kubeconfig, tmp) as api_client:
+            yield client.CoreV1Api(api_client)
 
 
 UNMANAGED = "Pods that declare no controller"  # kubectl pkg/drain/filters.go unmanagedFatal / unmanagedWarning

@@ -39,6 +39,9 @@ class ExternalPoolArgs:
     """Extra resources machines wait for before booting."""
     equinix_project_id: Optional[str] = None
     ssh_private_key: Optional[pulumi.Input[str]] = None
+    kubernetes_version: str = ""
+    """kosmos:cluster.version, rendered into the join: a version change rolls the pool's machines (README,
+    Upgrading)."""
     scaleway_api_url: Optional[str] = None
     """`scaleway:apiUrl`: the node identities' and PoolNodes' API calls and the agent's SCW_API_URL (unless
     kosmos:join.apiUrl). Their credentials come from the stack config through the providers' configure(), never
@@ -99,6 +102,7 @@ class ExternalPool(pulumi.ComponentResource):
             api_url=args.join.api_url or args.scaleway_api_url,
             allowed_os=args.join.allowed_os,
             min_memory_mib=args.join.min_memory_mib,
+            kubernetes_version=args.kubernetes_version,
         )
         self.machine_set = machine_set_type(
             f"{name}-nodes",

@@ -267,6 +267,15 @@ class RegistrationModel(_Model):
     """Delete the node without draining it first when its machine goes away."""
 
 
+class UpgradeModel(_Model):
+    max_surge: Optional[Int(1, catalog.MAX_CLUSTER_NODES)] = None
+    """Boot-time pools (civo, scaleway-elastic-metal, equinix-metal): at most this many replacement machines are
+    created per `pulumi up` when the join changes (default: all); the rest keep the old version until the next
+    `pulumi up` (README, Upgrading)."""
+    max_unavailable: Optional[Int(1, catalog.MAX_CLUSTER_NODES)] = None
+    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1)."""
+
+
 class ExternalPoolModel(_Model):
     """Fields every external pool has; `provider` selects the rest."""
 
@@ -288,6 +297,8 @@ class ExternalPoolModel(_Model):
     """Scaleway tags on the pool."""
     registration: RegistrationModel = RegistrationModel()
     """Waiting for the nodes and removing them."""
+    upgrade: UpgradeModel = UpgradeModel()
+    """How a change of the join (Kubernetes or agent version, template) rolls through the machines."""
 
 
 Cidr = Annotated[str, Hint(messages=_m({"string_type": "expected a CIDR string like 203.0.113.4/32; got {q}"}))]

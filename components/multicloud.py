@@ -101,6 +101,7 @@ class MulticloudCluster(pulumi.ComponentResource):
                         equinix_project_id=spec.equinix_project_id,
                         ssh_private_key=ssh_key,
                         scaleway_api_url=scaleway_api_url,
+                        kubernetes_version=spec.cluster.version,
                     ),
                     opts=child,
                 )

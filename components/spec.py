@@ -25,7 +25,7 @@ except ImportError:  # exercised by tests/test_package.py in a Pulumi-less inter
     class RunError(Exception):  # type: ignore[no-redef]
         """Stands in for pulumi.RunError where Pulumi is not installed."""
 
-from . import catalog, model
+from . import catalog, model, versions
 from .model import NAMESPACE
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -102,6 +102,14 @@ class RegistrationSpec:
 
 
 @dataclass(frozen=True)
+class UpgradeSpec:
+    max_surge: Optional[int] = None
+    """Boot-time pools: replacement machines created per `pulumi up` when the join changes; None: all."""
+    max_unavailable: int = 1
+    """On-prem pools: hosts re-joining (cordoned and drained) at once when the join changes."""
+
+
+@dataclass(frozen=True)
 class ExternalPoolSpec:
     """Fields common to every external pool; one subclass per cloud."""
 
@@ -110,6 +118,7 @@ class ExternalPoolSpec:
     taints: tuple[Taint, ...] = ()
     tags: tuple[str, ...] = ()
     registration: RegistrationSpec = RegistrationSpec()
+    upgrade: UpgradeSpec = UpgradeSpec()
 
     provider: str = ""  # set by each subclass; the `provider:` value in stack config
 
@@ -294,14 +303,26 @@ class MulticloudSpec:
     """Allow `0.0.0.0/0` in Civo `sshAllowedCidrs` (refused otherwise)."""
     latency_probe: LatencyProbeSpec = LatencyProbeSpec()
 
-    def warnings(self) -> list[str]:
-        """Non-fatal findings a user should see on every plan/preview."""
+    def warnings(self, now: Optional[_dt.datetime] = None) -> list[str]:
+        """Non-fatal findings a user should see on every plan/preview; `now` (default: the clock) dates the version
+        check (components/versions.py)."""
+        version = self.cluster.version
         out = [
             f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
             "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
             "README, Node identity and threat model). The next `pulumi up` deletes the old join key's IAM application."
             for key in self.obsolete_keys
         ]
+        out += versions.findings(version, now)
+        if version.count(".") == 1 and not (self.cluster.auto_upgrade and self.cluster.auto_upgrade.enabled):
+            # terraform-provider-scaleway internal/services/k8s/cluster.go, CustomizeDiff: "minor version x.y must
+            # only be used with auto upgrade enabled". Warned, not refused: README, Upgrading.
+            known = versions.release(version)
+            out.append(
+                f'{NAMESPACE}:cluster.version: "{version}" is a minor without autoUpgrade.enabled, which Scaleway\'s '
+                f'provider refuses at preview; pin a patch ("{known.patch if known else version + ".0"}") or enable '
+                "autoUpgrade"
+            )
         # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
         for pool in self.external_pools:
             if isinstance(pool, OnPremPoolSpec):
@@ -640,6 +661,7 @@ def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh
             taints=_taints(c, f"{pp}.taints", m.taints),
             tags=tuple(m.tags),
             registration=RegistrationSpec(reg.wait, reg.timeout_minutes, reg.skip_drain),
+            upgrade=_upgrade(c, f"{pp}.upgrade", m),
         )
         pool = _EXTERNAL_BUILDERS[m.provider](c, pp, m, common, join, allow_public_ssh)
         if pool is not None and len(c) == before:
@@ -647,6 +669,19 @@ def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh
             indexed.append((i, pool))
     _check_machines_across_pools(c, indexed)
     return pools
+
+
+def _upgrade(c: _Problems, path: str, m: model.ExternalPoolModel) -> UpgradeSpec:
+    """maxUnavailable rolls hosts kept in place (on-prem); maxSurge bounds new machines (every other cloud)."""
+    u = m.upgrade
+    onprem = m.provider == "on-prem"
+    if onprem and u.max_surge is not None:
+        c.error(f"{path}.maxSurge", "applies to machines that are replaced (civo, scaleway-elastic-metal, "
+                "equinix-metal); on-prem hosts are upgraded in place: use maxUnavailable")
+    if not onprem and u.max_unavailable is not None:
+        c.error(f"{path}.maxUnavailable", f"applies to on-prem hosts, upgraded in place; {m.provider} machines are "
+                "replaced create-before-delete, so none is unavailable: use maxSurge to bound the new machines")
+    return UpgradeSpec(max_surge=u.max_surge, max_unavailable=u.max_unavailable or 1)
 
 
 def _civo(c, pp, m: model.CivoPoolModel, common, join, allow_public_ssh) -> CivoPoolSpec:

@@ -57,6 +57,9 @@ class JoinInputs:
     allowed_os: Sequence[str] = catalog.DEFAULT_ALLOWED_OS
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB
     log_path: str = DEFAULT_LOG_PATH
+    kubernetes_version: str = ""
+    """kosmos:cluster.version: the join checks the node's pool_version against it; "" checks nothing. In the
+    rendering, so a version change is a userdata change (replace boot-time machines, re-join on-prem hosts)."""
 
     @property
     def pool_uuid(self) -> str:
@@ -127,6 +130,7 @@ def _context(inputs: JoinInputs) -> dict:
         "min_memory_mib": int(inputs.min_memory_mib),
         "log_path": inputs.log_path,
         "agent_units": list(AGENT_UNITS),
+        "kubernetes_version": inputs.kubernetes_version,
     }
 
 
@@ -222,6 +226,7 @@ def render_output(
     api_url: Optional[str] = None,
     allowed_os: Sequence[str] = catalog.DEFAULT_ALLOWED_OS,
     min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB,
+    kubernetes_version: str = "",
 ) -> UserdataOutputs:
     """The pool's rendering on Outputs, once per pool; machines take `for_node(...)` copies."""
     import pulumi
@@ -236,6 +241,7 @@ def render_output(
             api_url=api_url,
             allowed_os=tuple(allowed_os),
             min_memory_mib=min_memory_mib,
+            kubernetes_version=kubernetes_version,
         )
 
     redacted = pulumi.Output.from_input(pool_id).apply(lambda pid: render_redacted(inputs_for(pid), variant))

@@ -9,8 +9,10 @@ Props arrive as the engine sends them to analyzers: input names on the wire (cam
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import pathlib
+import sys
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -20,17 +22,19 @@ from pulumi_policy import (
 )
 
 
-def _load_catalog():
-    # The domain facts live in components/catalog.py; load that one file (not the components package, whose
-    # imports need the provider SDKs this pack's virtualenv does not have).
-    path = pathlib.Path(__file__).resolve().parent.parent / "components" / "catalog.py"
-    spec = importlib.util.spec_from_file_location("kosmos_catalog", path)
+def _load(name: str):
+    # The domain facts live in components/catalog.py and components/versions.py; load those files alone (not the
+    # components package, whose imports need the provider SDKs this pack's virtualenv does not have).
+    path = pathlib.Path(__file__).resolve().parent.parent / "components" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"kosmos_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there (versions.Release)
     spec.loader.exec_module(module)
     return module
 
 
-catalog = _load_catalog()
+catalog = _load("catalog")
+versions = _load("versions")
 
 CLUSTER = "scaleway:kubernetes/cluster:Cluster"
 POOL = "scaleway:kubernetes/pool:Pool"
@@ -141,6 +145,21 @@ def equinix_metal_is_shut_down(args: ResourceValidationArgs, report_violation) -
         )
 
 
+def cluster_version_is_supported(args: ResourceValidationArgs, report_violation) -> None:
+    """The plan's version warnings (components/versions.py), for `pulumi preview --policy-pack policy`. The policy
+    config's `today` (YYYY-MM-DD) dates the check; default: the clock."""
+    if args.resource_type != CLUSTER:
+        return
+    try:
+        version = args.props.get("version")
+    except UnknownValueError:
+        return
+    today = (args.get_config() or {}).get("today")
+    when = datetime.date.fromisoformat(today) if today else None
+    for finding in versions.findings(str(version or ""), when):
+        report_violation(finding)
+
+
 def pools_carry_the_cloud_label(args: ResourceValidationArgs, report_violation) -> None:
     if args.resource_type == POOL and catalog.CLOUD_LABEL not in (args.props.get("labels") or {}):
         report_violation(f"Pool has no {catalog.CLOUD_LABEL!r} label; kosmos labels every node with its cloud.")
@@ -202,6 +221,14 @@ POLICIES = [
         description="Equinix Metal was shut down on 2026-06-30.",
         validate=equinix_metal_is_shut_down,
         enforcement_level=EnforcementLevel.ADVISORY,
+    ),
+    ResourceValidationPolicy(
+        name="kosmos-cluster-version-supported",
+        description="The cluster's Kubernetes version is offered by Scaleway and not at (or within 30 days of) its "
+        "end of life.",
+        validate=cluster_version_is_supported,
+        enforcement_level=EnforcementLevel.ADVISORY,
+        config_schema=PolicyConfigSchema(properties={"today": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}}),
     ),
     ResourceValidationPolicy(
         name="kosmos-pools-cloud-label",

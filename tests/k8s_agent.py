@@ -13,7 +13,13 @@ Written from github.com/scaleway/k8s-agent v0.1.5:
 - controller.go: the node token authenticates to `cluster_url` (`config.BearerToken = nodemetadata.Token`). The
   stand-in stands for the kubelet it installed with one POST `<cluster_url>/kubelet` with that token, which makes the
   local Kosmos (tests/kosmos_api.py) count the node's kubelet as started.
-- versions.go: installed component versions in `/etc/scw-k8s-versions.json`.
+- versions.go: installed component versions in `/etc/scw-k8s-versions.json` (a flat JSON object, written 0644);
+  `expandVersion`: a component's version "" is the pool's version, "~x" is appended to it.
+- component.go / release.go: every run reads `releases.yaml` of the repository for the metadata's `pool_version`
+  ("release <v> not found" otherwise: exit 1, "Failed to process components"), uninstalls in reverse order each
+  installed component whose version differs (recorded as "uninstalled"), then installs each one whose installed
+  version differs from the expected one ("Component already installed" otherwise). The stand-in repository's
+  release of any `1.<minor>.<patch>` lists containerd (fixed version) and kubelet (the pool's version).
 - .goreleaser-prod.yml: binaries `k8s-agent_linux_{amd64,arm64}`, `checksums.txt` lines `<sha256>  <file>`.
 Errors are logged as slog's default logger does (stderr, `2006/01/02 15:04:05 ERROR msg key=value`).
 Sandbox-only: paths are re-rooted under KOSMOS_JOIN_ROOT; what it was given is recorded under $ROOT/agent/.
@@ -31,7 +37,7 @@ VERSION = "0.1.5"
 ARCHES = ("amd64", "arm64")
 
 AGENT_SOURCE = r'''#!{python}
-import json, os, subprocess, sys, time, urllib.error, urllib.request
+import json, os, re, subprocess, sys, time, urllib.error, urllib.request
 
 ROOT = os.environ.get("KOSMOS_JOIN_ROOT", "")
 USAGE = """Usage of k8s-agent:
@@ -147,10 +153,37 @@ def main():
         slog("ERROR", "Failed to get node metadata", error=f"failed to get node metadata: {status}")
         sys.exit(1)
     metadata = json.loads(body)
-    slog("INFO", "Opening repositories", uri=metadata.get("repo_uri"))
-    versions = {"kubelet": metadata.get("pool_version"), "containerd": "1.7"}
-    open(ROOT + "/etc/scw-k8s-versions.json", "w").write(json.dumps(versions))
     open(os.path.join(ROOT, "agent", "metadata.json"), "w").write(json.dumps(metadata))
+    slog("INFO", "Opening repositories", uri=metadata.get("repo_uri"))
+    pool_version = metadata.get("pool_version") or ""
+    if not re.fullmatch(r"1\.[0-9]+\.[0-9]+", pool_version):
+        slog("ERROR", "Failed to process components",
+             error=f"failed to get release components: release {pool_version} not found")
+        sys.exit(1)
+    components = [("containerd", "2.0.5"), ("kubelet", "")]  # releases.yaml of the stand-in repository
+    path = ROOT + "/etc/scw-k8s-versions.json"
+    installed = json.loads(open(path).read()) if os.path.exists(path) else {}
+
+    def expected(version):  # versions.go expandVersion
+        return pool_version if version == "" else pool_version + version if version[0] == "~" else version
+
+    def set_version(name, value):  # versions.go SetComponentVersion (no brace placeholder: agent_body fills those)
+        installed[name] = value
+        open(path, "w").write(json.dumps(installed))
+        open(os.path.join(ROOT, "agent", "components"), "a").write(name + " " + value + "\n")
+
+    for name, version in reversed(components):
+        have = installed.get(name, "")
+        if have == "" or have == expected(version):
+            continue
+        slog("INFO", "Uninstall component", component=name, version=have)
+        set_version(name, "uninstalled")
+    for name, version in components:
+        if installed.get(name, "") == expected(version):
+            slog("INFO", "Component already installed", component=name, version=expected(version))
+            continue
+        slog("INFO", "Install component", component=name, version=expected(version))
+        set_version(name, expected(version))
     # The installed kubelet reaches the cluster with the node token (stand-in; see the module docstring).
     request("POST", metadata["cluster_url"] + "/kubelet", userdata["node_secret_key"])
     slog("INFO", "System and components processed successfully")

@@ -7,7 +7,8 @@ Written from the vendors' source:
 - scaleway-sdk-python scaleway/k8s/v1/api.py + marshalling.py: `GET …/node-metadata` (get_node_metadata, used as the
   metadata_url), `GET …/clusters/{id}/nodes` (list_nodes: page, page_size, pool_id; `{nodes, total_count}`),
   `GET …/nodes/{id}` (get_node), `DELETE …/nodes/{id}?skip_drain=` (delete_node: "Pool size is reduced by 1"),
-  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/clusters/{id}` (get_cluster: `version`). Node fields as unmarshal_Node reads them.
+  `GET …/clusters/{id}/kubeconfig` (ScwFile, base64 content), `GET …/clusters/{id}` (get_cluster: `version`),
+  `GET …/pools/{id}` (get_pool). Node and pool fields as unmarshal_Node / unmarshal_Pool read them.
 It behaves like Scaleway where the issue and the seed's output say how: node names `scw-<cluster>-<pool>-<hex>`, a
 delete goes through `deleting` and is gone `delete_seconds` later. Errors use Scaleway's JSON error shape (`message`,
 `type`). `auth_external_node` accepts the operator's key (kosmos registers every machine's node itself) or a pool's
@@ -44,6 +45,9 @@ class Pool:
     join_key: Optional[str]
     size: int
     labels: dict = field(default_factory=dict)
+    version: Optional[str] = None
+    """The pool's Kubernetes version (NodeMetadata.pool_version); None: the cluster's. A test moves it as an upgrade
+    of the pool does."""
 
 
 class LocalKosmos(LoopbackServer):
@@ -78,6 +82,9 @@ class LocalKosmos(LoopbackServer):
         self.nat_ip = "192.0.2.1"
         """The public address the next registration comes from (what Scaleway sees, not the SSH address)."""
         self.fail_auth_status: Optional[int] = None
+        self.metadata_version: str = "pool"
+        """What an existing node's metadata reports as pool_version: "pool" (the pool's current version) or "joined"
+        (the version the node registered at). Which one Scaleway does is unverified (README, Upgrading)."""
         self.requests: list[tuple[str, str, dict]] = []
         self.lock = threading.Lock()
         kosmos = self
@@ -239,6 +246,11 @@ class LocalKosmos(LoopbackServer):
                 return self._not_found("k8s_cluster", m.group(1))
             content = base64.b64encode(self.kubeconfig.encode()).decode()
             return 200, {"name": "kubeconfig.yaml", "content_type": "application/octet-stream", "content": content}
+        if m := re.fullmatch(rf"/k8s/v1/regions/{r}/pools/([^/]+)", path):
+            pool = self.pools.get(m.group(1))
+            if pool is None or method != "GET":
+                return self._not_found("k8s_pool", m.group(1))
+            return 200, self._pool(pool)
         if m := re.fullmatch(rf"/k8s/v1/regions/{r}/nodes/([^/]+)", path):
             node = self.nodes.get(m.group(1))
             if node is None or not self._visible(node):
@@ -279,6 +291,7 @@ class LocalKosmos(LoopbackServer):
             "_kubelet_at": None,
             "_lost": False,
             "_deleted_at": None,
+            "_joined_version": self.pool_version(pool),
         }
         node = self.nodes[node_id]
         return 200, {
@@ -301,7 +314,7 @@ class LocalKosmos(LoopbackServer):
             # Scaleway's is https://<cluster>.api.k8s.<region>.scw.cloud:6443; here the loopback stand-in of it.
             "cluster_url": f"{self.url}/apiserver/{self.cluster_id}",
             "cluster_ca": base64.b64encode(b"not a real CA").decode(),
-            "pool_version": self.version,
+            "pool_version": self.pool_version(pool) if self.metadata_version == "pool" else node["_joined_version"],
             "kubelet_config": "",
             # A label named "id" is legal; the join must not take it for the node's id.
             "node_labels": {"id": "label-value", **pool.labels},
@@ -313,6 +326,24 @@ class LocalKosmos(LoopbackServer):
             "external_ip": node["public_ip_v4"] or "",
             "repo_uri": "https://example.invalid/repo.zip",
             "installer_tags": [],
+        }
+
+    def pool_version(self, pool: Pool) -> str:
+        return pool.version or self.version
+
+    def _pool(self, pool: Pool) -> dict:
+        """GET …/pools/{id} (SDK get_pool): every field unmarshal_Pool reads, as an external pool has them."""
+        stamp = "2026-12-03T00:00:00Z"
+        return {
+            "id": pool.id, "cluster_id": self.cluster_id, "name": pool.name, "status": "ready", "version": self.pool_version(pool),
+            "node_type": "external", "autoscaling": False, "created_at": stamp, "updated_at": stamp,
+            "size": pool.size, "min_size": 0, "max_size": max(1, 2 * pool.size), "container_runtime": "containerd",
+            "autohealing": False, "tags": [], "kubelet_args": {}, "zone": f"{self.region}-1",
+            "root_volume_type": "default_volume_type", "placement_group_id": None,
+            "upgrade_policy": {"max_unavailable": 1, "max_surge": 0}, "root_volume_size": None,
+            "public_ip_disabled": False, "security_group_id": "", "labels": pool.labels, "taints": [],
+            "startup_taints": [], "region": self.region, "private_network_id": None, "error_message": None,
+            "max_termination_grace_period": None,
         }
 
     def _list(self, cluster_id: str, query: dict):

@@ -42,6 +42,7 @@ import http.server
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Optional
@@ -65,9 +66,14 @@ class Node:
     """The Ready condition's status, "True", "False" or "Unknown" (what the node lifecycle controller sets, reason
     NodeStatusUnknown, once the kubelet stopped posting: kubernetes pkg/controller/nodelifecycle); None: no status."""
     kubelet_version: str = "v1.31.2"
+    annotations: dict = field(default_factory=dict)
+    """patch_node merges into it; a null value removes the key (strategic merge patch / JSON merge patch)."""
+    patches: list = field(default_factory=list)
+    """(time.monotonic(), patch body) of every PATCH, in order."""
 
     def to_api(self) -> dict:
-        node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.name, "labels": self.labels},
+        node = {"kind": "Node", "apiVersion": "v1",
+                "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
                 "spec": self.spec}
         if self.ready is not None:
             # k8s.io/api core/v1 types.go NodeSystemInfo: every field is a plain string without omitempty (the
@@ -237,8 +243,14 @@ def handle(cluster: Cluster, method: str, path: str, query: dict, body) -> tuple
             return _not_found("nodes", m.group(1))
         if method == "PATCH":
             patch = body or {}
+            node.patches.append((time.monotonic(), patch))
             node.spec.update(patch.get("spec") or {})
             node.labels.update((patch.get("metadata") or {}).get("labels") or {})
+            for key, value in ((patch.get("metadata") or {}).get("annotations") or {}).items():
+                if value is None:
+                    node.annotations.pop(key, None)
+                else:
+                    node.annotations[key] = value
         return 200, node.to_api()
     if path == "/api/v1/nodes":  # list_node; `limit` and `continue` page it as the API server does
         if method != "GET":

@@ -193,7 +193,7 @@ SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID5yEeJSf7HZqv2bqSgyRCXjmc64ws1dvNmDfVql10iV"
 WIRE = {
-    "cluster": {"name": "lab", "region": "nl-ams", "version": "1.32"},
+    "cluster": {"name": "lab", "region": "nl-ams", "version": "1.36.1"},
     "scalewayPools": [{"name": "gpu", "nodeType": "L4-1-24G", "size": 1, "zone": "nl-ams-2",
                        "labels": {"team": "ml"}}],
     "externalPools": [

@@ -156,7 +156,7 @@ CASES = [
      'kosmos:externalPools[0].sshAllowedCidrs[0]: "203.0.113.10/33" is not a CIDR like 203.0.113.4/32'),
     ("civo-unknown-key", _blog(_set([((EXT, 0, "metro"), "da")])),
      "kosmos:externalPools[0].metro: unknown key; allowed keys: name, provider, labels, taints, tags, registration, "
-     "region, size, image, count, sshKeyId, sshAllowedCidrs"),
+     "upgrade, region, size, image, count, sshKeyId, sshAllowedCidrs"),
     ("equinix-plan-form", _blog(_set([((EXT, 3, "plan"), "c3-large-arm")])),
      'kosmos:externalPools[3].plan: "c3-large-arm" is not an Equinix Metal plan like c3.small.x86 or c3.large.arm64 '
      "(<class>.<size>.<x86|arm64>)"),
@@ -547,8 +547,8 @@ def test_a_join_userdata_over_16_kib_is_refused_before_anything_is_registered():
 
 def test_a_join_userdata_under_the_limit_passes():
     raw = stack_config("baremetal")
-    # 13 such entries render the cloud-config a few hundred bytes under 16 KiB (measured with an API URL set).
-    raw["kosmos:join"] = {"allowedOs": [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(13)]}
+    # 12 such entries render the cloud-config a few hundred bytes under 16 KiB (measured with an API URL set).
+    raw["kosmos:join"] = {"allowedOs": [f"ubuntu:22.{'4' * 240}{i:02d}" for i in range(12)]}
     assert run_config(raw).error is None
 
 

@@ -149,6 +149,7 @@ def test_join_rejoin_as_a_new_node_and_leave_over_a_real_ssh_session(sshd, monke
         cmd = _onprem_command(release, kosmos, port)
         pool_id = re.search(r"^POOL_ID=(\S+)$", cmd["stdin"], re.M).group(1)
         pool = kosmos.add_pool("home")  # no join key: only kosmos registers
+        pool.version = "1.35.3"  # the blog stack's kosmos:cluster.version, which the join checks
         kosmos.pools[pool_id] = kosmos.pools.pop(pool.id)
         pool.id = pool_id
         assert (cmd["connection"]["host"], cmd["connection"]["port"], cmd["connection"]["user"]) == (

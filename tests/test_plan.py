@@ -99,8 +99,9 @@ def test_plain_http_mirror_without_pins_is_refused_before_planning():
 def test_make_plan_runs_the_default_stack():
     result = subprocess.run(["make", "plan"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "kosmos offline plan for stack 'dev'" in result.stdout
-    assert (REPO / "build" / "dev" / "plan.json").exists()
+    # The default is a multicloud stack (Scaleway pools plus external pools), not the Scaleway-only dev.
+    assert "kosmos offline plan for stack 'baremetal'" in result.stdout
+    assert (REPO / "build" / "baremetal" / "plan.json").exists()
 
 
 def test_plan_removes_stale_files_from_an_earlier_plan(tmp_path):

@@ -77,7 +77,7 @@ def test_pack_has_the_required_policies():
         "kosmos-node-credentials-secret", "kosmos-join-userdata-secret", "kosmos-civo-ssh-not-public",
     }
     assert set(ADVISORY) == {"kosmos-equinix-metal-shut-down", "kosmos-pools-cloud-label",
-                             "kosmos-onprem-host-key-pinned"}
+                             "kosmos-onprem-host-key-pinned", "kosmos-cluster-version-supported"}
     main = ast.parse((REPO / "policy" / "__main__.py").read_text())
     calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "PolicyPack"]
     assert len(calls) == 1 and {k.arg for k in calls[0].keywords} >= {"name", "policies"}
@@ -222,3 +222,15 @@ def test_an_unpinned_onprem_host_is_reported():
         "whichever machine answers on that address. Set hostKey (README: pinning the SSH host key)."
     ]
     assert any("insecureSkipHostKeyCheck is true" in w for w in run.warnings)
+
+
+def test_the_cluster_version_advisory_is_dated_by_its_config(stack_run):
+    run = stack_run("blog")  # 1.35.3: supported on 2026-12-03, end of life 2027-03-19
+    assert violations("kosmos-cluster-version-supported", run, config={"today": "2026-12-03"}) == []
+    [soon] = violations("kosmos-cluster-version-supported", run, config={"today": "2027-02-20"})
+    assert soon.startswith('kosmos:cluster.version: "1.35.3" reaches its end of life on 2027-03-19 (in 27 days)')
+    assert "1.36 (patch 1.36.1, end of life 2027-09-07)" in soon
+    old = violations("kosmos-cluster-version-supported", run, config={"today": "2026-12-03"},
+                     mutate=_set_prop(kp.CLUSTER, "version", "1.34"))
+    assert len(old) == 1 and "reached its end of life on 2026-11-29" in old[0]
+    assert "supported: 1.35 (patch 1.35.3, end of life 2027-03-19), 1.36" in old[0]

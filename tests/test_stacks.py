@@ -70,7 +70,7 @@ def test_dev_cluster_inputs(stack_run):
     cluster = one(stack_run("dev"), CLUSTER, "kosmos-cluster-k8s").inputs
     assert cluster["name"] == "kosmos-dev"  # default name: kosmos-<stack>
     assert (cluster["region"], cluster["version"], cluster["type"], cluster["cni"]) == (
-        "fr-par", "1.31", "multicloud", "kilo"
+        "fr-par", "1.35", "multicloud", "kilo"
     )
     assert cluster["autoUpgrade"] == {"enable": True, "maintenanceWindowDay": "sunday", "maintenanceWindowStartHour": 3}
     assert cluster["deleteAdditionalResources"] is False
@@ -477,7 +477,7 @@ def test_multicloud_cluster_composes_from_a_plain_mapping_in_another_program():
     assert (INSTANCE, "lab-edge-nodes-0") in types
     assert run.export_value("clusterName") == "lab"
     cluster = one(run, CLUSTER, "lab-cluster-k8s").inputs
-    assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.32")
+    assert (cluster["region"], cluster["version"]) == ("nl-ams", "1.36.1")
 
 
 def test_the_pool_readiness_depends_on_machines_that_report_nothing_explicitly():

@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components import catalog
+from components import catalog, rollout, versions
 from components.identity import IDENTITY_FIELDS
 from components.pool_nodes import REPLACE_FIELDS as POOL_NODES_REPLACE_FIELDS
 
@@ -117,6 +117,9 @@ class Diff:
     pools: list[str]
     """Pool-level notes: pools added or removed, and what a userdata change does to their machines."""
     warnings: list[str]
+    upgrade: list[str] = field(default_factory=list)
+    """What a version or join change does, pool by pool: machines replaced, hosts re-joined in place, in what
+    order."""
 
     def count(self, *ops: str) -> int:
         return sum(1 for s in self.steps if s.op in ops)
@@ -166,6 +169,7 @@ def compare(base: dict, head: dict, base_label: str = "BASE", head_label: str = 
                       if u in base.get("order", []) else 0, reverse=True):
         steps[urn] = Step(urn, old[urn]["type"], old[urn]["name"], DELETE)
     ordered = [steps[u] for u in order if u in steps] + [s for u, s in steps.items() if s.op == DELETE]
+    upgrade, upgrade_warnings = _upgrade_notes(base, head, ordered)
     return Diff(
         stack=head.get("stack") or base.get("stack", ""),
         base_label=base_label,
@@ -174,8 +178,63 @@ def compare(base: dict, head: dict, base_label: str = "BASE", head_label: str = 
         unchanged=unchanged,
         userdata=_userdata_diffs(base, head, base_label, head_label),
         pools=_pool_notes(base, head),
-        warnings=[w for w in head.get("warnings", []) if w not in base.get("warnings", [])],
+        warnings=[w for w in head.get("warnings", []) if w not in base.get("warnings", [])] + upgrade_warnings,
+        upgrade=upgrade,
     )
+
+
+CLUSTER_TYPE = "scaleway:kubernetes/cluster:Cluster"
+
+
+def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str], list[str]]:
+    """(notes, warnings): the Kubernetes version move, and per external pool whose join changed, what happens to its
+    machines and in what order."""
+    notes: list[str] = []
+    warnings: list[str] = []
+    old_cluster = next((r for r in base["resources"].values() if r["type"] == CLUSTER_TYPE), None)
+    new_cluster = next((r for r in head["resources"].values() if r["type"] == CLUSTER_TYPE), None)
+    if old_cluster and new_cluster and old_cluster["inputs"].get("version") != new_cluster["inputs"].get("version"):
+        old_v, new_v = str(old_cluster["inputs"].get("version")), str(new_cluster["inputs"].get("version"))
+        notes.append(f"Kubernetes {old_v} → {new_v}: the control plane and the Scaleway pools first (every external "
+                     "machine's join depends on the pool), then the external pools below")
+        old_n, new_n = versions.minor_number(old_v), versions.minor_number(new_v)
+        if old_n is not None and new_n is not None and new_n > old_n + 1:
+            warnings.append(f"kosmos:cluster.version {old_v} → {new_v} skips {new_n - old_n - 1} minor version(s): "
+                            "Scaleway upgrades a cluster one minor at a time (SDK UpgradeClusterRequest: \"the direct "
+                            f"minor version after the current one\"); go to 1.{old_n + 1} first")
+        elif old_n is not None and new_n is not None and (new_n < old_n or (new_n == old_n and new_v < old_v
+                                                                             and new_v.count(".") == 2)):
+            warnings.append(f"kosmos:cluster.version {old_v} → {new_v} goes down: Scaleway only upgrades (SDK "
+                            "UpgradeClusterRequest), so `pulumi up` would fail at the cluster")
+    settings = head.get("upgrade", {})
+    changed = [p for p in head.get("userdata", {}) if base.get("userdata", {}).get(p) not in (None, head["userdata"][p])]
+    for pool in changed:
+        s = settings.get(pool, {})
+        if s.get("provider") == "on-prem":
+            gated = any("RolloutGate" in r["type"] and r["name"].startswith(f"kosmos-{pool}-")
+                        for r in head["resources"].values())
+            m = s.get("maxUnavailable") or 1
+            order = " → ".join("[" + ", ".join(w) + "]" for w in rollout.waves(s.get("hosts") or [], m))
+            if gated:
+                notes.append(f"pool {pool}: hosts re-join in place (cordon, drain, re-run the agent, Ready on the new "
+                             f"version, uncordon), {m} at a time: {order}")
+            else:
+                notes.append(f"pool {pool}: hosts re-join in place, all at once (no rollout gates in this plan): "
+                             f"{order.replace(' → ', ' ')}")
+            continue
+        replaced = [st.name for st in steps if st.op in (REPLACE, REPLACE_DBR)
+                    and str(head["resources"].get(st.urn, {}).get("parent", "")).endswith(f"::kosmos-{pool}-nodes")]
+        if not replaced:
+            continue
+        notes.append(f"pool {pool}: {len(replaced)} machine(s) replaced create-before-delete, all at once: "
+                     f"{', '.join(replaced)}; each old node is drained and deleted after its replacement is Ready, "
+                     "and Pulumi deletes the old machines at the end of the update")
+        surge = s.get("maxSurge")
+        if surge is not None and len(replaced) > surge:
+            warnings.append(f"pool {pool}: this update replaces {len(replaced)} machines, more than "
+                            f"upgrade.maxSurge {surge}: one `pulumi up` creates every replacement and deletes the old "
+                            "machines only at its end (README, Upgrading: apply in steps)")
+    return notes, warnings
 
 
 def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:
@@ -305,6 +364,8 @@ def render_text(diff: Diff, colour: bool = False) -> str:
     out += [paint(op, line) for op, line in body] or ["no changes"]
     if diff.pools:
         out += ["", "Pools:"] + [f"  {note}" for note in diff.pools]
+    if diff.upgrade:
+        out += ["", "Upgrade:"] + [f"  {note}" for note in diff.upgrade]
     for pool, text in diff.userdata.items():
         out += ["", f"Join userdata of pool {pool} (redacted):"]
         for line in text.splitlines():
@@ -331,6 +392,8 @@ def render_markdown(diff: Diff) -> str:
         out.append("No changes.")
     if diff.pools:
         out += ["", "**Pools**", ""] + [f"- {note}" for note in diff.pools]
+    if diff.upgrade:
+        out += ["", "**Upgrade**", ""] + [f"- {note}" for note in diff.upgrade]
     for pool, text in diff.userdata.items():
         out += ["", f"<details><summary>Join userdata of pool <code>{pool}</code> (redacted)</summary>", "",
                 "```diff", text.rstrip("\n"), "```", "", "</details>"]
@@ -408,7 +471,8 @@ def plan_both(repo: pathlib.Path, stack: str, ref: str, key: bytes, plan_out: st
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("--stack", default="baremetal",
+                        help="stack name: stacks/Pulumi.<stack>.yaml (default: baremetal, a multicloud stack)")
     parser.add_argument("--base", default="", help="git ref to compare with (default: merge-base with main, or "
                         "HEAD when there are uncommitted changes)")
     parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/)")

@@ -8,6 +8,7 @@ deterministic, realistic provider outputs, and every RegisterResourceRequest is 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import concurrent.futures
 import datetime as dt
 import json
@@ -127,6 +128,15 @@ def _rfc3339(when: dt.datetime) -> str:
 
 # Civo disk images the mock knows, in every region (a stand-in list, not Civo's catalog: unverified).
 CIVO_IMAGES = ("ubuntu-focal", "ubuntu-jammy", "ubuntu-noble", "debian-11", "debian-12")
+
+
+def _versions_module():
+    """The planned checkout's components.versions, imported late like tools/plan.py does (with --repo, the checkout
+    on sys.path decides which components package the program imports); None for a checkout that predates it."""
+    try:
+        return importlib.import_module("components.versions")
+    except ImportError:
+        return None
 
 
 def utc_today() -> dt.datetime:
@@ -627,6 +637,9 @@ def run_program(
     sys_path_added = str(program.parent) not in sys.path
     if sys_path_added:
         sys.path.insert(0, str(program.parent))
+    versions = _versions_module()
+    if versions is not None:
+        versions.CLOCK = clock  # the plan's version warnings are dated by the same clock
     try:
         settings.reset_options()
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
@@ -645,6 +658,8 @@ def run_program(
                     known=loop.run_until_complete(out.is_known()),
                 )
     finally:
+        if versions is not None:
+            versions.CLOCK = None
         runtime_config.set_all_config({}, [])
         _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)

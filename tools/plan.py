@@ -1,6 +1,6 @@
 """`make plan`: what `pulumi up` would create for a stack, computed offline.
 
-    python -m tools.plan [--stack dev] [--out build] [--repo <checkout>]
+    python -m tools.plan [--stack baremetal] [--out build] [--repo <checkout>]
 
 Runs the real __main__.py against stacks/Pulumi.<stack>.yaml on the SDK's mock engine (tools/engine.py), prints a
 resource tree (dependency order) and a summary, and writes build/<stack>/plan.json, build/<stack>/summary.md and the
@@ -25,7 +25,7 @@ import shutil
 import sys
 import textwrap
 from collections import Counter
-from typing import Any
+from typing import Any, Optional
 
 from .engine import (
     KNOWN_AFTER_APPLY, REPO, SECRET, ProgramRun, StackFileError, load_stack_config, run_program,
@@ -363,7 +363,22 @@ def _producer(run: ProgramRun, value: Any) -> str:
     return found.get("trigger", "")
 
 
-def snapshot(run: ProgramRun, key: bytes) -> dict:
+def upgrade_settings(config: dict[str, str]) -> dict[str, dict]:
+    """Per external pool of the stack file: provider, machine keys (on-prem host names) and `upgrade` settings, for
+    make diff's account of how a join change rolls (tools/diff.py)."""
+    try:
+        pools = json.loads(config.get("kosmos:externalPools") or "[]")
+    except ValueError:
+        return {}
+    return {
+        p["name"]: {"provider": p.get("provider"), "hosts": [h.get("name") for h in p.get("hosts") or []],
+                    "maxSurge": (p.get("upgrade") or {}).get("maxSurge"),
+                    "maxUnavailable": (p.get("upgrade") or {}).get("maxUnavailable") or 1}
+        for p in pools if isinstance(p, dict) and "name" in p
+    }
+
+
+def snapshot(run: ProgramRun, key: bytes, config: Optional[dict[str, str]] = None) -> dict:
     """Everything make diff compares, by URN. No secret value and no plain hash of one."""
     resources = {}
     for reg in run.registrations:
@@ -392,13 +407,15 @@ def snapshot(run: ProgramRun, key: bytes) -> dict:
         "order": [r.urn for r in dependency_order(run)],
         "userdata": {pool: u["redacted"] for pool, u in userdata.items()},
         "pools": pool_rows(run),
+        "upgrade": upgrade_settings(config or {}),
         "warnings": run.warnings,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", default="dev", help="stack name: stacks/Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("--stack", default="baremetal",
+                        help="stack name: stacks/Pulumi.<stack>.yaml (default: baremetal, a multicloud stack)")
     parser.add_argument("--out", default=str(REPO / "build"), help="output directory (default: build/); '' = none")
     parser.add_argument("--repo", default=str(REPO), help="checkout whose program and stacks to plan (default: this)")
     parser.add_argument("--snapshot", help="also write make diff's snapshot here (hash key: hex on stdin)")
@@ -440,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_outputs(run, pathlib.Path(args.out))
         say(f"\nwrote {len(written)} files under {pathlib.Path(args.out) / args.stack}")
     if args.snapshot:
-        pathlib.Path(args.snapshot).write_text(json.dumps(snapshot(run, key), sort_keys=True))
+        pathlib.Path(args.snapshot).write_text(json.dumps(snapshot(run, key, config), sort_keys=True))
     return 0
 
 

@@ -53,6 +53,7 @@ trap 'fail interrupted' INT TERM HUP
 
 POOL_REGION=fr-par
 AGENT_VERSION=v0.1.5
+KUBERNETES_VERSION=1.35.3
 AGENT_BASE_URL=https://scw-fr-par-k8s-agent.s3.fr-par.scw.cloud/agent/0.1.5
 AGENT_SHA256_AMD64=''
 AGENT_SHA256_ARM64=''
@@ -301,7 +302,12 @@ node_id="$(json_field id <<<"$metadata")" || fail "the node metadata has no id"
 node_name="$(json_field name <<<"$metadata")" || fail "the node metadata has no name"
 [[ "$node_id" =~ ^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$ ]] || fail "unexpected node id \"$node_id\" in the node metadata"
 [[ "$node_name" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || fail "unexpected node name \"$node_name\" in the node metadata"
-printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" >"$NODE_FILE"
+pool_version="$(json_field pool_version <<<"$metadata")" || true
+case "$pool_version" in
+  "$KUBERNETES_VERSION" | "$KUBERNETES_VERSION".*) ;;
+  *) [ -z "$KUBERNETES_VERSION" ] || fail "node metadata reports pool version ${pool_version:-none}, not kosmos:cluster.version $KUBERNETES_VERSION (README, Upgrading)" ;;
+esac
+printf '{"id": "%s", "name": "%s", "pool_id": "%s", "region": "%s", "kubernetes_version": "%s"}\n' "$node_id" "$node_name" "$POOL_ID" "$POOL_REGION" "$pool_version" >"$NODE_FILE"
 
 CURRENT_STEP=finished
 if [ -n "$SELF" ]; then rm -f "$SELF"; fi
