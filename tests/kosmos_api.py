@@ -138,12 +138,14 @@ class LocalKosmos(LoopbackServer):
             return [self._public(n) for n in self.nodes.values() if self._visible(n) and pool_id in (None, n["pool_id"])]
 
     def seed_node(self, pool: Pool, *, ready: bool = True, age_seconds: float = 0) -> dict:
-        """A node registered `age_seconds` ago (through the auth route, as an agent would), Ready unless not."""
-        status, payload = self._auth(pool.id, pool.join_key)
+        """A node registered `age_seconds` ago (through the auth route with the operator's key, as NodeIdentity
+        does), Ready unless not (then `creating`: its kubelet never reached the cluster)."""
+        status, payload = self._auth(pool.id, self.operator_secret)
         assert status == 200, payload
         node = next(n for n in self.nodes.values() if n["_secret"] == payload["node_secret_key"])
         if ready:
-            node["_metadata_at"] = self._now() - self.ready_seconds
+            self._kubelet_started(node)
+            node["_kubelet_at"] = self._now() - self.ready_seconds
         created = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=age_seconds)
         node["created_at"] = node["updated_at"] = created.isoformat().replace("+00:00", "Z")
         return self._public(node)
