@@ -2,8 +2,9 @@
 
 Three views, joined by the node's identity, never by an address:
 - declared: the stack's outputs (`pulumi stack output --json --show-secrets`, or --outputs FILE): per external pool
-  the machines with the `nodeId`/`nodeName` of the Kosmos node each one claims, and `poolIds`, `clusterId`,
-  `kubeconfig`;
+  the machines with the `nodeId`/`nodeName` of the node kosmos registered for each (NodeIdentity; the shape of
+  MachineSet.pool_summary in clouds/base.py), and `poolIds`, `clusterId`, `kubeconfig`. A machine claims its node by
+  `nodeId`;
 - Scaleway: the nodes of every pool (K8SV1API.list_nodes_all) and the control plane's version (get_cluster), with
   the stack file's `scaleway:apiUrl` and the credentials of SCW_* or the scw config file;
 - Kubernetes (when reachable: KUBECONFIG, else the stack's kubeconfig output): each node's Ready condition, kubelet
@@ -34,13 +35,16 @@ from typing import Any, Callable, Optional
 from .userdata import bare_id
 
 # A `pulumi up` registers each machine's node (NodeIdentity, before the machine exists) but writes the stack output
-# that claims it only when the whole update ends, which lasts as long as its slowest machine takes to boot, join and
-# turn Ready (the registration timeout, 20 minutes by default) plus the cloud's provisioning. An unclaimed node younger
-# than this is reported as "registering", not as an orphan, and is never reaped.
+# that claims it only when the whole update ends: after the cloud's provisioning, the join, the pool's Ready wait
+# (registration.timeoutMinutes, 20 by default) and the drain and delete of the machines it replaces (bounded by the
+# same timeout). An unclaimed node younger than this is reported as "registering", not as an orphan, and is never
+# reaped. A node an interrupted identity create left (identity.py) is never claimed: it stays `creating` and becomes
+# an orphan once older than this.
 DEFAULT_GRACE_MINUTES = 60
 RECLAIM = "`pulumi up --refresh` (a declared machine claims it: status never deletes it)"
 # Scaleway's Kosmos docs: upgrading a pool does not upgrade the external nodes it has (FACTS.md, Kubernetes versions).
-REPLACE = "replace its machine (`pulumi up --replace <its machine's URN>`): a pool upgrade skips external nodes"
+REPLACE = ("set `kosmos:cluster.version` to the control plane's and `pulumi up` (it rolls the pool's machines: README, "
+           "Upgrading); if it says so already, `pulumi up --replace <the machine's URN>`")
 UPGRADE = "upgrade the pool (Scaleway replaces its nodes)"
 REAP = "`--reap --yes` drains and deletes it"
 
@@ -308,10 +312,10 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
                    (node or {}).get("id") or identity.get("nodeId"))
     where = {"pool": pool, "machine": machine, "nodeName": row["nodeName"], "nodeId": row["nodeId"]}
     if node is None:
-        declared = identity.get("nodeId") or identity.get("nodeName")
+        declared = identity.get("nodeId")
         row["scaleway"] = "gone" if declared else "no node"
         why = ("Scaleway no longer lists its node" if declared
-               else "the stack output names no node for it (no nodeId/nodeName)")
+               else "the stack output names no node id for it (written by a kosmos from before node identities)")
         attention.append({"kind": "no-node", **where, "detail": why, "fix": RECLAIM})
         return row
     row["scaleway"], row["ageSeconds"] = node["status"], _age_seconds(node["createdAt"], now)
@@ -329,7 +333,12 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
             if labels:
                 row["labelsMissing"] = sorted(k for k, v in labels.items() if kube["labels"].get(k) != v)
     if problems:
-        detail = "; ".join(problems) + (" (its machine may be gone or stopped)" if machine else "")
+        # kosmos registers a machine's node before the machine exists: `creating` until its kubelet first reaches
+        # the cluster, so a claimed node still `creating` is a machine that never joined.
+        why = ("" if not machine else " (its machine never joined: not booted, or its join failed, see "
+               "/var/log/kosmos-join.log on it)" if node["status"] == "creating" else
+               " (its machine may be gone or stopped)")
+        detail = "; ".join(problems) + why
         attention.append({"kind": "not-ready", **where, "detail": detail,
                           "fix": RECLAIM if machine else "Scaleway manages this pool's nodes"})
     kubelet, control = _version(row["kubelet"]), _version(views.control_plane)
@@ -357,14 +366,15 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
             pool["rows"] = [_row(name, None, n, views, {}, now, attention) for n in listed]
             pools.append(pool)
             continue
-        by_id, by_name = {n["id"]: n for n in listed}, {n["name"]: n for n in listed}
+        by_id = {n["id"]: n for n in listed}
         claimed = set()
-        # A machine the outputs name no node for (outputs written before nodeId/nodeName existed) may own any
-        # unclaimed node of its pool: none of them is an orphan until `pulumi up` records the ids.
-        unknown = [m["machine"] for m in summary.get("machines") or [] if not (m.get("nodeId") or m.get("nodeName"))]
+        # Every machine of this kosmos has its node's id in the outputs (NodeIdentity). One without (outputs written
+        # by a kosmos from before node identities) may own any unclaimed node of its pool: none of them is an orphan
+        # until `pulumi up` records the ids.
+        unknown = [m["machine"] for m in summary.get("machines") or [] if not m.get("nodeId")]
         for machine in summary.get("machines") or []:
             node_id, node_name = machine.get("nodeId"), machine.get("nodeName")
-            node = by_id.get(node_id) if node_id else by_name.get(node_name) if node_name else None
+            node = by_id.get(node_id) if node_id else None
             if node is not None:
                 claimed.add(node["id"])
             pool["rows"].append(_row(name, machine["machine"], node, views, summary.get("labels") or {}, now,
@@ -475,7 +485,7 @@ def _cells(row: dict) -> list[str]:
     ready = row["ready"] or "-"
     missing = row["labelsMissing"]
     labels = "-" if missing is None else "ok" if not missing else "missing " + ",".join(missing)
-    machine = row["machine"] or f"({row.get('unclaimed', 'scaleway')})"
+    machine = row["machine"] or f"({row['unclaimed'] or 'scaleway'})"
     return [machine, row["nodeName"] or "-", row["nodeId"] or "-", row["scaleway"] or "-", ready,
             row["kubelet"] or "-", age_text(row["ageSeconds"]), labels]
 

@@ -62,15 +62,19 @@ class World:
 
     def __init__(self, kosmos: LocalKosmos, kube, project):
         self.kosmos, self.kube, self.project = kosmos, kube, project
-        self.scw = kosmos.add_pool("default", "unused-join-key")
-        self.civo = kosmos.add_pool("civo-lon", str(uuid.uuid4()))
+        self.scw = kosmos.add_pool("default")
+        self.civo = kosmos.add_pool("civo-lon")
         self.machines: list[dict] = []
         node = kosmos.seed_node(self.scw, age_seconds=30 * 86400)
         kube.add_node(node["name"], {"team": "platform"}, ready="True")
 
-    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.31.2", labels=None, pool=None) -> dict:
-        node = self.kosmos.seed_node(pool or self.civo, age_seconds=age)
-        self.kube.add_node(node["name"], LABELS if labels is None else labels, ready=ready, kubelet_version=kubelet)
+    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.31.2", labels=None, pool=None, booted=True) -> dict:
+        """A node registered `age` ago; unless `booted` is False (its machine never ran the join: Scaleway says
+        `creating`, Kubernetes has no node), its kubelet reached the cluster."""
+        node = self.kosmos.seed_node(pool or self.civo, age_seconds=age, ready=booted)
+        if booted:
+            self.kube.add_node(node["name"], LABELS if labels is None else labels, ready=ready,
+                               kubelet_version=kubelet)
         return node
 
     def machine(self, name: str, node: dict | None, **identity) -> None:
@@ -116,7 +120,8 @@ def drifted(world: World) -> dict:
         "lagging": world.node(kubelet="v1.30.6"),
         "unlabelled": world.node(labels={"cloud": "civo"}),
         "orphan": world.node(),  # nobody claims it, registered 2h ago
-        "registering": world.node(age=120),  # a `pulumi up` may still be running
+        # A `pulumi up` still running registered it, its machine is still booting: not claimed in the outputs yet.
+        "registering": world.node(age=120, booted=False),
     }
     world.machine("civo-lon-2", nodes["gone"])
     world.machine("civo-lon-3", nodes["lagging"])
@@ -270,7 +275,9 @@ def test_a_silent_or_failing_scaleway_api_is_bounded_and_retried(kosmos, monkeyp
     monkeypatch.setenv("SCW_SECRET_KEY", kosmos.operator_secret)
     kosmos.faults = Faults(script=[HANG, 503, 429], hang_seconds=3.0, retry_after="0")
     apis = status.Apis("fr-par", kosmos.url, None, request_timeout=5)
-    apis.retry.read_timeout = 0.3
+    # Short back-offs: with the default ones (full jitter up to 0.5, 1, 2 s) the three retries alone may take 3 s,
+    # and the bound below would not show that the 3 s hang was cut at the read timeout.
+    apis.retry.read_timeout, apis.retry.base = 0.3, 0.05
     started = time.monotonic()
     assert apis.cluster_version(kosmos.cluster_id) == kosmos.version
     assert len(kosmos.faults.injected) == 3 and time.monotonic() - started < 3
@@ -323,22 +330,32 @@ def test_the_readme_sample_is_what_the_tool_prints(kosmos, kube_api, project, mo
     assert text[start:end] == sample
 
 
-def test_claims_by_node_name_when_the_outputs_have_no_id_and_every_page_is_read(world, kosmos, capsys):
+def test_a_claimed_node_that_never_joined_is_not_ready_and_every_page_is_read(world, kosmos, capsys):
     clean(world)
-    node = world.node()
-    world.machine("civo-lon-2", None, nodeName=node["name"])  # outputs from before nodeId existed
-    stuck = world.kosmos.seed_node(world.civo, ready=False, age_seconds=HOUR)  # never fetched its metadata
-    world.machine("civo-lon-3", stuck)
+    stuck = world.node(age=HOUR, booted=False)  # registered by kosmos; its machine never ran the join
+    world.machine("civo-lon-2", stuck)
     code, out, _ = world.run("--json", "--exit-code", capsys=capsys)
     report = json.loads(out)
     assert [(a["kind"], a["machine"], a["detail"]) for a in report["attention"]] == [
-        ("not-ready", "civo-lon-3", "Scaleway status creating; no Kubernetes node of that name "
-                                    "(its machine may be gone or stopped)")]
+        ("not-ready", "civo-lon-2", "Scaleway status creating; no Kubernetes node of that name (its machine never "
+                                    "joined: not booted, or its join failed, see /var/log/kosmos-join.log on it)")]
     assert code == 1
-    # The stand-in pages by 2: the civo pool's 4 nodes take pages 1 and 2 (total_count says there is no more).
+    # The stand-in pages by 2: the civo pool's 3 nodes take pages 1 and 2 (total_count says there is no more).
     pages = [q.get("page") for m, p, q in kosmos.requests
              if m == "GET" and p.endswith("/nodes") and q.get("pool_id") == world.civo.id]
     assert pages == ["1", "2"]
+
+
+def test_a_name_without_an_id_claims_nothing(world, kosmos, capsys):
+    """Claims are by node id, which every machine's NodeIdentity gives the outputs; a name alone (hand-edited or
+    older outputs) claims no node, and the pool's unclaimed nodes are not reaped for it."""
+    clean(world)
+    node = world.node()
+    world.machine("civo-lon-2", None, nodeName=node["name"])
+    code, out, _ = world.run("--json", "--reap", "--yes", capsys=capsys)
+    report = json.loads(out)
+    assert [(a["kind"], a["machine"]) for a in report["attention"]] == [("no-node", "civo-lon-2")]
+    assert report["reap"]["orphans"] == [] and not [r for r in kosmos.requests if r[0] == "DELETE"]
 
 
 def test_a_drain_that_cannot_finish_keeps_the_orphan(world, kosmos, capsys):
