@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 from conftest import REPO
-from kosmos_api import LocalKosmos
+from kosmos_api import LocalKosmos, Pool
 from kube_api import KubeApi, kubeconfig, pod
 
 from components import status
+from components.userdata import bare_id
 
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
 OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
@@ -303,6 +304,43 @@ def test_make_status_runs_the_tool(world, project):
                           text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "orphan" in proc.stdout and "status: reading cluster" in proc.stderr
+
+
+def test_status_reads_the_outputs_the_real_program_exports(stack_run, kube_api, project, capsys):
+    """The stack outputs as the real program exports them (the blog stack on the mock engine, tools/engine.py): every
+    external machine claims the node its NodeIdentity registered, by that node's id; only a node nobody registered
+    for a machine is an orphan."""
+    run = stack_run("blog")
+    assert all(e.known for e in run.exports.values())
+    outputs = {name: e.value for name, e in run.exports.items()}  # `pulumi stack output --json --show-secrets`
+    machines = {m["machine"]: (pool, m) for pool, summary in outputs["nodes"].items() for m in summary["machines"]}
+    assert len(machines) == 6 and all(m["nodeId"] and m["nodeName"] for _, m in machines.values())
+    # The engine mocks name clusters "kosmos"; the stand-in then names nodes as they do (Scaleway's scheme).
+    with LocalKosmos(operator_secret=OPERATOR_SECRET, cluster_id=bare_id(outputs["clusterId"]),
+                     cluster_name="kosmos") as kosmos:
+        kosmos.version = "1.35.3"
+        pools = {name: Pool(bare_id(pool_id), name, None, 1) for name, pool_id in outputs["poolIds"].items()}
+        kosmos.pools = {pool.id: pool for pool in pools.values()}
+        for pool, machine in machines.values():
+            node = kosmos.seed_node(pools[pool], node_id=machine["nodeId"], age_seconds=HOUR)
+            assert node["name"] == machine["nodeName"]
+            kube_api.cluster.add_node(node["name"], outputs["nodes"][pool]["labels"], ready="True",
+                                      kubelet_version="v1.35.3")
+        orphan = kosmos.seed_node(pools["civo-lon1"], age_seconds=2 * HOUR)
+        (project / "stacks" / "Pulumi.blog.yaml").write_text(yaml.safe_dump({"config": {
+            "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.35.3"}}}))
+        path = project / "outputs.json"
+        path.write_text(json.dumps(outputs))
+        code = status.main(["--stack", "blog", "--outputs", str(path), "--project-dir", str(project), "--json",
+                            "--reap", "--exit-code"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["kubernetesReachable"] is True
+    rows = {r["machine"]: r for p in report["pools"] for r in p["rows"] if r["machine"]}
+    assert {name: (r["nodeId"], r["scaleway"], r["ready"], r["labelsMissing"]) for name, r in rows.items()} == {
+        name: (m["nodeId"], "ready", "True", []) for name, (_, m) in machines.items()}
+    assert [(a["kind"], a["nodeId"]) for a in report["attention"]] == [("orphan", orphan["id"])]
+    assert [o["nodeId"] for o in report["reap"]["orphans"]] == [orphan["id"]]
+    assert {p["name"] for p in report["pools"] if p["managedBy"] == "scaleway"} == {"par", "ams"}
 
 
 # --- the README's sample ------------------------------------------------------------------------------------------
