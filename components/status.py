@@ -34,13 +34,28 @@ from typing import Any, Callable, Optional
 
 from .userdata import bare_id
 
-# A `pulumi up` registers each machine's node (NodeIdentity, before the machine exists) but writes the stack output
-# that claims it only when the whole update ends: after the cloud's provisioning, the join, the pool's Ready wait
-# (registration.timeoutMinutes, 20 by default) and the drain and delete of the machines it replaces (bounded by the
-# same timeout). An unclaimed node younger than this is reported as "registering", not as an orphan, and is never
-# reaped. A node an interrupted identity create left (identity.py) is never claimed: it stays `creating` and becomes
-# an orphan once older than this.
-DEFAULT_GRACE_MINUTES = 60
+# A `pulumi up` registers each machine's node (NodeIdentity, before the machine exists), but `pulumi stack output`
+# claims it only once Pulumi records the stack's outputs (at the latest when the update ends). From the registration
+# that takes the cloud's provisioning (PROVISIONING_MINUTES, unverified: bare metal is the slowest), then the pool's
+# readiness update (PoolNodes: Ready wait, drain and delete of the machines it replaces, one deadline of
+# registration.timeoutMinutes), then the replaced identities' deletes (the same timeout). An unclaimed node younger
+# than that (grace_minutes) is "registering", not an orphan, and is never reaped. A node an interrupted identity
+# create left (identity.py) is never claimed: it stays `creating` and is an orphan once older than that.
+PROVISIONING_MINUTES = 30
+
+
+def grace_minutes(config: dict, pool: str) -> float:
+    """2 x the pool's registration.timeoutMinutes (stack file; spec default) + PROVISIONING_MINUTES: 60 by default."""
+    from .spec import RegistrationSpec
+
+    entry = next((p for p in config.get("kosmos:externalPools") or [] if isinstance(p, dict) and p.get("name") == pool),
+                 {})
+    timeout = (entry.get("registration") or {}).get("timeoutMinutes", RegistrationSpec.timeout_minutes)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):  # `pulumi up` would refuse it anyway
+        timeout = RegistrationSpec.timeout_minutes
+    return 2 * float(timeout) + PROVISIONING_MINUTES
+
+
 RECLAIM = "`pulumi up --refresh` (a declared machine claims it: status never deletes it)"
 # Scaleway's Kosmos docs: upgrading a pool does not upgrade the external nodes it has (FACTS.md, Kubernetes versions).
 REPLACE = ("set `kosmos:cluster.version` to the control plane's and `pulumi up` (it rolls the pool's machines: README, "
@@ -351,7 +366,9 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
     return row
 
 
-def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: float, now: dt.datetime) -> dict:
+def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: Callable[[str], float],
+                 now: dt.datetime) -> dict:
+    """`grace_seconds(pool)`: how young an unclaimed node of that pool must be to count as registering."""
     declared = outputs.get("nodes") or {}
     attention: list[dict] = []
     registering: list[dict] = []
@@ -362,6 +379,7 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
         pool = {"name": name, "poolId": pool_id, "managedBy": "kosmos" if summary is not None else "scaleway",
                 "cloud": (summary or {}).get("cloud", "scaleway"), "region": (summary or {}).get("region"),
                 "rows": []}
+        grace = pool["graceSeconds"] = grace_seconds(name) if summary is not None else None
         if summary is None:  # a Scaleway pool: Scaleway owns its nodes, nothing to claim
             pool["rows"] = [_row(name, None, n, views, {}, now, attention) for n in listed]
             pools.append(pool)
@@ -394,10 +412,10 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
                 row["unclaimed"] = "unmatched"
                 registering.append({**item, "detail": f"claimed by no machine, but {', '.join(unknown)} name(s) no "
                                     "node in the stack outputs: not an orphan until `pulumi up` records the ids"})
-            elif age is None or age < grace_seconds:
+            elif age is None or age < grace:
                 row["unclaimed"] = "registering"
                 registering.append({**item, "detail": f"registered {age_text(age)} ago, claimed by no machine yet "
-                                    f"(a `pulumi up` may still run); an orphan after {age_text(grace_seconds)}"})
+                                    f"(a `pulumi up` may still run); an orphan after {age_text(grace)}"})
             else:
                 row["unclaimed"] = "orphan"
                 attention.append({"kind": "orphan", **item, "fix": REAP,
@@ -409,7 +427,7 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
         notes.insert(0, f"Kubernetes API not read ({views.kube_note}): Ready, kubelet and labels are unknown; the "
                         "Scaleway view decides --exit-code")
     return {"stack": stack, "clusterId": outputs["clusterId"], "controlPlaneVersion": views.control_plane,
-            "kubernetesReachable": views.kube is not None, "graceSeconds": grace_seconds,
+            "kubernetesReachable": views.kube is not None,
             "generatedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "pools": pools, "attention": attention,
             "notes": notes}
 
@@ -441,9 +459,16 @@ def collect(outputs: dict, apis: Apis) -> Views:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def claimed_ids(outputs: dict) -> set[str]:
+    return {m["nodeId"] for summary in (outputs.get("nodes") or {}).values() for m in summary.get("machines") or []
+            if m.get("nodeId")}
+
+
 def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
+         claimed_now: Callable[[], set[str]] = set,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Orphans only: the claimed nodes are never in this list (build_report decides what is an orphan)."""
+    """Orphans only: the claimed nodes are never in this list (build_report decides what is an orphan). Right before
+    deleting, `claimed_now()` reads the stack's outputs again: a `pulumi up` that ended meanwhile may claim one."""
     orphans = [a for a in report["attention"] if a["kind"] == "orphan"]
     result = {"orphans": [{"pool": a["pool"], "nodeName": a["nodeName"], "nodeId": a["nodeId"]} for a in orphans],
               "confirmed": yes, "deleted": [], "failed": []}
@@ -451,7 +476,12 @@ def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
         return result
     deadline = clock() + timeout
     pending = []
+    claimed = claimed_now()
     for orphan in result["orphans"]:
+        if orphan["nodeId"] in claimed:
+            result["failed"].append({**orphan, "error": "claimed by a machine in the stack outputs read again just "
+                                                         "now (a `pulumi up` ended meanwhile): not deleted"})
+            continue
         try:
             if report["kubernetesReachable"]:
                 _say(f"draining {orphan['nodeName']}")
@@ -551,9 +581,10 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     ap.add_argument("--exit-code", action="store_true", help="exit 1 when anything needs attention")
     ap.add_argument("--reap", action="store_true", help="list the orphans that --yes would delete")
     ap.add_argument("--yes", action="store_true", help="with --reap: drain, delete and wait until they are gone")
-    ap.add_argument("--grace-minutes", type=float, default=DEFAULT_GRACE_MINUTES,
-                    help=f"an unclaimed node younger than this is registering, not an orphan "
-                         f"(default {DEFAULT_GRACE_MINUTES}: a `pulumi up` claims its nodes only when it ends)")
+    ap.add_argument("--grace-minutes", type=float,
+                    help="an unclaimed node younger than this is registering, not an orphan (default per pool: twice "
+                         f"its registration.timeoutMinutes plus {PROVISIONING_MINUTES}, 60 with the default timeout: "
+                         "a `pulumi up` claims its nodes only when Pulumi records its outputs)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds for --reap --yes as a whole (default 600)")
     ap.add_argument("--request-timeout", type=float, default=30, help="seconds per API request (default 30)")
     ap.add_argument("--poll", type=float, default=5, help="seconds between two checks while waiting")
@@ -578,10 +609,14 @@ def main(argv: Optional[list[str]] = None, prog: Optional[str] = None) -> int:
             views.kube_note = source
         elif views.kube is None:
             views.kube_note = f"{source}: {views.kube_note}"
-        report = build_report(outputs, views, stack=args.stack, grace_seconds=args.grace_minutes * 60,
+        grace = (lambda pool: args.grace_minutes * 60) if args.grace_minutes is not None else \
+            (lambda pool: grace_minutes(config, pool) * 60)
+        report = build_report(outputs, views, stack=args.stack, grace_seconds=grace,
                               now=dt.datetime.now(dt.timezone.utc))
         if args.reap:
-            report["reap"] = reap(report, apis, yes=args.yes, timeout=args.timeout, poll=args.poll)
+            report["reap"] = reap(report, apis, yes=args.yes, timeout=args.timeout, poll=args.poll,
+                                  claimed_now=lambda: claimed_ids(stack_outputs(args.stack, args.outputs,
+                                                                                args.project_dir)))
     except StatusError as err:
         print(f"status: {err}", file=sys.stderr)
         return 2

@@ -188,6 +188,26 @@ def test_a_younger_grace_makes_the_registering_node_an_orphan(world, capsys):
     assert orphans == {nodes["orphan"]["id"], nodes["registering"]["id"]}
 
 
+def test_the_grace_follows_the_pools_registration_timeout(world, project, capsys):
+    """Unclaimed for 45 minutes: within a `pulumi up` of the default timeout (15 min: grace 2 x 15 + 30), past one of
+    a 5-minute timeout (grace 40)."""
+    clean(world)
+    node = world.node(age=45 * 60, booted=False)
+    _, out, _ = world.run("--json", capsys=capsys)
+    report = json.loads(out)
+    civo = next(p for p in report["pools"] if p["name"] == "civo-lon")
+    assert civo["graceSeconds"] == 60 * 60 and report["attention"] == []
+    assert {r["nodeId"]: r["unclaimed"] for r in civo["rows"] if not r["machine"]} == {node["id"]: "registering"}
+    stack_file = project / "stacks" / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["kosmos:externalPools"] = [{"name": "civo-lon", "registration": {"timeoutMinutes": 5}}]
+    stack_file.write_text(yaml.safe_dump(doc))
+    _, out, _ = world.run("--json", capsys=capsys)
+    report = json.loads(out)
+    assert next(p for p in report["pools"] if p["name"] == "civo-lon")["graceSeconds"] == 40 * 60
+    assert [(a["kind"], a["nodeId"]) for a in report["attention"]] == [("orphan", node["id"])]
+
+
 def test_reap_without_yes_deletes_nothing(world, kosmos, capsys):
     nodes = drifted(world)
     before = len(kosmos.live_nodes())
@@ -223,6 +243,29 @@ def test_reap_yes_exit_code_counts_what_is_left(world, capsys):
     code, out, _ = world.run("--reap", "--yes", "--exit-code", capsys=capsys)
     assert code == 0, out
     assert "reap: deleted civo-lon/" in out and "pulumi up --refresh" in out
+
+
+def test_reap_reads_the_claims_again_before_deleting(world, kosmos, monkeypatch, capsys):
+    """A `pulumi up` that ends between the report and the delete claims the node: it is not deleted."""
+    clean(world)
+    late = world.node()
+    reads = []
+    original = status.stack_outputs
+
+    def stack_outputs(*args):
+        reads.append(args)
+        outputs = original(*args)
+        if len(reads) > 1:  # the update ended: its outputs now claim the node
+            outputs["nodes"]["civo-lon"]["machines"].append({"machine": "civo-lon-2", "nodeId": late["id"],
+                                                             "nodeName": late["name"]})
+        return outputs
+
+    monkeypatch.setattr(status, "stack_outputs", stack_outputs)
+    code, out, _ = world.run("--reap", "--yes", "--json", capsys=capsys)
+    [failed] = json.loads(out)["reap"]["failed"]
+    assert len(reads) == 2 and failed["nodeId"] == late["id"] and "not deleted" in failed["error"]
+    assert code == 1 and not [r for r in kosmos.requests if r[0] == "DELETE"]
+    assert world.kube.paths("PATCH") == []  # not even cordoned
 
 
 def test_a_node_scaleway_keeps_listing_is_a_failure_within_the_timeout(world, kosmos, capsys):
