@@ -36,6 +36,7 @@ def kube_api():
 @pytest.fixture
 def kosmos():
     with LocalKosmos(operator_secret=OPERATOR_SECRET, delete_seconds=0.3) as k:
+        k.version = "1.35.3"  # the control plane's, as the stacks declare it
         yield k
 
 
@@ -51,7 +52,7 @@ def project(tmp_path, monkeypatch, kosmos, kube_api):
     (tmp_path / "Pulumi.yaml").write_text("name: kosmos\nruntime: python\nstackConfigDir: stacks\n")
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": {
-        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.31"}}}))
+        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.35"}}}))
     config = tmp_path / "kubeconfig"
     config.write_text(yaml.safe_dump(kubeconfig(kube_api.url)))
     monkeypatch.setenv("KUBECONFIG", str(config))
@@ -67,9 +68,9 @@ class World:
         self.civo = kosmos.add_pool("civo-lon")
         self.machines: list[dict] = []
         node = kosmos.seed_node(self.scw, age_seconds=30 * 86400)
-        kube.add_node(node["name"], {"team": "platform"}, ready="True")
+        kube.add_node(node["name"], {"team": "platform"}, ready="True", kubelet_version="v1.35.3")
 
-    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.31.2", labels=None, pool=None, booted=True) -> dict:
+    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.35.3", labels=None, pool=None, booted=True) -> dict:
         """A node registered `age` ago; unless `booted` is False (its machine never ran the join: Scaleway says
         `creating`, Kubernetes has no node), its kubelet reached the cluster."""
         node = self.kosmos.seed_node(pool or self.civo, age_seconds=age, ready=booted)
@@ -118,7 +119,7 @@ def drifted(world: World) -> dict:
     clean(world)
     nodes = {
         "gone": world.node(ready="Unknown"),  # its machine was deleted by hand: the kubelet stopped posting
-        "lagging": world.node(kubelet="v1.30.6"),
+        "lagging": world.node(kubelet="v1.34.6"),
         "unlabelled": world.node(labels={"cloud": "civo"}),
         "orphan": world.node(),  # nobody claims it, registered 2h ago
         # A `pulumi up` still running registered it, its machine is still booting: not claimed in the outputs yet.
@@ -145,7 +146,7 @@ def test_a_drifted_cluster_is_reported_and_exit_code_fails(world, capsys):
     code, out, err = world.run("--exit-code", "--json", capsys=capsys)
     assert code == 1, err
     report = json.loads(out)
-    assert report["controlPlaneVersion"] == "1.31.2" and report["kubernetesReachable"] is True
+    assert report["controlPlaneVersion"] == "1.35.3" and report["kubernetesReachable"] is True
     found = {(a["kind"], a["machine"], a["nodeId"]) for a in report["attention"]}
     assert found == {
         ("not-ready", "civo-lon-2", nodes["gone"]["id"]),
@@ -156,7 +157,7 @@ def test_a_drifted_cluster_is_reported_and_exit_code_fails(world, capsys):
     }
     civo = next(p for p in report["pools"] if p["name"] == "civo-lon")
     rows = {r["machine"] or r["nodeId"]: r for r in civo["rows"]}
-    assert rows["civo-lon-2"]["ready"] == "Unknown" and rows["civo-lon-3"]["kubelet"] == "v1.30.6"
+    assert rows["civo-lon-2"]["ready"] == "Unknown" and rows["civo-lon-3"]["kubelet"] == "v1.34.6"
     assert rows["civo-lon-4"]["labelsMissing"] == ["cloud-region", "team"]
     assert rows["civo-lon-5"]["scaleway"] == "gone"
     assert rows[nodes["orphan"]["id"]]["unclaimed"] == "orphan"
@@ -178,7 +179,7 @@ def test_the_table_says_the_same_as_the_json(world, capsys):
                     and (item["nodeName"] or item["machine"]) in line)
         assert item["detail"] in line
     assert f"needs attention: {len(report['attention'])}" in table
-    assert nodes["lagging"]["name"] in table and "v1.30.6" in table
+    assert nodes["lagging"]["name"] in table and "v1.34.6" in table
 
 
 def test_a_younger_grace_makes_the_registering_node_an_orphan(world, capsys):
