@@ -14,7 +14,7 @@ A table per pool, one row per declared machine (and one per node no machine clai
 orphans, nodes not Ready, kubelets behind the control plane, labels missing, machines with no node. `--reap` deletes
 orphans (with `--yes`), never a node a declared machine claims.
 
-Every outside call goes through `Apis`, one small adapter, so it can be wrapped (retries) in one place.
+Every outside call goes through `Apis`, one small adapter, each request retried and bounded by components/retry.py.
 """
 
 from __future__ import annotations
