@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import http.client
 import random as _random
 import sys
 import threading
@@ -165,6 +166,23 @@ def http_fault(exc: BaseException, *, now: Callable[[], float] = time.time) -> O
     if response is not None and getattr(response, "status_code", None) is not None:
         return _status_fault(response.status_code, response.headers, scaleway_message(response), now)
     return _connection_fault(exc)
+
+
+def urllib_fault(exc: BaseException, *, now: Callable[[], float] = time.time) -> Optional[Fault]:
+    """`transient` for RetryPolicy.call around a plain `urllib.request.urlopen` (the node-metadata GET, which follows
+    the URL the API gave, as k8s-agent does): an `HTTPError` (`.code`, `.headers`) is transient for 429 and 5xx; no
+    answer (`URLError`, a reset, a timeout: all OSError) is transient unless it is a certificate problem."""
+    import ssl
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return _status_fault(exc.code, exc.headers, str(exc.reason or ""), now)
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+        return None
+    if isinstance(exc, (OSError, http.client.HTTPException)):  # URLError, ConnectionError, TimeoutError, ...
+        return Fault(f"no answer ({type(exc).__name__}: {exc})")
+    return None
 
 
 # -- Scaleway (scaleway-sdk-python) ----------------------------------------------------------------------------------

@@ -9,92 +9,32 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import tempfile
 import threading
 import time
 
 import pytest
 import yaml
-from pulumi.dynamic import Config, ConfigureRequest
-
 from components.identity import NodeIdentityProvider
 from components.pool_nodes import PoolNodesProvider
 from components.scaleway_api import ScalewayError, serialized
 from kosmos_api import LocalKosmos
-from kube_api import Cluster, KubeApi, Pod, kubeconfig, pod
+from kube_api import Pod, kubeconfig, pod
 from pulumi_host import dynamic_host, plain, struct
-
-REGION = "fr-par"
-ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
-OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
-
-
-@pytest.fixture
-def kube_api():
-    with KubeApi(tls=True) as api:
-        yield api
-
-
-@pytest.fixture
-def kube(kube_api) -> Cluster:
-    return kube_api.cluster
-
-
-@pytest.fixture
-def kosmos(kube_api):
-    config = yaml.safe_dump(kubeconfig(kube_api.url))
-    with LocalKosmos(operator_secret=OPERATOR_SECRET, kubeconfig=config, delete_seconds=0.6, ready_seconds=0.0) as k:
-        k.pool = k.add_pool("civo-lon1", size=3)  # no join key: only kosmos registers
-        yield k
-
-
-@pytest.fixture(autouse=True)
-def no_scw_environment(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("SCW_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/scw either
-
-
-def configured(cls, clock=None, sleep=None, **config):
-    provider = cls(clock=clock, sleep=sleep)
-    raw = {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, **config}
-    provider.configure(ConfigureRequest(config=Config(raw_config=raw, project_name="kosmos")))
-    return provider
-
-
-def identity_props(kosmos, machine="civo-lon1-0", **overrides) -> dict:
-    return {"region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}", "pool_name": "civo-lon1", "machine": machine,
-            "generation": "abc123", "api_url": kosmos.url, "timeout_seconds": 10, "poll_seconds": 0.05,
-            **overrides}
-
-
-def identity(kosmos, machine="civo-lon1-0", boot=True, kube: Cluster | None = None) -> dict:
-    """A NodeIdentity created as the program creates it; `boot`: its machine came up (kubelet reached the cluster)."""
-    outs = configured(NodeIdentityProvider).create(identity_props(kosmos, machine)).outs
-    if boot:
-        kosmos.boot(outs["node_id"])
-        if kube is not None:
-            kube.add_node(outs["node_name"])
-    return outs
-
-
-def member(outs: dict) -> dict:
-    return {"machine": outs["machine"], "node_id": outs["node_id"], "node_name": outs["node_name"]}
-
-
-def pool_props(kosmos, members, **overrides) -> dict:
-    return {"cluster_id": f"{REGION}/{kosmos.cluster_id}", "region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}",
-            "pool_name": "civo-lon1", "members": [member(m) for m in members], "wait": True, "timeout_seconds": 20,
-            "poll_seconds": 0.05, "skip_drain": False, "api_url": kosmos.url, **overrides}
-
-
-def lists(kosmos) -> int:
-    """Polling rounds so far: lists of the pool's nodes that start at page 1 (SDK list_nodes_all)."""
-    with kosmos.lock:
-        return sum(1 for m, p, q in kosmos.requests if m == "GET" and p.endswith("/nodes") and q.get("page") == "1")
-
+from scaleway_fixtures import (  # noqa: F401 (fixtures)
+    ACCESS_KEY,
+    OPERATOR_SECRET,
+    REGION,
+    configured,
+    identity,
+    identity_props,
+    kosmos,
+    kube,
+    kube_api,
+    lists,
+    no_scw_environment,
+    pool_props,
+)
 
 # -- NodeIdentity -------------------------------------------------------------------------------------------------
 
@@ -114,36 +54,6 @@ def test_identity_without_credentials_is_a_clear_error(kosmos):
     with pytest.raises(ScalewayError, match="no usable Scaleway credentials for the node identity of machine "
                                             "'civo-lon1-0'.*scaleway:accessKey"):
         NodeIdentityProvider().create(identity_props(kosmos))
-
-
-def test_identity_whose_metadata_cannot_be_read_names_the_node_left_behind(kosmos, monkeypatch):
-    import components.scaleway_api as scw
-
-    def refused(url, token, timeout=10):
-        raise ScalewayError("GET node metadata answered HTTP 503 Service Unavailable")
-
-    monkeypatch.setattr(scw, "node_metadata", refused)
-    with pytest.raises(ScalewayError) as err:
-        configured(NodeIdentityProvider, sleep=lambda s: None).create(identity_props(kosmos))
-    assert f"scw k8s node list pool-id={kosmos.pool.id} status=creating" in str(err.value)
-    assert kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1  # the documented orphan (README)
-
-
-def test_identity_reads_the_metadata_again_after_a_failure(kosmos, monkeypatch):
-    import components.scaleway_api as scw
-
-    real, failures, sleeps = scw.node_metadata, [], []
-
-    def flaky(url, token, timeout=10):
-        if not failures:
-            failures.append(url)
-            raise OSError("connection reset by peer")
-        return real(url, token, timeout)
-
-    monkeypatch.setattr(scw, "node_metadata", flaky)
-    outs = configured(NodeIdentityProvider, sleep=sleeps.append).create(identity_props(kosmos)).outs
-    assert outs["node_id"] == kosmos.live_nodes()[0]["id"] and sleeps == [1]
-    assert kosmos.auth_calls() == 1  # one node, not one per attempt
 
 
 def test_deleting_the_identity_of_a_machine_that_never_came_up_removes_its_node(kosmos):
