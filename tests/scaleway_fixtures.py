@@ -54,6 +54,17 @@ def configured(cls, clock=None, sleep=None, **config):
     return provider
 
 
+def configure_host(host, kosmos) -> None:
+    """Configure a dynamic provider host (tests/pulumi_host.py) as the engine does: the whole stack config."""
+    from pulumi.runtime import proto
+
+    from pulumi_host import struct
+
+    host.Configure(proto.ConfigureRequest(args=struct(
+        {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url,
+         "kosmos:cluster": "{}"})), timeout=30)
+
+
 def identity_props(kosmos, machine="civo-lon1-0", **overrides) -> dict:
     return {"region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}", "pool_name": "civo-lon1", "machine": machine,
             "generation": "abc123", "api_url": kosmos.url, "timeout_seconds": 10, "poll_seconds": 0.05,

@@ -25,6 +25,7 @@ from scaleway_fixtures import (  # noqa: F401 (fixtures)
     ACCESS_KEY,
     OPERATOR_SECRET,
     REGION,
+    configure_host,
     configured,
     identity,
     identity_props,
@@ -301,14 +302,6 @@ def test_a_machine_deleted_behind_pulumis_back_gets_a_new_node_and_the_stale_one
 # -- Through Pulumi's own dynamic provider host -------------------------------------------------------------------
 
 
-def _configure(host, kosmos):
-    from pulumi.runtime import proto
-
-    host.Configure(proto.ConfigureRequest(args=struct(
-        {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url,
-         "kosmos:cluster": "{}"})), timeout=30)
-
-
 def _converge(host, kosmos, machines: int, boot_seconds: float) -> dict:
     """One pool of `machines` through the host as the engine drives `pulumi up`: every identity's Create at once
     (the engine does not bound them; the host serves 4 at a time), the machines boot `boot_seconds` later, then the
@@ -348,7 +341,7 @@ def test_forty_machines_converge_in_about_the_time_of_one_through_the_real_host(
                      default_page_size=100) as kosmos:
         kosmos.pool = kosmos.add_pool("civo-lon1", size=41)
         with dynamic_host(tmp_path) as host:
-            _configure(host, kosmos)
+            configure_host(host, kosmos)
             one = _converge(host, kosmos, 1, boot_seconds=0.5)
             forty = _converge(host, kosmos, 40, boot_seconds=0.5)
     print({n: {k: round(v, 2) for k, v in r.items() if k != "requests"} | {"requests": len(r["requests"])}
@@ -369,7 +362,7 @@ def test_both_providers_as_pulumis_dynamic_host_drives_them(kosmos, kube, tmp_pa
     blob_identity, blob_pool = serialized(NodeIdentityProvider), serialized(PoolNodesProvider)
     assert ACCESS_KEY not in blob_identity and ACCESS_KEY not in blob_pool  # credentials never ride in the pickle
     with dynamic_host(tmp_path) as host:
-        _configure(host, kosmos)
+        configure_host(host, kosmos)
         inputs = {**identity_props(kosmos, api_url=None), "__provider": blob_identity}
         created = host.Create(proto.CreateRequest(urn="urn:identity", properties=struct(inputs)), timeout=60)
         outs = plain(created.properties)
@@ -387,7 +380,7 @@ def test_both_providers_as_pulumis_dynamic_host_drives_them(kosmos, kube, tmp_pa
     # Destroy: a new host process, outputs only, no SCW_* anywhere: the pool first (drain, delete, gone), then the
     # machine, then the identity (nothing left to delete).
     with dynamic_host(tmp_path) as host:
-        _configure(host, kosmos)
+        configure_host(host, kosmos)
         host.Delete(proto.DeleteRequest(id=ready.id, properties=struct(pool_outs)), timeout=60)
         assert kosmos.live_nodes() == []
         host.Delete(proto.DeleteRequest(id=created.id, properties=struct(outs)), timeout=60)

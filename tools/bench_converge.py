@@ -94,7 +94,8 @@ def _converge(nodes, pool_size, latency, boot, ready, poll, seed, faults, progre
             futures = [host.submit(create_identity, i, n) for i, size in enumerate(sizes) for n in range(size)]
             concurrent.futures.wait(futures)
             registered = time.monotonic() - started
-            progress(f"  converge {nodes}: {nodes} identities registered after {registered:.1f}s")
+            with lock:  # one line at a time: the pools' waits report from the host's threads
+                progress(f"  converge {nodes}: {nodes} identities registered after {registered:.1f}s")
             while len(done_pools) < len(sizes):
                 time.sleep(0.05)
         total = time.monotonic() - started
