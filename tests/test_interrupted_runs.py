@@ -142,8 +142,8 @@ def test_killed_between_registration_and_state_leaves_a_node_make_status_reaps_a
     code, report = _status(project, outputs, "--reap", "--yes", capsys=capsys)
     assert report["reap"]["deleted"] == [] and {n["id"] for n in kosmos.live_nodes()} == {lost["id"], outs["node_id"]}
     assert any(lost["id"] in note and "claimed by no machine yet" in note for note in report["notes"])
-    # Past the grace period (20 minutes by default): the stand-in's record ages as Scaleway's would.
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    # Past the grace period (60 minutes by default): the stand-in's record ages as Scaleway's would.
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
     with kosmos.lock:
         kosmos.nodes[lost["id"]]["created_at"] = old.isoformat().replace("+00:00", "Z")
     code, report = _status(project, outputs, "--reap", "--yes", capsys=capsys)
