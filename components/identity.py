@@ -14,9 +14,11 @@ generation is a new node, and the machine is replaced with its identity (its rep
 After a refresh that found the node NotReady or gone (its machine deleted outside Pulumi), `stale` is set and the
 next diff replaces the identity, hence the machine: the new machine never shares the old node.
 
-Interrupted create: `auth_external_node` succeeded but the process died (or the metadata GET kept failing) before
-Pulumi recorded the identity. Scaleway then lists a node in `creating` that no machine holds; kosmos cannot know its
-id, so the error names the pool and the README says how to remove it (`scw k8s node list pool-id=… status=creating`).
+Interrupted create: `auth_external_node` succeeded but the process died (or the metadata GET failed for good: a
+4xx, or transient faults past the identity's timeout, components/retry.py) before Pulumi recorded the identity.
+Scaleway then lists a node in `creating` that no machine holds and nobody has the secret of; kosmos cannot know its
+id, so the error names the pool and how to remove it (`make status --reap` once it is past the grace period, or
+`scw k8s node list pool-id=… status=creating`; README, "An interrupted run").
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ Why here and not in the clients: the Scaleway SDK does not retry (scaleway-sdk-p
 status >= 400, whose `status_code` and `response.headers` carry the status and `Retry-After`; connection failures
 surface as `requests.exceptions.ConnectionError`/`Timeout`). The Kubernetes client (kubernetes 31.0.0,
 client/rest.py) raises `ApiException` with `.status` and `.headers` for a non-2xx answer, and urllib3 errors
-(`MaxRetryError`, `ProtocolError`, `ReadTimeoutError`) when no answer came.
+(`MaxRetryError`, `ProtocolError`, `ReadTimeoutError`) when no answer came. The node-metadata GET is plain urllib
+(it follows the URL the API returned, as k8s-agent does): `urllib_fault` classifies its HTTPError/URLError/OSError.
 
 A POST is retried like any call: the only POST kosmos makes to Scaleway is `auth_external_node`, and whether a lost
 answer created a node is unknowable from here either way (failing the run leaves the same orphan as retrying).

@@ -28,20 +28,9 @@ from components.pool_nodes import PoolNodesProvider
 from components.scaleway_api import serialized
 from kube_api import kubeconfig
 from loopback import HANG, Faults
+import scaleway_fixtures as fx
 from pulumi_host import dynamic_host, plain, struct
-from scaleway_fixtures import (  # noqa: F401 (fixtures)
-    ACCESS_KEY,
-    OPERATOR_SECRET,
-    REGION,
-    configure_host,
-    configured,
-    identity_props,
-    kosmos,
-    kube,
-    kube_api,
-    no_scw_environment,
-    pool_props,
-)
+from scaleway_fixtures import kosmos, kube, kube_api, no_scw_environment  # noqa: F401 (fixtures)
 
 
 def create_killed(host, request, killed_when) -> None:
@@ -72,20 +61,20 @@ def test_killed_while_the_pool_waits_the_next_up_completes_without_duplicates_or
     from pulumi.runtime import proto
 
     # State after the first run's creates that completed: three identities (their machines exist, still booting).
-    identities = [configured(NodeIdentityProvider).create(identity_props(kosmos, f"civo-lon1-{i}")).outs
+    identities = [fx.configured(NodeIdentityProvider).create(fx.identity_props(kosmos, f"civo-lon1-{i}")).outs
                   for i in range(3)]
-    props = {**pool_props(kosmos, identities, api_url=None, poll_seconds=0.05),
+    props = {**fx.pool_props(kosmos, identities, api_url=None, poll_seconds=0.05),
              "__provider": serialized(PoolNodesProvider)}
     request = {"urn": "urn:pool", "properties": struct(props)}
     with dynamic_host(tmp_path) as host:
-        configure_host(host, kosmos)
+        fx.configure_host(host, kosmos)
         lists_before = kosmos.count("GET", "/nodes")
         create_killed(host, request, lambda: kosmos.count("GET", "/nodes") >= lists_before + 2)  # mid-wait
     # The machines finish booting meanwhile; the next `pulumi up` creates PoolNodes again (it is not in state).
     for outs in identities:
         kosmos.boot(outs["node_id"])
     with dynamic_host(tmp_path) as host:
-        configure_host(host, kosmos)
+        fx.configure_host(host, kosmos)
         ready = plain(host.Create(proto.CreateRequest(**request), timeout=60).properties)
     ids = {o["node_id"] for o in identities}
     assert ready["statuses"] == {i: "ready" for i in ids}
@@ -109,34 +98,34 @@ def test_killed_between_registration_and_state_leaves_a_node_make_status_reaps_a
     # metadata: Scaleway lists a `creating` node whose id and secret died with the process.
     kosmos.faults = Faults(script=[HANG], hang_seconds=3.0, only=lambda m, p: p.endswith("/node-metadata"))
     request = {"urn": "urn:identity", "properties": struct(
-        {**identity_props(kosmos, api_url=None), "__provider": serialized(NodeIdentityProvider)})}
+        {**fx.identity_props(kosmos, api_url=None), "__provider": serialized(NodeIdentityProvider)})}
     with dynamic_host(tmp_path) as host:
-        configure_host(host, kosmos)
+        fx.configure_host(host, kosmos)
         create_killed(host, request, lambda: len(kosmos.faults.injected) == 1)
     [lost] = kosmos.live_nodes()
     assert lost["status"] == "creating"
     # The next `pulumi up` creates the identity again (a new node), the machine boots with it, the pool waits.
     with dynamic_host(tmp_path) as host:
-        configure_host(host, kosmos)
+        fx.configure_host(host, kosmos)
         outs = plain(host.Create(proto.CreateRequest(**request), timeout=60).properties)
     kosmos.boot(outs["node_id"])
     kube.add_node(outs["node_name"])
-    configured(PoolNodesProvider).create(pool_props(kosmos, [outs]))
+    fx.configured(PoolNodesProvider).create(fx.pool_props(kosmos, [outs]))
     assert outs["node_id"] != lost["id"] and kosmos.auth_calls() == 2
 
     # `make status` with the stack's outputs: the unclaimed node is "registering" within the grace period (a
     # `pulumi up` may still be about to record it), an orphan after it; `--reap --yes` deletes exactly that node.
-    monkeypatch.setenv("SCW_ACCESS_KEY", ACCESS_KEY)
-    monkeypatch.setenv("SCW_SECRET_KEY", OPERATOR_SECRET)
+    monkeypatch.setenv("SCW_ACCESS_KEY", fx.ACCESS_KEY)
+    monkeypatch.setenv("SCW_SECRET_KEY", fx.OPERATOR_SECRET)
     project = tmp_path / "project"
     (project / "stacks").mkdir(parents=True)
     (project / "Pulumi.yaml").write_text("name: kosmos\nruntime: python\nstackConfigDir: stacks\n")
     (project / "stacks" / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": {
-        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.31"}}}))
+        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": fx.REGION, "version": "1.31"}}}))
     (project / "kubeconfig").write_text(yaml.safe_dump(kubeconfig(kube_api.url)))
     monkeypatch.setenv("KUBECONFIG", str(project / "kubeconfig"))
-    outputs = {"clusterId": f"{REGION}/{kosmos.cluster_id}", "kubeconfig": "not used: KUBECONFIG is set",
-               "poolIds": {"civo-lon1": f"{REGION}/{kosmos.pool.id}"},
+    outputs = {"clusterId": f"{fx.REGION}/{kosmos.cluster_id}", "kubeconfig": "not used: KUBECONFIG is set",
+               "poolIds": {"civo-lon1": f"{fx.REGION}/{kosmos.pool.id}"},
                "nodes": {"civo-lon1": {"cloud": "civo", "region": "LON1", "labels": {}, "machines": [
                    {"machine": "civo-lon1-0", "nodeId": outs["node_id"], "nodeName": outs["node_name"]}]}}}
     code, report = _status(project, outputs, "--reap", "--yes", capsys=capsys)
@@ -155,12 +144,13 @@ def test_killed_between_registration_and_state_leaves_a_node_make_status_reaps_a
 def test_a_second_create_of_pool_nodes_only_reads(kosmos, wait):
     """Creating PoolNodes twice with the same members (a killed create, then the next run) registers nothing and
     deletes nothing: its create only reads."""
-    identities = [configured(NodeIdentityProvider).create(identity_props(kosmos, f"m{i}")).outs for i in range(2)]
+    provider = fx.configured(NodeIdentityProvider)
+    identities = [provider.create(fx.identity_props(kosmos, f"m{i}")).outs for i in range(2)]
     for o in identities:
         kosmos.boot(o["node_id"])
-    provider = configured(PoolNodesProvider)
+    provider = fx.configured(PoolNodesProvider)
     for _ in range(2):
-        provider.create(pool_props(kosmos, identities, wait=wait))
+        provider.create(fx.pool_props(kosmos, identities, wait=wait))
     with kosmos.lock:
         writes = [(m, p) for m, p, _ in kosmos.requests if m != "GET"]
     assert [m for m, _ in writes] == ["POST", "POST"]  # the two registrations, nothing from the pool

@@ -273,30 +273,37 @@ def test_a_machine_deleted_behind_pulumis_back_gets_a_new_node_and_the_stale_one
     Ready, then the stale one drained and deleted); replaced resources are deleted at the end."""
     identities, pool = configured(NodeIdentityProvider), configured(PoolNodesProvider)
     old = identity(kosmos, kube=kube)
-    kube.pods = [pod("web-1", old["node_name"])]
-    state_pool = pool.create(pool_props(kosmos, [old])).outs
+    healthy = identity(kosmos, "civo-lon1-1", kube=kube)  # its machine stays: the refresh must leave it alone
+    kube.pods = [pod("web-1", old["node_name"]), pod("web-2", healthy["node_name"])]
+    state_pool = pool.create(pool_props(kosmos, [old, healthy])).outs
     kosmos.lose(old["node_id"])  # the machine is gone; Scaleway still lists its node, NotReady
     # refresh
     refreshed = identities.read(old["node_id"], old).outs
+    kept = identities.read(healthy["node_id"], healthy).outs
     state_pool = pool.read("p", state_pool).outs
-    assert refreshed["stale"] == "not_ready" and state_pool["statuses"] == {old["node_id"]: "not_ready"}
-    # up: the identity's diff against the refreshed outputs
+    assert refreshed["stale"] == "not_ready" and kept["stale"] == ""
+    assert state_pool["statuses"] == {old["node_id"]: "not_ready", healthy["node_id"]: "ready"}
+    # up: each identity's diff against the refreshed outputs
+    assert identities.diff(healthy["node_id"], kept, identity_props(kosmos, "civo-lon1-1")).changes is False
     diff = identities.diff(old["node_id"], refreshed, identity_props(kosmos))
     assert diff.replaces == ["stale"] and diff.delete_before_replace is False
     new = identities.create(identity_props(kosmos)).outs  # create-before-delete: the new identity first
     assert new["node_id"] != old["node_id"] and new["node_secret_key"] != old["node_secret_key"]
     # The machine is created from the new identity's userdata (never the old node's credentials) and boots.
     kosmos.boot(new["node_id"])
-    assert pool.diff("p", state_pool, pool_props(kosmos, [new])).replaces == []
-    updated = pool.update("p", state_pool, pool_props(kosmos, [new])).outs
-    assert updated["statuses"] == {new["node_id"]: "ready"}
-    assert [n["id"] for n in kosmos.live_nodes()] == [new["node_id"]]  # the stale node is gone
-    # ...without a drain: no kubelet is left to stop its pods, an eviction would only wait for the deadline.
+    assert pool.diff("p", state_pool, pool_props(kosmos, [new, kept])).replaces == []
+    updated = pool.update("p", state_pool, pool_props(kosmos, [new, kept])).outs
+    assert updated["statuses"] == {new["node_id"]: "ready", healthy["node_id"]: "ready"}
+    # The stale node is gone, the healthy one untouched (never cordoned, its pod still there).
+    assert {n["id"] for n in kosmos.live_nodes()} == {new["node_id"], healthy["node_id"]}
+    assert kube.paths("PATCH") == [] and [p.name for p in kube.pods] == ["web-1", "web-2"]
+    # ...without a drain of the stale node: no kubelet is left to stop its pods, an eviction would only wait for the
+    # deadline.
     assert not [p for p in kube.paths("POST") if p.endswith("/eviction")]
     calls = len(kosmos.requests)
     identities.delete(old["node_id"], refreshed)  # the replaced identity, deleted at the end: nothing left to do
     assert not any(m == "DELETE" for m, _, _ in kosmos.requests[calls:])
-    assert kosmos.auth_calls() == 2  # one node per machine, ever
+    assert kosmos.auth_calls() == 3  # one node per machine, ever (two machines, one replaced)
 
 
 # -- Through Pulumi's own dynamic provider host -------------------------------------------------------------------

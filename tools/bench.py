@@ -220,8 +220,8 @@ def main(argv=None) -> int:
     results = []
     converge_at = [n for n in args.nodes if args.converge]
     if not args.converge_only:
-        print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} {'calls x':>7} "
-              f"{'mem x':>6} {'path':>4} {'render ms/node':>14}")
+        print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} "
+              f"{'calls x':>7} {'mem x':>6} {'path':>4} {'render ms/node':>14}")
     for n in [] if args.converge_only else args.nodes:
         r = measure(n, max(3, args.runs))
         results.append(r)
