@@ -192,10 +192,10 @@ def test_a_declared_minor_accepts_any_of_its_patches(kosmos, kube_api):
 def test_the_gate_provider_runs_in_pulumis_dynamic_host(kosmos, kube_api, tmp_path):
     from pulumi.runtime import proto
 
-    from components.rollout import serialized_provider
+    from components.scaleway_api import serialized
 
     steps = plan(HOSTS, 1)
-    blob = serialized_provider()
+    blob = serialized(RolloutGateProvider)
     with dynamic_host(tmp_path) as host:
         host.Configure(proto.ConfigureRequest(args=struct(
             {"scaleway:accessKey": "SCWABCDEFGHIJKLMNOPQ", "scaleway:secretKey": OPERATOR_SECRET})), timeout=30)
