@@ -1,6 +1,6 @@
 """PoolVersion: `pulumi up` waits until an external pool runs the declared Kubernetes version before any of its
-machines joins (a dynamic resource, one per external pool, for the lead to wire: the machines' userdata takes the
-pool id from its `pool_id` output instead of the pool's, so every machine waits for it).
+machines joins (a dynamic resource, one per external pool: ExternalPool's node identities take the pool id from its
+`pool_id` output instead of the pool's, so no node registers, no machine boots and no on-prem host re-joins before).
 
 Why: when `kosmos:cluster.version` moves, terraform-provider-scaleway upgrades the cluster with `upgrade_pools`
 (default true) and waits for the cluster, but on a multicloud cluster not for its pools ("we do not have the

@@ -3,7 +3,7 @@ change), hosts re-join `upgrade.maxUnavailable` at a time, each cordoned and dra
 node is Ready on the new version. Creating a pool stays fully parallel: only updates roll.
 
 One `RolloutGate` per host, in the pool's host order, plus one tail gate per pool (a Pulumi dynamic resource, the
-same provider). The wiring (README, Upgrading; the lead wires it into ExternalPool):
+same provider). The wiring (README, Upgrading; clouds/onprem.py builds it for every on-prem pool):
 - gate(k) depends on gate(k-1) only (the chain orders the gates, nothing else);
 - host k's pulumi-command Command depends on gate(k);
 - the tail depends on the Commands of the pool (it waits for the last hosts and uncordons them).
