@@ -158,6 +158,7 @@ class ExternalPool(pulumi.ComponentResource):
                 timeout_seconds=reg.timeout_minutes * 60,
                 skip_drain=reg.skip_drain,
                 api_url=args.scaleway_api_url,
+                kubernetes_version=args.kubernetes_version,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[m.resource for m in machines]),
         )

@@ -94,10 +94,21 @@ def pool_version_props(kosmos, pool, version: str) -> dict:
     return {**common(kosmos, pool), "kubernetes_version": version}
 
 
-def pool_nodes_props(kosmos, pool, members: list[dict]) -> dict:
+def pool_nodes_props(kosmos, pool, members: list[dict], version: str, **extra) -> dict:
     return {**common(kosmos, pool), "cluster_id": f"{REGION}/{kosmos.cluster_id}", "wait": True, "skip_drain": False,
+            "kubernetes_version": version,
             "members": [{"machine": m["machine"], "node_id": m["node_id"], "node_name": m["node_name"]}
-                        for m in members]}
+                        for m in members], **extra}
+
+
+def kubelet_up(cluster, machine: Machine, node: dict, version: str | None = None):
+    """The installed kubelet registers its Node (the kubelet's job, not the agent's), Ready at what the agent
+    installed (or `version`, to play a kubelet that did not move)."""
+    with cluster.lock:
+        cluster.nodes.pop(node["node_name"], None)
+    kube = cluster.add_node(node["node_name"])
+    with cluster.lock:
+        kube.ready, kube.kubelet_version = "True", "v" + (version or installed(machine)["kubelet"])
 
 
 def upgrade_scaleway(kosmos, pools, after: float) -> threading.Thread:
@@ -113,23 +124,30 @@ def upgrade_scaleway(kosmos, pools, after: float) -> threading.Thread:
     return thread
 
 
-def test_boot_time_machines_are_replaced_by_new_nodes_on_the_new_version_before_the_old_ones_go(
-        kosmos, release, tmp_path):
-    pool = kosmos.add_pool("civo-lon1", size=2)
+def boot_time_pool_at_the_old_version(kosmos, kube_api, release, tmp_path, machines):
+    """Creation at 1.35.3 as `pulumi up` runs it: PoolVersion answers at once, identities, machines, PoolNodes."""
+    pool = kosmos.add_pool("civo-lon1", size=len(machines))
     pool.version = OLD
-    machines = ["civo-lon1-0", "civo-lon1-1"]
-
-    # -- creation at 1.35.3: PoolVersion answers at once, identities and machines, PoolNodes waits Ready.
     version = configured(PoolVersionProvider)
     created_version = version.create(pool_version_props(kosmos, pool, OLD)).outs
     old = {m: register(kosmos, pool, m, "gen-old") for m in machines}
-    boxes = {m: Machine(tmp_path / f"{m}-old") for m in machines}
     for m in machines:
-        result = boxes[m].run(userdata(kosmos, release, pool, old[m], OLD))
+        box = Machine(tmp_path / f"{m}-old")
+        result = box.run(userdata(kosmos, release, pool, old[m], OLD))
         assert result.returncode == 0, result.stdout
-    readiness = configured(PoolNodesProvider)
-    before = readiness.create(pool_nodes_props(kosmos, pool, [{**old[m], "machine": m} for m in machines])).outs
+        kubelet_up(kube_api.cluster, box, old[m])
+    before = configured(PoolNodesProvider).create(
+        pool_nodes_props(kosmos, pool, [{**old[m], "machine": m} for m in machines], OLD)).outs
     assert set(before["statuses"].values()) == {"ready"}
+    return pool, version, created_version, old, before
+
+
+def test_boot_time_machines_are_replaced_by_new_nodes_on_the_new_version_before_the_old_ones_go(
+        kosmos, kube_api, release, tmp_path):
+    machines = ["civo-lon1-0", "civo-lon1-1"]
+    pool, version, created_version, old, before = boot_time_pool_at_the_old_version(kosmos, kube_api, release,
+                                                                                    tmp_path, machines)
+    readiness = configured(PoolNodesProvider)
 
     # -- the stack moves to 1.36.1. PoolVersion waits until Scaleway moved the pool (the cluster goes first).
     mover = upgrade_scaleway(kosmos, [pool], after=0.3)
@@ -147,6 +165,8 @@ def test_boot_time_machines_are_replaced_by_new_nodes_on_the_new_version_before_
 
     def boot(m):
         joins[m] = fresh[m].run(userdata(kosmos, release, pool, new[m], NEW))
+        if joins[m].returncode == 0:
+            kubelet_up(kube_api.cluster, fresh[m], new[m])
 
     booting = [threading.Thread(target=boot, args=(m,)) for m in machines]
     for t in booting:
@@ -163,7 +183,7 @@ def test_boot_time_machines_are_replaced_by_new_nodes_on_the_new_version_before_
 
     kosmos.handle = recording
     after = readiness.update(pool.id, before,
-                             pool_nodes_props(kosmos, pool, [{**new[m], "machine": m} for m in machines])).outs
+                             pool_nodes_props(kosmos, pool, [{**new[m], "machine": m} for m in machines], NEW)).outs
     kosmos.handle = handle
     for t in booting:
         t.join(timeout=60)
@@ -255,3 +275,21 @@ def test_on_prem_hosts_rejoin_in_place_at_most_max_unavailable_at_a_time(kosmos,
     # The same node per host, no registration by any agent.
     assert sorted(n["id"] for n in kosmos.live_nodes(pool.id)) == sorted(i["node_id"] for i in ids.values())
     assert kosmos.auth_calls() == len(hosts)
+
+
+def test_old_nodes_stay_while_a_new_node_is_ready_on_scaleway_but_its_kubelet_runs_the_old_version(
+        kosmos, kube_api, release, tmp_path):
+    # Scaleway's `ready` says nothing of the kubelet's version: PoolNodes reads it from the Kubernetes API and keeps
+    # the old nodes until the new ones run the declared version.
+    pool, _, _, old, before = boot_time_pool_at_the_old_version(kosmos, kube_api, release, tmp_path, ["civo-lon1-0"])
+    pool.version = NEW
+    new = register(kosmos, pool, "civo-lon1-0", "gen-new")
+    box = Machine(tmp_path / "new")
+    assert box.run(userdata(kosmos, release, pool, new, NEW)).returncode == 0
+    kubelet_up(kube_api.cluster, box, new, version=OLD)  # e.g. a kubelet that did not restart
+    props = pool_nodes_props(kosmos, pool, [{**new, "machine": "civo-lon1-0"}], NEW, timeout_seconds=0.5)
+    with pytest.raises(Exception, match=rf"nodes {new['node_name']} of pool 'civo-lon1' .* are not Ready on "
+                                        rf"Kubernetes {NEW} after 0.5s .*the old nodes were kept"):
+        configured(PoolNodesProvider).update(pool.id, before, props)
+    assert old["civo-lon1-0"]["node_id"] in {n["id"] for n in kosmos.live_nodes(pool.id)}
+    assert kosmos.count("DELETE", "") == 0
