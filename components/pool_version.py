@@ -35,8 +35,12 @@ def matches(actual: str, declared: str) -> bool:
 
 
 class PoolVersionProvider(scw.ScalewayProvider):
+    def subject(self, props: dict[str, Any]) -> str:
+        """For error messages (scaleway_api.ScalewayProvider)."""
+        return f"the version of pool {props.get('pool_name')!r}"
+
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        api = self.api(props, f"the version of pool {props['pool_name']!r}")
+        api = self.api(props, self.subject(props))
         declared, version = props["kubernetes_version"], "unknown"
         deadline = self._clock() + float(props["timeout_seconds"])
         for _ in self.polls(deadline, float(props.get("poll_seconds", 5))):

@@ -81,8 +81,12 @@ class RolloutGateProvider(scw.ScalewayProvider):
     """Stateless like every kosmos provider (scaleway_api.ScalewayProvider: credentials from configure(); the
     kubeconfig is fetched with the operator's credentials and held in memory only)."""
 
+    def subject(self, props: dict[str, Any]) -> str:
+        """For error messages (scaleway_api.ScalewayProvider)."""
+        return f"the rollout of pool {props.get('pool_name')!r} ({props.get('machine') or 'tail'})"
+
     def _kubeconfig(self, props: dict[str, Any]) -> str:
-        api = self.api(props, f"the rollout of pool {props['pool_name']!r}")
+        api = self.api(props, self.subject(props))
         return scw.cluster_kubeconfig(api, props["cluster_id"], props["region"])
 
     @staticmethod
