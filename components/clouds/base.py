@@ -60,6 +60,13 @@ class MachineSetArgs:
     """Secret SSH key (on-prem only)."""
     scaleway_api_url: Optional[str] = None
     """`scaleway:apiUrl` for the node identities' API calls (credentials come from their provider's configure())."""
+    registration_pool_id: Optional[pulumi.Input[str]] = None
+    """The pool id the node identities register into (default `pool_id`): ExternalPool passes PoolVersion's, so no
+    node registers (and no machine boots) before the pool runs the declared Kubernetes version."""
+    cluster_id: Optional[pulumi.Input[str]] = None
+    """The cluster (on-prem rollout gates read and cordon its nodes)."""
+    kubernetes_version: str = ""
+    """kosmos:cluster.version: what an on-prem rollout waits for ("Ready on the new version")."""
 
 
 class MachineSet(pulumi.ComponentResource):
@@ -119,9 +126,10 @@ class MachineSet(pulumi.ComponentResource):
         """Registers the machine's node before the machine exists; returns it and the machine's userdata (secret),
         which carries only that node's credentials."""
         reg = self.pool.registration
+        pool_id = args.registration_pool_id if args.registration_pool_id is not None else args.pool_id
         identity = NodeIdentity(
             f"{self._name}-{key}-identity",
-            NodeIdentityArgs(region=args.region, pool_id=args.pool_id, pool_name=self.pool.name, machine=machine_name,
+            NodeIdentityArgs(region=args.region, pool_id=pool_id, pool_name=self.pool.name, machine=machine_name,
                              generation=self.generation, api_url=args.scaleway_api_url,
                              timeout_seconds=reg.timeout_minutes * 60),
             opts=pulumi.ResourceOptions(parent=self),

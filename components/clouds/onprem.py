@@ -4,6 +4,10 @@ The join script (with this host's node credentials inside, never a key that coul
 the SSH session's stdin: remote `environment` depends on sshd's AcceptEnv and is silently dropped, and a command line
 is visible in the process list. The host's node is registered by kosmos before the join (NodeIdentity), so nothing is
 read back from the join's output.
+
+When the join changes (Kubernetes or agent version, template), the hosts re-join in place through the pool's rollout
+gates (components/rollout.py): host k's Command depends on gate k, gate k on gate k-1 only, and the tail gate on every
+Command. The gates know each host's node name before its Command runs, from the host's NodeIdentity.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import shlex
 import pulumi
 import pulumi_command as command
 
+from .. import rollout
 from ..spec import OnPremHost, OnPremPoolSpec
 from ..userdata import JoinInputs, render_leave
 from .base import Machine, MachineSet, MachineSetArgs
@@ -61,9 +66,12 @@ class OnPremNodes(MachineSet):
         leave_script = pulumi.Output.from_input(args.pool_id).apply(
             lambda pid: render_leave(JoinInputs(pool_id=pid, region=args.region))
         )
+        joins = {host.name: self.join_for(args, host.name, host.name) for host in pool.hosts}
+        hosts = [(host.name, joins[host.name][0].node_name) for host in pool.hosts]
+        gates, common = self.rollout_gates(name, args, hosts)
         machines = []
         for index, host in enumerate(pool.hosts):
-            identity, userdata = self.join_for(args, host.name, host.name)
+            identity, userdata = joins[host.name]
             connection = command.remote.ConnectionArgs(
                 host=host.address,
                 port=host.port,
@@ -85,7 +93,10 @@ class OnPremNodes(MachineSet):
                 # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
                 # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
                 stdin=userdata,
-                opts=self.machine_options(args, identity),
+                opts=pulumi.ResourceOptions.merge(
+                    self.machine_options(args, identity),
+                    pulumi.ResourceOptions(depends_on=[gates[host.name]] if gates else None),
+                ),
             )
             machines.append(
                 Machine(
@@ -98,4 +109,23 @@ class OnPremNodes(MachineSet):
                     identity=identity,
                 )
             )
+        self.rollout_done = None
+        if gates:
+            self.rollout_done = rollout.tail_gate(name, hosts, pool.upgrade.max_unavailable, common,
+                                                  [m.resource for m in machines],
+                                                  pulumi.ResourceOptions(parent=self))
         return machines
+
+    def rollout_gates(self, name: str, args: MachineSetArgs, hosts: list) -> tuple[dict, dict]:
+        """The pool's chained gates (none without a cluster to read nodes from, e.g. a MachineSet used alone). Their
+        generation is the redacted userdata hash: it moves with the Kubernetes and agent versions and the template,
+        never with a node's credentials, so a host keeps its node across re-joins."""
+        if args.cluster_id is None or not args.pool.hosts:
+            return {}, {}
+        reg = args.pool.registration
+        common = dict(cluster_id=args.cluster_id, region=args.region, pool_name=args.pool.name,
+                      generation=args.userdata.sha256, kubernetes_version=args.kubernetes_version,
+                      timeout_seconds=reg.timeout_minutes * 60, skip_drain=reg.skip_drain,
+                      api_url=args.scaleway_api_url)
+        return rollout.gates(name, hosts, args.pool.upgrade.max_unavailable, common,
+                             pulumi.ResourceOptions(parent=self)), common
