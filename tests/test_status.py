@@ -348,6 +348,13 @@ def test_make_status_runs_the_tool(world, project):
                           text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "orphan" in proc.stdout and "status: reading cluster" in proc.stderr
+    # Through make itself (STATUS_ARGS carries the flags): the same table, but a failed recipe is GNU make's own
+    # exit status 2, whatever the tool returned (README: run the tool itself to tell 1 from 2).
+    made = subprocess.run(["make", "-s", "status", "STACK=dev",
+                           f"STATUS_ARGS=--outputs {path} --project-dir {project} --exit-code"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert made.stdout == proc.stdout
+    assert made.returncode == 2 and "Error 1" in made.stderr, made.stderr
 
 
 def test_status_reads_the_outputs_the_real_program_exports(stack_run, kube_api, project, capsys):
