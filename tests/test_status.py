@@ -483,3 +483,14 @@ def test_a_kubeconfig_that_is_not_one_is_a_note(world, project, text, capsys):
     report = json.loads(out)
     assert code == 0, err
     assert report["kubernetesReachable"] is False and "KUBECONFIG=" in report["notes"][0]
+
+
+def test_a_lagging_kubelet_is_fixed_through_its_node_identity_never_the_machine(world, capsys):
+    # `--replace` of the machine alone keeps its identity: a second machine with the same node's credentials (an
+    # on-prem Command's replacement runs the old leave after the new join). The identity is what gets a new node.
+    clean(world)
+    world.machine("civo-lon-2", world.node(kubelet="v1.34.6"))
+    code, out, _ = world.run("--json", capsys=capsys)
+    [behind] = [a for a in json.loads(out)["attention"] if a["kind"] == "kubelet-behind"]
+    assert "--replace <the URN of the machine's node identity>" in behind["fix"]
+    assert "<the machine's URN>" not in behind["fix"]
