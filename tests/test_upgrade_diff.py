@@ -91,6 +91,10 @@ def test_skipping_a_minor_and_going_down_are_warned(base):
     assert any("1.35.3 → 1.34.6 goes down" in w for w in down.warnings)
     one = diff.compare(base, plan("baremetal", "1.36.1"))
     assert not [w for w in one.warnings if "minor" in w or "goes down" in w]
+    # Patches compare as numbers: 1.33.9 → 1.33.10 goes up (as strings it would not), 1.33.10 → 1.33.9 down.
+    nine, ten = plan("baremetal", "1.33.9"), plan("baremetal", "1.33.10")
+    assert not [w for w in diff.compare(nine, ten).warnings if "goes down" in w]
+    assert any("1.33.10 → 1.33.9 goes down" in w for w in diff.compare(ten, nine).warnings)
 
 
 def test_rollout_order_follows_max_unavailable():

@@ -204,8 +204,8 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
             warnings.append(f"kosmos:cluster.version {old_v} → {new_v} skips {new_n - old_n - 1} minor version(s): "
                             "Scaleway upgrades a cluster one minor at a time (SDK UpgradeClusterRequest: \"the direct "
                             f"minor version after the current one\"); go to 1.{old_n + 1} first")
-        elif old_n is not None and new_n is not None and (new_n < old_n or (new_n == old_n and new_v < old_v
-                                                                             and new_v.count(".") == 2)):
+        elif old_n is not None and new_n is not None and (new_n < old_n or (new_n == old_n and new_v.count(".") == 2
+                                                                             and _patch(new_v) < _patch(old_v))):
             warnings.append(f"kosmos:cluster.version {old_v} → {new_v} goes down: Scaleway only upgrades (SDK "
                             "UpgradeClusterRequest), so `pulumi up` would fail at the cluster")
     settings = head.get("upgrade", {})
@@ -249,6 +249,12 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
                             f"upgrade.maxSurge {surge}: one `pulumi up` creates every replacement and deletes the old "
                             "machines only at its end (README, Upgrading: apply in steps)")
     return notes, warnings
+
+
+def _patch(version: str) -> int:
+    """`1.35.10` -> 10 (numerically: "1.35.10" < "1.35.9" as strings); a minor alone counts as its lowest patch."""
+    parts = version.split(".")
+    return int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
 
 
 def _rollout_chain(head: dict, pool: str) -> Optional[tuple[list[str], int]]:
