@@ -34,6 +34,16 @@ def matches(actual: str, declared: str) -> bool:
     return actual == declared or actual.startswith(declared + ".")
 
 
+def ahead(actual: str, declared: str) -> bool:
+    """The pool runs a later version than the declared one (`1.36.1` vs `1.35.3` or `1.35`; `1.35.4` vs `1.35.3`):
+    Scaleway only upgrades (scaleway-sdk-python UpgradeClusterRequest.version), so waiting cannot bring it back."""
+    try:
+        a, d = [int(x) for x in actual.split(".")], [int(x) for x in declared.split(".")]
+    except ValueError:
+        return False
+    return a[:len(d)] > d
+
+
 class PoolVersionProvider(scw.ScalewayProvider):
     def subject(self, props: dict[str, Any]) -> str:
         """For error messages (scaleway_api.ScalewayProvider)."""
@@ -47,6 +57,14 @@ class PoolVersionProvider(scw.ScalewayProvider):
             version = api.get_pool(pool_id=bare_id(props["pool_id"]), region=props["region"]).version
             if matches(version, declared):
                 return {**{k: props.get(k) for k in INPUT_FIELDS}, "version": version}
+            if ahead(version, declared):
+                # E.g. Scaleway upgraded the cluster at its version's end of life before the stack moved.
+                raise PoolVersionError(
+                    f"pool {props['pool_name']!r} ({bare_id(props['pool_id'])}) runs Kubernetes {version}, later "
+                    f"than kosmos:cluster.version {declared}, and Scaleway never downgrades: set the version to "
+                    f"{version} (README, Upgrading: when Scaleway upgrades first) and run `pulumi up` again; no "
+                    "machine of it was touched."
+                )
             print(f"kosmos: pool {props['pool_name']!r} runs Kubernetes {version}; waiting for {declared}",
                   file=sys.stderr)
         raise PoolVersionError(

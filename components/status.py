@@ -58,8 +58,12 @@ def grace_minutes(config: dict, pool: str) -> float:
 
 RECLAIM = "`pulumi up --refresh` (a declared machine claims it: status never deletes it)"
 # Scaleway's Kosmos docs: upgrading a pool does not upgrade the external nodes it has (FACTS.md, Kubernetes versions).
+# Replacing the machine alone would boot a second machine with the same node's credentials (or, on-prem, run the
+# old Command's leave after the new one's join): its node identity is what gets a new node and, with it, replaces or
+# re-joins the machine (README, Node identity and threat model: Replacement).
 REPLACE = ("set `kosmos:cluster.version` to the control plane's and `pulumi up` (it rolls the pool's machines: README, "
-           "Upgrading); if it says so already, `pulumi up --replace <the machine's URN>`")
+           "Upgrading); if it says so already, `pulumi up --replace <the URN of the machine's node identity>` (a new "
+           "node, on the pool's version; never --replace the machine itself)")
 UPGRADE = "upgrade the pool (Scaleway replaces its nodes)"
 REAP = "`--reap --yes` drains and deletes it"
 

@@ -6,8 +6,9 @@ Standard library only, no import of the rest of kosmos: the policy pack loads th
 Sources:
 - The versions, their deprecation and end-of-life dates: Scaleway's version list (`GET /k8s/v1/regions/fr-par/
   versions`, fields `deprecated_at`, `end_of_life_at`) as recorded on 2026-07-21 in scaleway/terraform-provider-scaleway
-  `internal/services/k8s/testdata/pool-placement-group.cassette.yaml` (commit fb223c0, the newest cassette listing
-  1.36.1; the cassettes of 2026-06-22 list the same dates for 1.33-1.35). The same dates are in Scaleway's docs,
+  `internal/services/k8s/testdata/pool-placement-group.cassette.yaml` (commit fb223c0; the later cassettes
+  `cluster-autoscaling` of 2026-08-07 and `pool-taints-and-labels` of 2026-08-18, the newest at the provider's
+  b2d45ed, list the same four versions and dates; those of 2026-06-22 the same dates for 1.33-1.35). The same dates are in Scaleway's docs,
   scaleway/docs-content `pages/kubernetes/reference-content/version-support-policy.mdx` (its "Deprecation" and
   "End of Support" columns).
 - What the dates mean: scaleway-sdk-python `scaleway/k8s/v1/types.py`, `Version.deprecated_at`: "Date from which

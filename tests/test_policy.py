@@ -234,3 +234,16 @@ def test_the_cluster_version_advisory_is_dated_by_its_config(stack_run):
                      mutate=_set_prop(kp.CLUSTER, "version", "1.34"))
     assert len(old) == 1 and "reached its end of life on 2026-11-29" in old[0]
     assert "supported: 1.35 (patch 1.35.3, end of life 2027-03-19), 1.36" in old[0]
+
+
+def test_the_cluster_version_advisory_skips_a_version_unknown_at_preview(stack_run):
+    # The analyzer wraps props so that reading an unknown value raises UnknownValueError (pulumi_policy proxy.py,
+    # unknown_checking_proxy); the policy must skip it, not fail on a name it never imported.
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+    [cluster] = stack_run("blog").by_type(kp.CLUSTER)
+    props = unknown_checking_proxy({**copy.deepcopy(cluster.raw_inputs), "version": UNKNOWN_STRING_VALUE})
+    found = []
+    BY_NAME["kosmos-cluster-version-supported"].validate(resource_args(cluster, {"today": "2027-03-18"}, props),
+                                                         lambda message, urn=None: found.append(message))
+    assert found == []

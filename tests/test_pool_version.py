@@ -58,3 +58,14 @@ def test_a_pool_that_never_moves_fails_clearly(kosmos):
     with pytest.raises(PoolVersionError, match=r"pool 'home' \(.*\) still runs Kubernetes 1.35.3 after 0.3s, not "
                                                r"kosmos:cluster.version 1.36.1; no machine of it was touched"):
         provider().create(props(kosmos, "1.36.1", timeout_seconds=0.3))
+
+
+@pytest.mark.parametrize("declared", ["1.35.3", "1.35", "1.36.0"])
+def test_a_pool_already_past_the_declared_version_fails_at_once(kosmos, declared):
+    # Scaleway upgraded the cluster (end of life) before the stack moved: no wait can bring the pool back down.
+    kosmos.pool.version = "1.36.1"
+    with pytest.raises(PoolVersionError, match=rf"runs Kubernetes 1\.36\.1, later than kosmos:cluster.version "
+                                               rf"{declared}, and Scaleway never downgrades: set the version to 1\.36\.1"):
+        provider().create(props(kosmos, declared, timeout_seconds=30))
+    polls = [path for m, path, _ in kosmos.requests if m == "GET" and path.endswith(f"/pools/{kosmos.pool.id}")]
+    assert len(polls) == 1

@@ -348,6 +348,13 @@ def test_make_status_runs_the_tool(world, project):
                           text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "orphan" in proc.stdout and "status: reading cluster" in proc.stderr
+    # Through make itself (STATUS_ARGS carries the flags): the same table, but a failed recipe is GNU make's own
+    # exit status 2, whatever the tool returned (README: run the tool itself to tell 1 from 2).
+    made = subprocess.run(["make", "-s", "status", "STACK=dev",
+                           f"STATUS_ARGS=--outputs {path} --project-dir {project} --exit-code"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert made.stdout == proc.stdout
+    assert made.returncode == 2 and "Error 1" in made.stderr, made.stderr
 
 
 def test_status_reads_the_outputs_the_real_program_exports(stack_run, kube_api, project, capsys):
@@ -476,3 +483,14 @@ def test_a_kubeconfig_that_is_not_one_is_a_note(world, project, text, capsys):
     report = json.loads(out)
     assert code == 0, err
     assert report["kubernetesReachable"] is False and "KUBECONFIG=" in report["notes"][0]
+
+
+def test_a_lagging_kubelet_is_fixed_through_its_node_identity_never_the_machine(world, capsys):
+    # `--replace` of the machine alone keeps its identity: a second machine with the same node's credentials (an
+    # on-prem Command's replacement runs the old leave after the new join). The identity is what gets a new node.
+    clean(world)
+    world.machine("civo-lon-2", world.node(kubelet="v1.34.6"))
+    code, out, _ = world.run("--json", capsys=capsys)
+    [behind] = [a for a in json.loads(out)["attention"] if a["kind"] == "kubelet-behind"]
+    assert "--replace <the URN of the machine's node identity>" in behind["fix"]
+    assert "<the machine's URN>" not in behind["fix"]

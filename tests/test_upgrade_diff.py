@@ -15,7 +15,8 @@ from tools.plan import snapshot
 KEY = b"k" * 32
 
 
-def plan(stack: str, version: str | None = None, upgrade: dict | None = None, extra_hosts: int = 0) -> dict:
+def plan(stack: str, version: str | None = None, upgrade: dict | None = None, extra_hosts: int = 0,
+         join: dict | None = None) -> dict:
     """An offline plan of `stack` at `version`, with per-provider `upgrade` settings and `extra_hosts` more on-prem
     hosts (copies of the first, named h1, h2, ...)."""
     config, secret_keys = load_stack_config(stack)
@@ -23,6 +24,8 @@ def plan(stack: str, version: str | None = None, upgrade: dict | None = None, ex
     if version:
         cluster["version"] = version
     config["kosmos:cluster"] = json.dumps(cluster)
+    if join:
+        config["kosmos:join"] = json.dumps({**json.loads(config.get("kosmos:join", "{}")), **join})
     if upgrade:
         pools = json.loads(config["kosmos:externalPools"])
         for pool in pools:
@@ -88,6 +91,10 @@ def test_skipping_a_minor_and_going_down_are_warned(base):
     assert any("1.35.3 → 1.34.6 goes down" in w for w in down.warnings)
     one = diff.compare(base, plan("baremetal", "1.36.1"))
     assert not [w for w in one.warnings if "minor" in w or "goes down" in w]
+    # Patches compare as numbers: 1.33.9 → 1.33.10 goes up (as strings it would not), 1.33.10 → 1.33.9 down.
+    nine, ten = plan("baremetal", "1.33.9"), plan("baremetal", "1.33.10")
+    assert not [w for w in diff.compare(nine, ten).warnings if "goes down" in w]
+    assert any("1.33.10 → 1.33.9 goes down" in w for w in diff.compare(ten, nine).warnings)
 
 
 def test_rollout_order_follows_max_unavailable():
@@ -102,3 +109,15 @@ def test_the_on_prem_order_is_read_from_the_wired_gates():
                      plan("baremetal", "1.36.1", extra_hosts=2, upgrade={"on-prem": {"maxUnavailable": 2}}))
     assert ("pool home: hosts re-join in place (cordon, drain, re-run the agent, Ready on the new version, "
             "uncordon), 2 at a time: [mac-vm, h1] → [h2]") in d.upgrade
+
+
+def test_a_join_change_without_a_version_move_does_not_claim_a_rolling_order():
+    # The gates hold a host back until the earlier hosts' kubelets run the declared version (rollout.py): with the
+    # version unchanged they already do, so the diff must not promise "1 at a time" (tests/test_rollout.py shows
+    # the gates letting every host through at once in that case).
+    d = diff.compare(plan("baremetal", extra_hosts=1), plan("baremetal", extra_hosts=1, join={"minMemoryMiB": 4096}))
+    assert "KUBERNETES_VERSION" not in d.userdata["home"]
+    [home] = [n for n in d.upgrade if n.startswith("pool home:")]
+    assert home == ("pool home: hosts re-join in place, cordoned and drained in this order: mac-vm → h1; not 1 at a "
+                    "time: the Kubernetes version does not move")
+    assert any(w.startswith("pool home: the join changes but kosmos:cluster.version does not") for w in d.warnings)

@@ -193,7 +193,9 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
     warnings: list[str] = []
     old_cluster = next((r for r in base["resources"].values() if r["type"] == CLUSTER_TYPE), None)
     new_cluster = next((r for r in head["resources"].values() if r["type"] == CLUSTER_TYPE), None)
-    if old_cluster and new_cluster and old_cluster["inputs"].get("version") != new_cluster["inputs"].get("version"):
+    version_moves = bool(old_cluster and new_cluster
+                         and old_cluster["inputs"].get("version") != new_cluster["inputs"].get("version"))
+    if version_moves:
         old_v, new_v = str(old_cluster["inputs"].get("version")), str(new_cluster["inputs"].get("version"))
         notes.append(f"Kubernetes {old_v} → {new_v}: the control plane and the Scaleway pools first (every external "
                      "machine's join depends on the pool), then the external pools below")
@@ -202,8 +204,8 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
             warnings.append(f"kosmos:cluster.version {old_v} → {new_v} skips {new_n - old_n - 1} minor version(s): "
                             "Scaleway upgrades a cluster one minor at a time (SDK UpgradeClusterRequest: \"the direct "
                             f"minor version after the current one\"); go to 1.{old_n + 1} first")
-        elif old_n is not None and new_n is not None and (new_n < old_n or (new_n == old_n and new_v < old_v
-                                                                             and new_v.count(".") == 2)):
+        elif old_n is not None and new_n is not None and (new_n < old_n or (new_n == old_n and new_v.count(".") == 2
+                                                                             and _patch(new_v) < _patch(old_v))):
             warnings.append(f"kosmos:cluster.version {old_v} → {new_v} goes down: Scaleway only upgrades (SDK "
                             "UpgradeClusterRequest), so `pulumi up` would fail at the cluster")
     settings = head.get("upgrade", {})
@@ -215,8 +217,18 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
             if chain is not None:
                 hosts, m = chain
                 order = " → ".join("[" + ", ".join(w) + "]" for w in rollout.waves(hosts, m))
-                notes.append(f"pool {pool}: hosts re-join in place (cordon, drain, re-run the agent, Ready on the new "
-                             f"version, uncordon), {m} at a time: {order}")
+                if version_moves:
+                    notes.append(f"pool {pool}: hosts re-join in place (cordon, drain, re-run the agent, Ready on the "
+                                 f"new version, uncordon), {m} at a time: {order}")
+                else:
+                    # A gate waits for the earlier hosts' kubelet to reach the declared version (rollout.py): it is
+                    # there already when only the agent or the template moves, so no gate waits for a re-join.
+                    notes.append(f"pool {pool}: hosts re-join in place, cordoned and drained in this order: "
+                                 f"{' → '.join(hosts)}; not {m} at a time: the Kubernetes version does not move")
+                    warnings.append(f"pool {pool}: the join changes but kosmos:cluster.version does not: the rollout "
+                                    "gates wait for a host's kubelet to reach the declared version, which it has "
+                                    "already, so the hosts re-join concurrently and each is uncordoned by the next "
+                                    "gate, possibly before its own re-join ends (README, Upgrading)")
             else:
                 notes.append(f"pool {pool}: hosts re-join in place, all at once (no rollout gates in this plan): "
                              + " ".join("[" + h + "]" for h in s.get("hosts") or []))
@@ -237,6 +249,12 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
                             f"upgrade.maxSurge {surge}: one `pulumi up` creates every replacement and deletes the old "
                             "machines only at its end (README, Upgrading: apply in steps)")
     return notes, warnings
+
+
+def _patch(version: str) -> int:
+    """`1.35.10` -> 10 (numerically: "1.35.10" < "1.35.9" as strings); a minor alone counts as its lowest patch."""
+    parts = version.split(".")
+    return int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
 
 
 def _rollout_chain(head: dict, pool: str) -> Optional[tuple[list[str], int]]:
