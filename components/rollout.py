@@ -1,6 +1,7 @@
-"""Rolling in-place upgrades of on-prem hosts: when the join changes (a new Kubernetes or agent version, a template
-change), hosts re-join `upgrade.maxUnavailable` at a time, each cordoned and drained first and uncordoned once its
-node is Ready on the new version. Creating a pool stays fully parallel: only updates roll.
+"""Rolling in-place upgrades of on-prem hosts: when the Kubernetes version moves, hosts re-join `upgrade.maxUnavailable`
+at a time, each cordoned and drained first and uncordoned once its node is Ready on the new version. A join change
+that keeps the version (the agent, the template) re-runs an agent that installs nothing: no gate cordons or waits
+then. Creating a pool stays fully parallel: only version updates roll.
 
 One `RolloutGate` per host, in the pool's host order, plus one tail gate per pool (a Pulumi dynamic resource, the
 same provider). The wiring (README, Upgrading; clouds/onprem.py builds it for every on-prem pool):
@@ -104,6 +105,13 @@ class RolloutGateProvider(scw.ScalewayProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         if olds.get("generation") == news.get("generation"):
+            return dyn.UpdateResult(outs=self._outs(news))
+        if olds.get("kubernetes_version") == news.get("kubernetes_version"):
+            # Only the agent or the template moved: the re-run agent finds every component installed at the version
+            # it expects and installs nothing (k8s-agent component.go: uninstallComponents/installComponents skip a
+            # component whose installed version equals the expected one), so the node keeps running and nothing
+            # needs cordoning, draining or waiting: the hosts re-join concurrently. (A host handed a new node
+            # reinstalls, templates/join/join.sh.j2; that is one lost host, not a pool-wide change.)
             return dyn.UpdateResult(outs=self._outs(news))
         from .drain import kube_core
         from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes

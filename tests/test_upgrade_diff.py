@@ -111,13 +111,12 @@ def test_the_on_prem_order_is_read_from_the_wired_gates():
             "uncordon), 2 at a time: [mac-vm, h1] → [h2]") in d.upgrade
 
 
-def test_a_join_change_without_a_version_move_does_not_claim_a_rolling_order():
-    # The gates hold a host back until the earlier hosts' kubelets run the declared version (rollout.py): with the
-    # version unchanged they already do, so the diff must not promise "1 at a time" (tests/test_rollout.py shows
-    # the gates letting every host through at once in that case).
+def test_a_join_change_without_a_version_move_rejoins_at_once_without_cordon():
+    # The re-run agent installs nothing when the version stays (k8s-agent component.go), so the gates take no host
+    # out (rollout.py; tests/test_rollout.py shows it) and the diff says the hosts re-join at once.
     d = diff.compare(plan("baremetal", extra_hosts=1), plan("baremetal", extra_hosts=1, join={"minMemoryMiB": 4096}))
     assert "KUBERNETES_VERSION" not in d.userdata["home"]
     [home] = [n for n in d.upgrade if n.startswith("pool home:")]
-    assert home == ("pool home: hosts re-join in place, cordoned and drained in this order: mac-vm → h1; not 1 at a "
-                    "time: the Kubernetes version does not move")
-    assert any(w.startswith("pool home: the join changes but kosmos:cluster.version does not") for w in d.warnings)
+    assert home == ("pool home: hosts re-join in place, all at once and without cordon or drain (mac-vm, h1): the "
+                    "Kubernetes version does not move, so the agent installs nothing")
+    assert not any(w.startswith("pool home:") for w in d.warnings)

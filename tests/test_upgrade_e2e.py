@@ -223,14 +223,14 @@ def test_on_prem_hosts_rejoin_in_place_at_most_max_unavailable_at_a_time(kosmos,
     steps = rollout.plan(hosts, max_unavailable)
     gate = configured(RolloutGateProvider)
 
-    def gate_props(step, generation):
+    def gate_props(step, generation, version=NEW):
         return {"cluster_id": f"{REGION}/{kosmos.cluster_id}", "region": REGION, "api_url": kosmos.url,
                 "pool_name": "home", "machine": step.host,
                 "node_name": ids[step.host]["node_name"] if step.host else None,
                 "wait_node_names": [ids[h]["node_name"] for h in step.waits_for], "generation": generation,
-                "kubernetes_version": NEW, "timeout_seconds": 60, "poll_seconds": 0.02, "skip_drain": False}
+                "kubernetes_version": version, "timeout_seconds": 60, "poll_seconds": 0.02, "skip_drain": False}
 
-    olds = {s.host: gate.create(gate_props(s, "sha-old")).outs for s in steps}
+    olds = {s.host: gate.create(gate_props(s, "sha-old", OLD)).outs for s in steps}
 
     # -- the stack moves to 1.36.1; Scaleway moved the pool (PoolVersion, tested above, ran before anything here).
     upgrade_scaleway(kosmos, [pool], after=0).join()

@@ -221,14 +221,11 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
                     notes.append(f"pool {pool}: hosts re-join in place (cordon, drain, re-run the agent, Ready on the "
                                  f"new version, uncordon), {m} at a time: {order}")
                 else:
-                    # A gate waits for the earlier hosts' kubelet to reach the declared version (rollout.py): it is
-                    # there already when only the agent or the template moves, so no gate waits for a re-join.
-                    notes.append(f"pool {pool}: hosts re-join in place, cordoned and drained in this order: "
-                                 f"{' → '.join(hosts)}; not {m} at a time: the Kubernetes version does not move")
-                    warnings.append(f"pool {pool}: the join changes but kosmos:cluster.version does not: the rollout "
-                                    "gates wait for a host's kubelet to reach the declared version, which it has "
-                                    "already, so the hosts re-join concurrently and each is uncordoned by the next "
-                                    "gate, possibly before its own re-join ends (README, Upgrading)")
+                    # The re-run agent installs nothing when the version stays (component.go), so the gates neither
+                    # cordon nor wait (rollout.py): the hosts re-join at once, none taken out of service.
+                    notes.append(f"pool {pool}: hosts re-join in place, all at once and without cordon or drain "
+                                 f"({', '.join(hosts)}): the Kubernetes version does not move, so the agent "
+                                 "installs nothing")
             else:
                 notes.append(f"pool {pool}: hosts re-join in place, all at once (no rollout gates in this plan): "
                              + " ".join("[" + h + "]" for h in s.get("hosts") or []))
