@@ -83,8 +83,9 @@ class ScalewayProvider(dyn.ResourceProvider):
             "api_url": req.config.get("scaleway:apiUrl"),
         }
 
-    def api(self, props: dict[str, Any], what: str):
-        """A K8SV1API with the operator's credentials; `what` names the resource in the error."""
+    def api(self, props: dict[str, Any], what: str, deadline: Optional[float] = None):
+        """A K8SV1API with the operator's credentials whose calls retry until `deadline` (default: now + the
+        resource's timeout_seconds); `what` names the resource in the error."""
         from scaleway import Client
         from scaleway.k8s.v1 import K8SV1API
 
@@ -108,9 +109,10 @@ class ScalewayProvider(dyn.ResourceProvider):
             ) from None
         from .retry import retrying_scaleway
 
-        # Every call retries 429/5xx/no answer within this operation's timeout (the caller's own deadline, taken
-        # just after, is the same within milliseconds).
-        return retrying_scaleway(api, deadline=self.deadline(props), policy=self.retry_policy())
+        # Every call retries 429/5xx/no answer within this operation's timeout (a caller that takes its own deadline
+        # just after gets the same within milliseconds; one with several phases passes each phase's).
+        return retrying_scaleway(api, deadline=self.deadline(props) if deadline is None else deadline,
+                                 policy=self.retry_policy())
 
     def deadline(self, props: dict[str, Any]) -> float:
         """This operation's deadline on the provider's clock: now + the resource's timeout_seconds."""
