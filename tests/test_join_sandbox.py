@@ -24,6 +24,7 @@ from kosmos_api import LocalKosmos
 from loopback import DROP, Faults
 from sandbox import Machine
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
 OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
 PLACEHOLDER = "unused-node-registered-by-kosmos"  # the agent's SCW_SECRET_KEY (templates/join/join.sh.j2)
@@ -370,11 +371,15 @@ def test_the_credentials_of_a_deleted_node_join_nothing_and_are_not_retried(kosm
     kosmos.handle("DELETE", f"/k8s/v1/regions/fr-par/nodes/{node['node_id']}", {}, OPERATOR_SECRET)
     result = machine.run(script_for(kosmos, release, node))
     assert result.returncode != 0
-    assert "failed to get node metadata: 401" in machine.log()
+    assert "failed to get node metadata: 401 Unauthorized" in machine.log()
     assert machine.agent_runs() == 1
     assert machine.state() == (f"failed:agent: Scaleway refused this node's credentials, not retried (k8s-agent "
                                f"status 1; see {machine.root}/var/log/kosmos-join.log)")
     assert kosmos.auth_calls() == 1
+    # The README ("When an API call fails") quotes this case as it happens.
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "`failed to get node metadata: 401 Unauthorized`" in readme
+    assert "`failed:agent: Scaleway refused this node's credentials, not retried ...`" in readme
 
 
 def test_credentials_with_shell_metacharacters_reach_the_cache_intact(kosmos, release, machine, tmp_path):
