@@ -312,6 +312,22 @@ def test_a_host_handed_a_new_node_reinstalls_its_components_for_it(kosmos, relea
     assert_only_its_own_node(kosmos, machine, again, new)
 
 
+def test_a_first_join_of_another_node_on_a_joined_host_is_not_taken_for_a_rerun(kosmos, release, machine):
+    # On-prem: the host's Command is created anew (its pool renamed, or the host moved to another pool) while the
+    # host still runs its old node, whose leave runs only at the end of the update. The join is not forced, yet it
+    # carries another node's credentials: "already joined" would leave the new node never Ready.
+    old, new = register(kosmos, "home-mac"), register(kosmos, "home-mac")
+    assert machine.run(script_for(kosmos, release, old)).returncode == 0
+    again = machine.run(script_for(kosmos, release, new))
+    assert again.returncode == 0, again.stdout
+    assert "already joined" not in machine.log() and "ran another node until now" in machine.log()
+    assert reported(again.stdout)["KOSMOS_NODE_ID"] == new["node_id"]
+    assert_only_its_own_node(kosmos, machine, again, new)
+    # Run again as it is (the same node): nothing to do.
+    assert machine.run(script_for(kosmos, release, new)).returncode == 0
+    assert machine.log().count("already joined") == 1
+
+
 def test_a_forced_rejoin_as_the_same_node_stops_nothing(kosmos, release, machine):
     script = script_for(kosmos, release)
     assert machine.run(script).returncode == 0
