@@ -328,6 +328,28 @@ def test_a_first_join_of_another_node_on_a_joined_host_is_not_taken_for_a_rerun(
     assert machine.log().count("already joined") == 1
 
 
+def test_the_old_pools_leave_spares_a_host_that_joined_another_pool_since(kosmos, release, machine):
+    # On-prem, a pool renamed (a new pool) or a host moved to another pool: the host joins the new pool first, and
+    # only at the end of the update does the old Command's delete run the old pool's leave. It must not undo the
+    # join that replaced it.
+    old_pool = kosmos.pool
+    assert machine.run(script_for(kosmos, release, register(kosmos, "home-mac"))).returncode == 0
+    kosmos.pool = kosmos.add_pool("home-renamed")
+    new = register(kosmos, "home-mac")
+    joined = machine.run(script_for(kosmos, release, new))
+    assert joined.returncode == 0, joined.stdout
+    calls = (machine.root / "systemctl.calls").read_text()
+    result = machine.run(render_leave(JoinInputs(pool_id=f"fr-par/{old_pool.id}", region="fr-par")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (machine.root / "systemctl.calls").read_text() == calls  # nothing stopped
+    assert machine.state() == "ok" and f"not in pool {old_pool.id}" in machine.log()
+    assert json.loads((machine.root / "var/lib/kosmos/node.json").read_text())["id"] == new["node_id"]
+    assert_only_its_own_node(kosmos, machine, joined, new)
+    # The new pool's own leave still leaves.
+    assert machine.run(render_leave(join_inputs(kosmos, release))).returncode == 0
+    assert machine.state() == "left" and not (machine.root / "etc/scw-k8s-userdata").exists()
+
+
 def test_a_forced_rejoin_as_the_same_node_stops_nothing(kosmos, release, machine):
     script = script_for(kosmos, release)
     assert machine.run(script).returncode == 0
