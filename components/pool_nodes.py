@@ -38,9 +38,7 @@ DRAIN_WORKERS = 16
 
 
 class PoolNodesProvider(scw.ScalewayProvider):
-    @staticmethod
-    def _inputs(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if not k.startswith("__") and k not in OUTPUT_FIELDS}
+    OUTPUT_FIELDS = OUTPUT_FIELDS
 
     @staticmethod
     def _pool(props: dict[str, Any]) -> str:
@@ -192,11 +190,10 @@ class PoolNodesProvider(scw.ScalewayProvider):
             self._wait_kubelets(props, members)
         else:
             statuses = {m["node_id"]: "not-waited" for m in members}
-        return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs={**self._inputs(props), "statuses": statuses})
+        return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs={**self.inputs_of(props), "statuses": statuses})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        old_in, new_in = self._inputs(olds), self._inputs(news)
-        changed = sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
+        changed = self.changed_inputs(olds, news)
         return dyn.DiffResult(changes=bool(changed), replaces=[k for k in REPLACE_FIELDS if k in changed],
                               delete_before_replace=False)
 
@@ -211,11 +208,11 @@ class PoolNodesProvider(scw.ScalewayProvider):
             self._wait_kubelets(news, members)
         # ...then the members that left go: drained, deleted, gone.
         self._remove(news, [m for m in olds.get("members") or [] if m["node_id"] not in new_ids])
-        return dyn.UpdateResult(outs={**self._inputs(news), "statuses": statuses})
+        return dyn.UpdateResult(outs={**self.inputs_of(news), "statuses": statuses})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         members = props.get("members") or []
-        outs = {**self._inputs(props), "statuses": self._statuses(props, members)}
+        outs = {**self.inputs_of(props), "statuses": self._statuses(props, members)}
         return dyn.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

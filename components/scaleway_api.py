@@ -69,6 +69,18 @@ class ScalewayProvider(dyn.ResourceProvider):
         """The resource in words, for error messages (a machine, a pool)."""
         return "a kosmos resource"
 
+    OUTPUT_FIELDS: tuple[str, ...] = ()
+    """The provider's computed outputs: everything else in its state is an input."""
+
+    def inputs_of(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The inputs among `props` (inputs or a state's outputs): not the provider blob, not a computed output."""
+        return {k: v for k, v in props.items() if not k.startswith("__") and k not in self.OUTPUT_FIELDS}
+
+    def changed_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+        """The inputs that differ between the old outputs and the new inputs, for diff()."""
+        old_in, new_in = self.inputs_of(olds), self.inputs_of(news)
+        return sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
+
     def __init__(self, clock=None, sleep=None, rand=None) -> None:
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
