@@ -44,12 +44,10 @@ STALE_STATUSES = ("not_ready", "absent", "deleting", "deleted")
 
 
 class NodeIdentityProvider(scw.ScalewayProvider):
+    OUTPUT_FIELDS = OUTPUT_FIELDS
+
     def _describe(self, props: dict[str, Any]) -> str:
         return f"machine {props['machine']!r} in pool {props['pool_name']!r} ({bare_id(props['pool_id'])})"
-
-    @staticmethod
-    def _inputs(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if not k.startswith("__") and k not in OUTPUT_FIELDS}
 
     def subject(self, props: dict[str, Any]) -> str:
         return f"node identity of {self._describe(props)}"
@@ -77,15 +75,14 @@ class NodeIdentityProvider(scw.ScalewayProvider):
                 f"{bare_id(props['pool_id'])} status=creating` and `scw k8s node delete <id>`, or `make status "
                 f"STATUS_ARGS=\"--reap --yes\"` once it is older than the grace period (README, An interrupted run)."
             ) from error
-        outs = {**self._inputs(props), "node_id": metadata["id"], "node_name": metadata.get("name", ""),
+        outs = {**self.inputs_of(props), "node_id": metadata["id"], "node_name": metadata.get("name", ""),
                 "metadata_url": auth.metadata_url, "node_secret_key": auth.node_secret_key, "stale": ""}
         print(f"kosmos: registered node {outs['node_name']} ({outs['node_id']}) for {self._describe(props)}",
               file=sys.stderr)
         return dyn.CreateResult(id_=metadata["id"], outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        old_in, new_in = self._inputs(olds), self._inputs(news)
-        changed = sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
+        changed = self.changed_inputs(olds, news)
         replaces = [k for k in IDENTITY_FIELDS if k in changed]
         if olds.get("stale"):
             # A refresh found the node NotReady or gone: its machine is presumed lost, a new machine gets a new node.
@@ -94,7 +91,7 @@ class NodeIdentityProvider(scw.ScalewayProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         # Settings only (API URL, timeouts, the pool's display name): the node stays.
-        return dyn.UpdateResult(outs={**self._inputs(news), **{k: olds.get(k, "") for k in OUTPUT_FIELDS}})
+        return dyn.UpdateResult(outs={**self.inputs_of(news), **{k: olds.get(k, "") for k in OUTPUT_FIELDS}})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh: marks the identity stale when Scaleway reports its node NotReady or no longer lists it."""

@@ -38,9 +38,7 @@ DRAIN_WORKERS = 16
 
 
 class PoolNodesProvider(scw.ScalewayProvider):
-    @staticmethod
-    def _inputs(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if not k.startswith("__") and k not in OUTPUT_FIELDS}
+    OUTPUT_FIELDS = OUTPUT_FIELDS
 
     @staticmethod
     def _pool(props: dict[str, Any]) -> str:
@@ -49,19 +47,24 @@ class PoolNodesProvider(scw.ScalewayProvider):
     def subject(self, props: dict[str, Any]) -> str:
         return f"the nodes of {self._pool(props)}"
 
-    def _api(self, props: dict[str, Any]):
-        return self.api(props, f"the nodes of {self._pool(props)}")
+    def _phase(self, props: dict[str, Any]) -> tuple[Any, float]:
+        """A phase's API client and deadline (now + timeout_seconds), taken together: an update waits, then removes,
+        each within its own timeout, and the client's retries must stop at the phase's deadline, not at the one an
+        earlier phase of the same call used up."""
+        deadline = self.deadline(props)
+        return self.api(props, f"the nodes of {self._pool(props)}", deadline=deadline), deadline
 
-    def _statuses(self, api, props: dict[str, Any], members: Sequence[dict]) -> dict[str, str]:
+    def _statuses(self, props: dict[str, Any], members: Sequence[dict]) -> dict[str, str]:
+        api, _ = self._phase(props)
         listed = scw.pool_nodes(api, props["cluster_id"], props["pool_id"], props["region"])
         return {m["node_id"]: scw.status_of(listed[m["node_id"]]) if m["node_id"] in listed else "absent"
                 for m in members}
 
-    def _wait_ready(self, api, props: dict[str, Any], members: Sequence[dict]) -> dict[str, str]:
+    def _wait_ready(self, props: dict[str, Any], members: Sequence[dict]) -> dict[str, str]:
         """One list per round for the whole pool until every member is Ready; creation_error fails at once."""
         if not members:
             return {}
-        deadline = self._clock() + float(props["timeout_seconds"])
+        api, deadline = self._phase(props)
         statuses: dict[str, str] = {}
         polls = 0
         for polls in self.polls(deadline, float(props.get("poll_seconds", 5))):
@@ -89,11 +92,11 @@ class PoolNodesProvider(scw.ScalewayProvider):
             "registration.timeoutMinutes or set registration.wait: false to skip waiting."
         )
 
-    def _remove(self, api, props: dict[str, Any], members: Sequence[dict]) -> None:
+    def _remove(self, props: dict[str, Any], members: Sequence[dict]) -> None:
         """Drain (unless skip_drain) and delete every member's node concurrently, then wait until none is listed."""
         if not members:
             return
-        deadline = self._clock() + float(props["timeout_seconds"])
+        api, deadline = self._phase(props)
         region = props["region"]
         kubeconfig = None
         if not props.get("skip_drain"):
@@ -141,7 +144,7 @@ class PoolNodesProvider(scw.ScalewayProvider):
             "their machines are kept. Run the command again once they are gone."
         )
 
-    def _wait_kubelets(self, api, props: dict[str, Any], members: Sequence[dict]) -> None:
+    def _wait_kubelets(self, props: dict[str, Any], members: Sequence[dict]) -> None:
         """With `kubernetes_version` set: until every member's Node is Ready with a kubelet of that version, read
         through the cluster's kubeconfig (one node list per round; rollout.on_version). Scaleway's `ready` says
         nothing of the kubelet's version; a node replaced for a new version must run it before the old ones go."""
@@ -154,7 +157,7 @@ class PoolNodesProvider(scw.ScalewayProvider):
         from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes
         from .rollout import on_version
 
-        deadline = self._clock() + float(props["timeout_seconds"])
+        api, deadline = self._phase(props)
         call = retrying_kubernetes(RetryPolicy(clock=self._clock, sleep=self._sleep), deadline)
         wanted = {m["node_name"] for m in members}
         late: set[str] = wanted
@@ -183,39 +186,37 @@ class PoolNodesProvider(scw.ScalewayProvider):
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         members = props.get("members") or []
         if props.get("wait", True):
-            statuses = self._wait_ready(self._api(props), props, members)
-            self._wait_kubelets(self._api(props), props, members)
+            statuses = self._wait_ready(props, members)
+            self._wait_kubelets(props, members)
         else:
             statuses = {m["node_id"]: "not-waited" for m in members}
-        return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs={**self._inputs(props), "statuses": statuses})
+        return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs={**self.inputs_of(props), "statuses": statuses})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        old_in, new_in = self._inputs(olds), self._inputs(news)
-        changed = sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
+        changed = self.changed_inputs(olds, news)
         return dyn.DiffResult(changes=bool(changed), replaces=[k for k in REPLACE_FIELDS if k in changed],
                               delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        api = self._api(news)
         members = news.get("members") or []
         old_statuses = olds.get("statuses") or {}
         new_ids = {m["node_id"] for m in members}
         statuses = {m["node_id"]: old_statuses.get(m["node_id"], "not-waited") for m in members}
         if news.get("wait", True):
             # New machines (and any member never seen Ready, e.g. created with wait: false) first...
-            statuses.update(self._wait_ready(api, news, [m for m in members if statuses[m["node_id"]] != "ready"]))
-            self._wait_kubelets(api, news, members)
+            statuses.update(self._wait_ready(news, [m for m in members if statuses[m["node_id"]] != "ready"]))
+            self._wait_kubelets(news, members)
         # ...then the members that left go: drained, deleted, gone.
-        self._remove(api, news, [m for m in olds.get("members") or [] if m["node_id"] not in new_ids])
-        return dyn.UpdateResult(outs={**self._inputs(news), "statuses": statuses})
+        self._remove(news, [m for m in olds.get("members") or [] if m["node_id"] not in new_ids])
+        return dyn.UpdateResult(outs={**self.inputs_of(news), "statuses": statuses})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         members = props.get("members") or []
-        outs = {**self._inputs(props), "statuses": self._statuses(self._api(props), props, members)}
+        outs = {**self.inputs_of(props), "statuses": self._statuses(props, members)}
         return dyn.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        self._remove(self._api(props), props, props.get("members") or [])
+        self._remove(props, props.get("members") or [])
 
 
 @dataclass

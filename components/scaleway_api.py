@@ -69,6 +69,18 @@ class ScalewayProvider(dyn.ResourceProvider):
         """The resource in words, for error messages (a machine, a pool)."""
         return "a kosmos resource"
 
+    OUTPUT_FIELDS: tuple[str, ...] = ()
+    """The provider's computed outputs: everything else in its state is an input."""
+
+    def inputs_of(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The inputs among `props` (inputs or a state's outputs): not the provider blob, not a computed output."""
+        return {k: v for k, v in props.items() if not k.startswith("__") and k not in self.OUTPUT_FIELDS}
+
+    def changed_inputs(self, olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+        """The inputs that differ between the old outputs and the new inputs, for diff()."""
+        old_in, new_in = self.inputs_of(olds), self.inputs_of(news)
+        return sorted(k for k in set(old_in) | set(new_in) if old_in.get(k) != new_in.get(k))
+
     def __init__(self, clock=None, sleep=None, rand=None) -> None:
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
@@ -83,8 +95,9 @@ class ScalewayProvider(dyn.ResourceProvider):
             "api_url": req.config.get("scaleway:apiUrl"),
         }
 
-    def api(self, props: dict[str, Any], what: str):
-        """A K8SV1API with the operator's credentials; `what` names the resource in the error."""
+    def api(self, props: dict[str, Any], what: str, deadline: Optional[float] = None):
+        """A K8SV1API with the operator's credentials whose calls retry until `deadline` (default: now + the
+        resource's timeout_seconds); `what` names the resource in the error."""
         from scaleway import Client
         from scaleway.k8s.v1 import K8SV1API
 
@@ -108,9 +121,10 @@ class ScalewayProvider(dyn.ResourceProvider):
             ) from None
         from .retry import retrying_scaleway
 
-        # Every call retries 429/5xx/no answer within this operation's timeout (the caller's own deadline, taken
-        # just after, is the same within milliseconds).
-        return retrying_scaleway(api, deadline=self.deadline(props), policy=self.retry_policy())
+        # Every call retries 429/5xx/no answer within this operation's timeout (a caller that takes its own deadline
+        # just after gets the same within milliseconds; one with several phases passes each phase's).
+        return retrying_scaleway(api, deadline=self.deadline(props) if deadline is None else deadline,
+                                 policy=self.retry_policy())
 
     def deadline(self, props: dict[str, Any]) -> float:
         """This operation's deadline on the provider's clock: now + the resource's timeout_seconds."""

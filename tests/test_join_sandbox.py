@@ -24,6 +24,7 @@ from kosmos_api import LocalKosmos
 from loopback import DROP, Faults
 from sandbox import Machine
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
 OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
 PLACEHOLDER = "unused-node-registered-by-kosmos"  # the agent's SCW_SECRET_KEY (templates/join/join.sh.j2)
@@ -311,6 +312,44 @@ def test_a_host_handed_a_new_node_reinstalls_its_components_for_it(kosmos, relea
     assert_only_its_own_node(kosmos, machine, again, new)
 
 
+def test_a_first_join_of_another_node_on_a_joined_host_is_not_taken_for_a_rerun(kosmos, release, machine):
+    # On-prem: the host's Command is created anew (its pool renamed, or the host moved to another pool) while the
+    # host still runs its old node, whose leave runs only at the end of the update. The join is not forced, yet it
+    # carries another node's credentials: "already joined" would leave the new node never Ready.
+    old, new = register(kosmos, "home-mac"), register(kosmos, "home-mac")
+    assert machine.run(script_for(kosmos, release, old)).returncode == 0
+    again = machine.run(script_for(kosmos, release, new))
+    assert again.returncode == 0, again.stdout
+    assert "already joined" not in machine.log() and "ran another node until now" in machine.log()
+    assert reported(again.stdout)["KOSMOS_NODE_ID"] == new["node_id"]
+    assert_only_its_own_node(kosmos, machine, again, new)
+    # Run again as it is (the same node): nothing to do.
+    assert machine.run(script_for(kosmos, release, new)).returncode == 0
+    assert machine.log().count("already joined") == 1
+
+
+def test_the_old_pools_leave_spares_a_host_that_joined_another_pool_since(kosmos, release, machine):
+    # On-prem, a pool renamed (a new pool) or a host moved to another pool: the host joins the new pool first, and
+    # only at the end of the update does the old Command's delete run the old pool's leave. It must not undo the
+    # join that replaced it.
+    old_pool = kosmos.pool
+    assert machine.run(script_for(kosmos, release, register(kosmos, "home-mac"))).returncode == 0
+    kosmos.pool = kosmos.add_pool("home-renamed")
+    new = register(kosmos, "home-mac")
+    joined = machine.run(script_for(kosmos, release, new))
+    assert joined.returncode == 0, joined.stdout
+    calls = (machine.root / "systemctl.calls").read_text()
+    result = machine.run(render_leave(JoinInputs(pool_id=f"fr-par/{old_pool.id}", region="fr-par")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (machine.root / "systemctl.calls").read_text() == calls  # nothing stopped
+    assert machine.state() == "ok" and f"not in pool {old_pool.id}" in machine.log()
+    assert json.loads((machine.root / "var/lib/kosmos/node.json").read_text())["id"] == new["node_id"]
+    assert_only_its_own_node(kosmos, machine, joined, new)
+    # The new pool's own leave still leaves.
+    assert machine.run(render_leave(join_inputs(kosmos, release))).returncode == 0
+    assert machine.state() == "left" and not (machine.root / "etc/scw-k8s-userdata").exists()
+
+
 def test_a_forced_rejoin_as_the_same_node_stops_nothing(kosmos, release, machine):
     script = script_for(kosmos, release)
     assert machine.run(script).returncode == 0
@@ -370,11 +409,15 @@ def test_the_credentials_of_a_deleted_node_join_nothing_and_are_not_retried(kosm
     kosmos.handle("DELETE", f"/k8s/v1/regions/fr-par/nodes/{node['node_id']}", {}, OPERATOR_SECRET)
     result = machine.run(script_for(kosmos, release, node))
     assert result.returncode != 0
-    assert "failed to get node metadata: 401" in machine.log()
+    assert "failed to get node metadata: 401 Unauthorized" in machine.log()
     assert machine.agent_runs() == 1
     assert machine.state() == (f"failed:agent: Scaleway refused this node's credentials, not retried (k8s-agent "
                                f"status 1; see {machine.root}/var/log/kosmos-join.log)")
     assert kosmos.auth_calls() == 1
+    # The README ("When an API call fails") quotes this case as it happens.
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "`failed to get node metadata: 401 Unauthorized`" in readme
+    assert "`failed:agent: Scaleway refused this node's credentials, not retried ...`" in readme
 
 
 def test_credentials_with_shell_metacharacters_reach_the_cache_intact(kosmos, release, machine, tmp_path):

@@ -393,3 +393,14 @@ def test_both_providers_as_pulumis_dynamic_host_drives_them(kosmos, kube, tmp_pa
         host.Delete(proto.DeleteRequest(id=created.id, properties=struct(outs)), timeout=60)
     assert kosmos.live_nodes() == [] and kosmos.pool.size == 2
     assert f"/api/v1/nodes/{outs['node_name']}" in kube.paths("PATCH")  # cordoned through Kubernetes
+
+
+def test_not_waiting_removes_the_old_node_of_a_replacement_before_the_new_one_is_ready(kosmos):
+    # README (Watching progress): with wait: false a replacement does not wait for its new node.
+    old = identity(kosmos, "civo-lon1-0")
+    provider = configured(PoolNodesProvider)
+    outs = provider.create(pool_props(kosmos, [old], wait=False, skip_drain=True)).outs
+    new = identity(kosmos, "civo-lon1-0", boot=False)
+    updated = provider.update("p", outs, pool_props(kosmos, [new], wait=False, skip_drain=True)).outs
+    assert updated["statuses"] == {new["node_id"]: "not-waited"}
+    assert [(n["id"], n["status"]) for n in kosmos.live_nodes()] == [(new["node_id"], "creating")]

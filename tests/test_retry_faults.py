@@ -284,3 +284,27 @@ def test_n_machines_cost_two_requests_each_and_one_list_per_pool_per_round(kosmo
     per_node = (len(answered) + retried + len(waited)) / count
     print(f"requests per node: {per_node:.2f} ({retried} of them retries of a fault)")
     assert per_node == 2 + (retried + 3) / count
+
+
+def test_an_update_whose_wait_took_most_of_the_timeout_still_retries_while_removing_the_old_node(kosmos):
+    # update() waits for the new members (up to timeout_seconds), then removes the old ones with a deadline of its
+    # own (timeout_seconds again). The removal's API calls must retry within that second deadline, not within what
+    # the wait left of the first: a 429 right after a long wait is still transient.
+    now = [0.0]
+    old, new = machines(kosmos, 1) + [configured(NodeIdentityProvider).create(
+        identity_props(kosmos, "civo-lon1-1")).outs]
+
+    def sleep(seconds: float) -> None:
+        if now[0] < 19.0:  # the new machine takes 19 of the 20 seconds to come up
+            now[0] = 19.0
+            kosmos.boot(new["node_id"])
+        now[0] += seconds
+        time.sleep(min(seconds, 0.05))
+
+    provider = configured(PoolNodesProvider, clock=lambda: now[0], sleep=sleep)
+    outs = provider.create(pool_props(kosmos, [old], skip_drain=True)).outs
+    kosmos.faults = Faults(script=[429], retry_after="2", only=lambda m, p: m == "GET" and p.endswith(old["node_id"]))
+    updated = provider.update("p", outs, pool_props(kosmos, [new], skip_drain=True)).outs
+    assert updated["statuses"] == {new["node_id"]: "ready"}
+    assert len(kosmos.faults.injected) == 1  # the removal's first call got the 429, and was retried
+    assert [n["id"] for n in kosmos.live_nodes()] == [new["node_id"]]

@@ -59,6 +59,14 @@ stop_agent_units() {
   done
 }
 
+# An on-prem host moved to another pool (or whose pool was renamed, a new pool) joined it before this pool's leave
+# runs (Pulumi deletes the old Command last): the node the join recorded belongs to another pool, leave it be.
+if [ -r "$NODE_FILE" ] && [ -s "$NODE_FILE" ] && [[ "$(<"$NODE_FILE")" != *"\"pool_id\": \"$POOL_ID\""* ]]; then
+  CURRENT_STEP=finished
+  log "this machine joined another pool since ($(<"$NODE_FILE")): not in pool $POOL_ID, nothing to leave"
+  trap - EXIT
+  exit 0
+fi
 step leave "leaving the Kosmos pool $POOL_ID"
 if [ "$(id -u)" -ne 0 ]; then
   fail "must run as root (running as uid $(id -u)); re-run with sudo"

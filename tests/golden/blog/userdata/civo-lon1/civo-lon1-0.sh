@@ -106,7 +106,9 @@ print_identity() {
   printf 'KOSMOS_NODE_NAME=%s\n' "$(json_field name <<<"$json")"
 }
 
-if [ "${KOSMOS_JOIN_FORCE:-0}" != 1 ] && [ -f "$STATE_FILE" ] && [ "$(<"$STATE_FILE")" = ok ] && [ -s "$NODE_FILE" ]; then
+NODE_USERDATA=REDACTED-NODE-CREDENTIALS
+if [ "${KOSMOS_JOIN_FORCE:-0}" != 1 ] && [ -f "$STATE_FILE" ] && [ "$(<"$STATE_FILE")" = ok ] && [ -s "$NODE_FILE" ] \
+  && [ -r "$AGENT_USERDATA" ] && [ "$(<"$AGENT_USERDATA")" = "$NODE_USERDATA" ]; then
   CURRENT_STEP=finished
   log "already joined pool $POOL_ID; nothing to do (KOSMOS_JOIN_FORCE=1 runs the agent again)"
   print_identity
@@ -119,7 +121,6 @@ if [ "$(id -u)" -ne 0 ]; then
   fail "must run as root (running as uid $(id -u)); re-run with sudo"
 fi
 
-NODE_USERDATA=REDACTED-NODE-CREDENTIALS
 stop_agent_units() {
   local unit
   command -v systemctl >/dev/null 2>&1 || return 0
