@@ -24,10 +24,9 @@ from typing import Any, Callable, Optional
 import pulumi
 import yaml
 from google.protobuf import json_format
-from pulumi.runtime import config as runtime_config
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.stack import run_pulumi_func
+
+from . import sdk
+from .sdk import MockMonitor
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MAIN = REPO / "__main__.py"
@@ -415,9 +414,9 @@ class Registration:
 
 def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
     """Returns (redacted, unwrapped) copies, recording where secrets were."""
-    if rpc.is_rpc_secret(value):
+    if sdk.is_rpc_secret(value):
         secret_paths.append(path)
-        _, raw = _redact(rpc.unwrap_rpc_secret(value), path, [])
+        _, raw = _redact(sdk.unwrap_rpc_secret(value), path, [])
         return SECRET, raw
     if isinstance(value, dict):
         red, raw = {}, {}
@@ -461,7 +460,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
         secret_paths: list[str] = []
-        redacted, _ = _redact(rpc.deserialize_properties(request.outputs, keep_unknowns=True), "", secret_paths)
+        redacted, _ = _redact(sdk.deserialize(request.outputs, keep_unknowns=True), "", secret_paths)
         self.outputs[request.urn] = RegisteredOutputs(redacted, secret_paths)
         return super().RegisterResourceOutputs(request)
 
@@ -469,7 +468,7 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        props = rpc.deserialize_properties(request.object)
+        props = sdk.deserialize(request.object)
         secret_paths: list[str] = []
         redacted, raw = _redact(props, "", secret_paths)
         if "__provider" in redacted:
@@ -559,9 +558,7 @@ def _run_in_stack(program: pathlib.Path) -> None:
     register them as the root's outputs. set_mocks registered the root's outputs up front (empty), so without this
     the exports would never be serialised and their cost would be missing from the benchmark."""
     runpy.run_path(str(program), run_name="__main__")
-    root = settings.get_root_resource()
-    root._outputs_registered = False  # pulumi 3.272: Stack._finish registers once; set_mocks already called it
-    root._finish()
+    sdk.finish_stack()
 
 
 def _new_loop() -> tuple[asyncio.AbstractEventLoop, list[asyncio.AbstractEventLoop]]:
@@ -641,15 +638,15 @@ def run_program(
     if versions is not None:
         versions.CLOCK = clock  # the plan's version warnings are dated by the same clock
     try:
-        settings.reset_options()
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-        runtime_config.set_all_config(dict(config), list(secret_keys or []))
+        sdk.reset()
+        sdk.set_mocks(mocks, project=PROJECT, stack=stack, monitor=monitor, logger=logger)
+        sdk.set_config(config, list(secret_keys or []))
         try:
-            loop.run_until_complete(run_pulumi_func(lambda: _run_in_stack(program)))
+            loop.run_until_complete(sdk.run(lambda: _run_in_stack(program)))
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             error = exc
         if error is None and record:
-            root = settings.get_root_resource()
+            root = sdk.root_resource()
             for name, out in dict(getattr(root, "outputs", {}) or {}).items():
                 out = pulumi.Output.from_input(out)
                 exports[name] = Export(
@@ -660,7 +657,7 @@ def run_program(
     finally:
         if versions is not None:
             versions.CLOCK = None
-        runtime_config.set_all_config({}, [])
+        sdk.set_config({}, [])
         _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)
         if sys_path_added:
