@@ -14,13 +14,16 @@ generation is a new node, and the machine is replaced with its identity (its rep
 After a refresh that found the node NotReady or gone (its machine deleted outside Pulumi), `stale` is set and the
 next diff replaces the identity, hence the machine: the new machine never shares the old node.
 
-Interrupted create: `auth_external_node` succeeded but the process died (or the metadata GET kept failing) before
-Pulumi recorded the identity. Scaleway then lists a node in `creating` that no machine holds; kosmos cannot know its
-id, so the error names the pool and the README says how to remove it (`scw k8s node list pool-id=… status=creating`).
+Interrupted create: `auth_external_node` succeeded but the process died (or the metadata GET failed for good: a
+4xx, or transient faults past the identity's timeout, components/retry.py) before Pulumi recorded the identity.
+Scaleway then lists a node in `creating` that no machine holds and nobody has the secret of; kosmos cannot know its
+id, so the error names the pool and how to remove it (`make status --reap` once it is past the grace period, or
+`scw k8s node list pool-id=… status=creating`; README, "An interrupted run").
 """
 
 from __future__ import annotations
 
+import http.client
 import sys
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -38,7 +41,6 @@ SECRET_OUTPUTS = ["metadata_url", "node_secret_key"]
 # Statuses a refresh takes as "this node's machine is gone": its kubelet stopped reporting (not_ready), or Scaleway
 # no longer lists the node (absent). See README, "A machine deleted outside Pulumi".
 STALE_STATUSES = ("not_ready", "absent", "deleting", "deleted")
-METADATA_ATTEMPTS = 3
 
 
 class NodeIdentityProvider(scw.ScalewayProvider):
@@ -49,24 +51,32 @@ class NodeIdentityProvider(scw.ScalewayProvider):
     def _inputs(d: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in d.items() if not k.startswith("__") and k not in OUTPUT_FIELDS}
 
+    def subject(self, props: dict[str, Any]) -> str:
+        return f"node identity of {self._describe(props)}"
+
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        from .retry import RetryExhausted, urllib_fault
+
         api = self.api(props, f"the node identity of {self._describe(props)}")
         auth = scw.register_external_node(api, props["pool_id"], props["region"])
-        metadata, error = None, None
-        for attempt in range(METADATA_ATTEMPTS):
-            try:
-                metadata = scw.node_metadata(auth.metadata_url, auth.node_secret_key)
-                break
-            except (OSError, ValueError, scw.ScalewayError) as exc:
-                error = exc
-                if attempt + 1 < METADATA_ATTEMPTS:
-                    self._sleep(2**attempt)
-        if metadata is None or not metadata.get("id"):
+        # The metadata GET retries like every API call (429/5xx/no answer, each attempt bounded), within the
+        # identity's deadline; a 401/403/404 is final. Either way the node exists now and only this create knows it.
+        policy, deadline = self.retry_policy(), self.deadline(props)
+        try:
+            metadata = policy.call(
+                "GET node metadata",
+                lambda: scw.node_metadata(auth.metadata_url, auth.node_secret_key,
+                                          timeout=policy.attempt_timeout(deadline)[1]),
+                deadline=deadline, transient=lambda exc: urllib_fault(exc, now=policy.now))
+            if not isinstance(metadata, dict) or not metadata.get("id"):
+                raise ValueError(f"no node id in the answer: {str(metadata)[:200]}")
+        except (RetryExhausted, OSError, ValueError, http.client.HTTPException) as error:
             raise scw.ScalewayError(
                 f"registered a node for {self._describe(props)} but could not read its metadata ({error}). Scaleway "
                 f"lists it in `creating` with no machine: remove it with `scw k8s node list pool-id="
-                f"{bare_id(props['pool_id'])} status=creating` and `scw k8s node delete <id>` (README, Node identity)."
-            )
+                f"{bare_id(props['pool_id'])} status=creating` and `scw k8s node delete <id>`, or `make status "
+                f"STATUS_ARGS=\"--reap --yes\"` once it is older than the grace period (README, An interrupted run)."
+            ) from error
         outs = {**self._inputs(props), "node_id": metadata["id"], "node_name": metadata.get("name", ""),
                 "metadata_url": auth.metadata_url, "node_secret_key": auth.node_secret_key, "stale": ""}
         print(f"kosmos: registered node {outs['node_name']} ({outs['node_id']}) for {self._describe(props)}",

@@ -46,6 +46,9 @@ class PoolNodesProvider(scw.ScalewayProvider):
     def _pool(props: dict[str, Any]) -> str:
         return f"pool {props['pool_name']!r} ({bare_id(props['pool_id'])})"
 
+    def subject(self, props: dict[str, Any]) -> str:
+        return f"the nodes of {self._pool(props)}"
+
     def _api(self, props: dict[str, Any]):
         return self.api(props, f"the nodes of {self._pool(props)}")
 

@@ -12,7 +12,8 @@ Why here and not in the clients: the Scaleway SDK does not retry (scaleway-sdk-p
 status >= 400, whose `status_code` and `response.headers` carry the status and `Retry-After`; connection failures
 surface as `requests.exceptions.ConnectionError`/`Timeout`). The Kubernetes client (kubernetes 31.0.0,
 client/rest.py) raises `ApiException` with `.status` and `.headers` for a non-2xx answer, and urllib3 errors
-(`MaxRetryError`, `ProtocolError`, `ReadTimeoutError`) when no answer came.
+(`MaxRetryError`, `ProtocolError`, `ReadTimeoutError`) when no answer came. The node-metadata GET is plain urllib
+(it follows the URL the API returned, as k8s-agent does): `urllib_fault` classifies its HTTPError/URLError/OSError.
 
 A POST is retried like any call: the only POST kosmos makes to Scaleway is `auth_external_node`, and whether a lost
 answer created a node is unknowable from here either way (failing the run leaves the same orphan as retrying).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import http.client
 import random as _random
 import sys
 import threading
@@ -165,6 +167,23 @@ def http_fault(exc: BaseException, *, now: Callable[[], float] = time.time) -> O
     if response is not None and getattr(response, "status_code", None) is not None:
         return _status_fault(response.status_code, response.headers, scaleway_message(response), now)
     return _connection_fault(exc)
+
+
+def urllib_fault(exc: BaseException, *, now: Callable[[], float] = time.time) -> Optional[Fault]:
+    """`transient` for RetryPolicy.call around a plain `urllib.request.urlopen` (the node-metadata GET, which follows
+    the URL the API gave, as k8s-agent does): an `HTTPError` (`.code`, `.headers`) is transient for 429 and 5xx; no
+    answer (`URLError`, a reset, a timeout: all OSError) is transient unless it is a certificate problem."""
+    import ssl
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return _status_fault(exc.code, exc.headers, str(exc.reason or ""), now)
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+        return None
+    if isinstance(exc, (OSError, http.client.HTTPException)):  # URLError, ConnectionError, TimeoutError, ...
+        return Fault(f"no answer ({type(exc).__name__}: {exc})")
+    return None
 
 
 # -- Scaleway (scaleway-sdk-python) ----------------------------------------------------------------------------------

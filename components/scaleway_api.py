@@ -18,7 +18,6 @@ import functools
 import json
 import random
 import time
-import urllib.error
 import urllib.request
 from typing import Any, Iterator, Optional
 
@@ -57,6 +56,19 @@ class ScalewayProvider(dyn.ResourceProvider):
     provider before configure()) and the injectable clock, sleep and randomness (plain functions pickle by
     reference)."""
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Every CRUD method of a provider names its resource when a Scaleway call fails for good: the one place
+        that turns RetryExhausted / ScalewayApiError (components/retry.py), whose messages name only the call, into
+        the error Pulumi prints, "<machine or pool>: <call>: <what the API said>"."""
+        super().__init_subclass__(**kwargs)
+        for name in ("create", "read", "update", "delete"):
+            if name in cls.__dict__:
+                setattr(cls, name, _naming_failures(cls.__dict__[name]))
+
+    def subject(self, props: dict[str, Any]) -> str:
+        """The resource in words, for error messages (a machine, a pool)."""
+        return "a kosmos resource"
+
     def __init__(self, clock=None, sleep=None, rand=None) -> None:
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
@@ -94,12 +106,21 @@ class ScalewayProvider(dyn.ResourceProvider):
                 "(`pulumi config set scaleway:accessKey …`, `pulumi config set --secret scaleway:secretKey`) or as "
                 "SCW_ACCESS_KEY/SCW_SECRET_KEY."
             ) from None
-        from .retry import RetryPolicy, retrying_scaleway
+        from .retry import retrying_scaleway
 
         # Every call retries 429/5xx/no answer within this operation's timeout (the caller's own deadline, taken
         # just after, is the same within milliseconds).
-        deadline = self._clock() + float(props.get("timeout_seconds", 15 * 60))
-        return retrying_scaleway(api, deadline=deadline, policy=RetryPolicy(clock=self._clock, sleep=self._sleep))
+        return retrying_scaleway(api, deadline=self.deadline(props), policy=self.retry_policy())
+
+    def deadline(self, props: dict[str, Any]) -> float:
+        """This operation's deadline on the provider's clock: now + the resource's timeout_seconds."""
+        return self._clock() + float(props.get("timeout_seconds", 15 * 60))
+
+    def retry_policy(self):
+        """The retry policy (components/retry.py) on this provider's clock and sleep."""
+        from .retry import RetryPolicy
+
+        return RetryPolicy(clock=self._clock, sleep=self._sleep)
 
     def polls(self, deadline: float, delay: float) -> Iterator[int]:
         """Yield the poll count, sleeping with back-off (×1.5 up to MAX_POLL_SECONDS, jittered) between polls; stop
@@ -113,6 +134,22 @@ class ScalewayProvider(dyn.ResourceProvider):
                 return
             self._sleep(pause)
             delay = min(delay * 1.5, MAX_POLL_SECONDS)
+
+
+def _naming_failures(method):
+    @functools.wraps(method)
+    def named(self, *args):
+        from scaleway_core.api import ScalewayException
+
+        from .retry import RetryExhausted
+
+        try:
+            return method(self, *args)
+        except (RetryExhausted, ScalewayException) as exc:
+            # args[-1]: the props of create(props), read(id, props), delete(id, props), update(id, olds, news).
+            raise ScalewayError(f"{self.subject(args[-1])}: {exc}") from exc
+
+    return named
 
 
 def get_node(api, node_id: str, region: str):
@@ -164,17 +201,15 @@ def register_external_node(api, pool_id: str, region: str):
 
 
 def node_metadata(metadata_url: str, node_secret_key: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict:
-    """GET metadata_url with `X-Auth-Token: <node secret>`, as k8s-agent metadata.go getNodeMetadata does.
+    """One GET of metadata_url with `X-Auth-Token: <node secret>`, as k8s-agent metadata.go getNodeMetadata does;
+    urllib's HTTPError/URLError/OSError as they come, for the caller's retry policy (retry.urllib_fault).
 
     Not the SDK's get_node_metadata: that builds its URL from the client's API URL and authenticates with the
     client's secret key, which must be an IAM key (Client validates its format); the agent follows `metadata_url`
     as given, so does kosmos."""
     request = urllib.request.Request(metadata_url, method="GET", headers={"X-Auth-Token": node_secret_key})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (an https URL from the API)
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise ScalewayError(f"GET node metadata answered HTTP {exc.code} {exc.reason}") from None
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (an https URL from the API)
+        return json.loads(response.read())
 
 
 def cluster_kubeconfig(api, cluster_id: str, region: str) -> str:

@@ -2,8 +2,9 @@
 
 Three views, joined by the node's identity, never by an address:
 - declared: the stack's outputs (`pulumi stack output --json --show-secrets`, or --outputs FILE): per external pool
-  the machines with the `nodeId`/`nodeName` of the Kosmos node each one claims, and `poolIds`, `clusterId`,
-  `kubeconfig`;
+  the machines with the `nodeId`/`nodeName` of the node kosmos registered for each (NodeIdentity; the shape of
+  MachineSet.pool_summary in clouds/base.py), and `poolIds`, `clusterId`, `kubeconfig`. A machine claims its node by
+  `nodeId`;
 - Scaleway: the nodes of every pool (K8SV1API.list_nodes_all) and the control plane's version (get_cluster), with
   the stack file's `scaleway:apiUrl` and the credentials of SCW_* or the scw config file;
 - Kubernetes (when reachable: KUBECONFIG, else the stack's kubeconfig output): each node's Ready condition, kubelet
@@ -13,7 +14,7 @@ A table per pool, one row per declared machine (and one per node no machine clai
 orphans, nodes not Ready, kubelets behind the control plane, labels missing, machines with no node. `--reap` deletes
 orphans (with `--yes`), never a node a declared machine claims.
 
-Every outside call goes through `Apis`, one small adapter, so it can be wrapped (retries) in one place.
+Every outside call goes through `Apis`, one small adapter, each request retried and bounded by components/retry.py.
 """
 
 from __future__ import annotations
@@ -33,14 +34,32 @@ from typing import Any, Callable, Optional
 
 from .userdata import bare_id
 
-# A `pulumi up` registers each machine's node (NodeIdentity, before the machine exists) but writes the stack output
-# that claims it only when the whole update ends, which lasts as long as its slowest machine takes to boot, join and
-# turn Ready (the registration timeout, 20 minutes by default) plus the cloud's provisioning. An unclaimed node younger
-# than this is reported as "registering", not as an orphan, and is never reaped.
-DEFAULT_GRACE_MINUTES = 60
+# A `pulumi up` registers each machine's node (NodeIdentity, before the machine exists), but `pulumi stack output`
+# claims it only once Pulumi records the stack's outputs (at the latest when the update ends). From the registration
+# that takes the cloud's provisioning (PROVISIONING_MINUTES, unverified: bare metal is the slowest), then the pool's
+# readiness update (PoolNodes: Ready wait, drain and delete of the machines it replaces, one deadline of
+# registration.timeoutMinutes), then the replaced identities' deletes (the same timeout). An unclaimed node younger
+# than that (grace_minutes) is "registering", not an orphan, and is never reaped. A node an interrupted identity
+# create left (identity.py) is never claimed: it stays `creating` and is an orphan once older than that.
+PROVISIONING_MINUTES = 30
+
+
+def grace_minutes(config: dict, pool: str) -> float:
+    """2 x the pool's registration.timeoutMinutes (stack file; spec default) + PROVISIONING_MINUTES: 60 by default."""
+    from .spec import RegistrationSpec
+
+    entry = next((p for p in config.get("kosmos:externalPools") or [] if isinstance(p, dict) and p.get("name") == pool),
+                 {})
+    timeout = (entry.get("registration") or {}).get("timeoutMinutes", RegistrationSpec.timeout_minutes)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):  # `pulumi up` would refuse it anyway
+        timeout = RegistrationSpec.timeout_minutes
+    return 2 * float(timeout) + PROVISIONING_MINUTES
+
+
 RECLAIM = "`pulumi up --refresh` (a declared machine claims it: status never deletes it)"
 # Scaleway's Kosmos docs: upgrading a pool does not upgrade the external nodes it has (FACTS.md, Kubernetes versions).
-REPLACE = "replace its machine (`pulumi up --replace <its machine's URN>`): a pool upgrade skips external nodes"
+REPLACE = ("set `kosmos:cluster.version` to the control plane's and `pulumi up` (it rolls the pool's machines: README, "
+           "Upgrading); if it says so already, `pulumi up --replace <the machine's URN>`")
 UPGRADE = "upgrade the pool (Scaleway replaces its nodes)"
 REAP = "`--reap --yes` drains and deletes it"
 
@@ -308,10 +327,10 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
                    (node or {}).get("id") or identity.get("nodeId"))
     where = {"pool": pool, "machine": machine, "nodeName": row["nodeName"], "nodeId": row["nodeId"]}
     if node is None:
-        declared = identity.get("nodeId") or identity.get("nodeName")
+        declared = identity.get("nodeId")
         row["scaleway"] = "gone" if declared else "no node"
         why = ("Scaleway no longer lists its node" if declared
-               else "the stack output names no node for it (no nodeId/nodeName)")
+               else "the stack output names no node id for it (written by a kosmos from before node identities)")
         attention.append({"kind": "no-node", **where, "detail": why, "fix": RECLAIM})
         return row
     row["scaleway"], row["ageSeconds"] = node["status"], _age_seconds(node["createdAt"], now)
@@ -329,7 +348,12 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
             if labels:
                 row["labelsMissing"] = sorted(k for k, v in labels.items() if kube["labels"].get(k) != v)
     if problems:
-        detail = "; ".join(problems) + (" (its machine may be gone or stopped)" if machine else "")
+        # kosmos registers a machine's node before the machine exists: `creating` until its kubelet first reaches
+        # the cluster, so a claimed node still `creating` is a machine that never joined.
+        why = ("" if not machine else " (its machine never joined: not booted, or its join failed, see "
+               "/var/log/kosmos-join.log on it)" if node["status"] == "creating" else
+               " (its machine may be gone or stopped)")
+        detail = "; ".join(problems) + why
         attention.append({"kind": "not-ready", **where, "detail": detail,
                           "fix": RECLAIM if machine else "Scaleway manages this pool's nodes"})
     kubelet, control = _version(row["kubelet"]), _version(views.control_plane)
@@ -342,7 +366,9 @@ def _row(pool: str, machine: Optional[str], node: Optional[dict], views: Views, 
     return row
 
 
-def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: float, now: dt.datetime) -> dict:
+def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: Callable[[str], float],
+                 now: dt.datetime) -> dict:
+    """`grace_seconds(pool)`: how young an unclaimed node of that pool must be to count as registering."""
     declared = outputs.get("nodes") or {}
     attention: list[dict] = []
     registering: list[dict] = []
@@ -353,18 +379,20 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
         pool = {"name": name, "poolId": pool_id, "managedBy": "kosmos" if summary is not None else "scaleway",
                 "cloud": (summary or {}).get("cloud", "scaleway"), "region": (summary or {}).get("region"),
                 "rows": []}
+        grace = pool["graceSeconds"] = grace_seconds(name) if summary is not None else None
         if summary is None:  # a Scaleway pool: Scaleway owns its nodes, nothing to claim
             pool["rows"] = [_row(name, None, n, views, {}, now, attention) for n in listed]
             pools.append(pool)
             continue
-        by_id, by_name = {n["id"]: n for n in listed}, {n["name"]: n for n in listed}
+        by_id = {n["id"]: n for n in listed}
         claimed = set()
-        # A machine the outputs name no node for (outputs written before nodeId/nodeName existed) may own any
-        # unclaimed node of its pool: none of them is an orphan until `pulumi up` records the ids.
-        unknown = [m["machine"] for m in summary.get("machines") or [] if not (m.get("nodeId") or m.get("nodeName"))]
+        # Every machine of this kosmos has its node's id in the outputs (NodeIdentity). One without (outputs written
+        # by a kosmos from before node identities) may own any unclaimed node of its pool: none of them is an orphan
+        # until `pulumi up` records the ids.
+        unknown = [m["machine"] for m in summary.get("machines") or [] if not m.get("nodeId")]
         for machine in summary.get("machines") or []:
             node_id, node_name = machine.get("nodeId"), machine.get("nodeName")
-            node = by_id.get(node_id) if node_id else by_name.get(node_name) if node_name else None
+            node = by_id.get(node_id) if node_id else None
             if node is not None:
                 claimed.add(node["id"])
             pool["rows"].append(_row(name, machine["machine"], node, views, summary.get("labels") or {}, now,
@@ -384,10 +412,10 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
                 row["unclaimed"] = "unmatched"
                 registering.append({**item, "detail": f"claimed by no machine, but {', '.join(unknown)} name(s) no "
                                     "node in the stack outputs: not an orphan until `pulumi up` records the ids"})
-            elif age is None or age < grace_seconds:
+            elif age is None or age < grace:
                 row["unclaimed"] = "registering"
                 registering.append({**item, "detail": f"registered {age_text(age)} ago, claimed by no machine yet "
-                                    f"(a `pulumi up` may still run); an orphan after {age_text(grace_seconds)}"})
+                                    f"(a `pulumi up` may still run); an orphan after {age_text(grace)}"})
             else:
                 row["unclaimed"] = "orphan"
                 attention.append({"kind": "orphan", **item, "fix": REAP,
@@ -399,7 +427,7 @@ def build_report(outputs: dict, views: Views, *, stack: str, grace_seconds: floa
         notes.insert(0, f"Kubernetes API not read ({views.kube_note}): Ready, kubelet and labels are unknown; the "
                         "Scaleway view decides --exit-code")
     return {"stack": stack, "clusterId": outputs["clusterId"], "controlPlaneVersion": views.control_plane,
-            "kubernetesReachable": views.kube is not None, "graceSeconds": grace_seconds,
+            "kubernetesReachable": views.kube is not None,
             "generatedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "pools": pools, "attention": attention,
             "notes": notes}
 
@@ -431,9 +459,16 @@ def collect(outputs: dict, apis: Apis) -> Views:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def claimed_ids(outputs: dict) -> set[str]:
+    return {m["nodeId"] for summary in (outputs.get("nodes") or {}).values() for m in summary.get("machines") or []
+            if m.get("nodeId")}
+
+
 def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
+         claimed_now: Callable[[], set[str]] = set,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Orphans only: the claimed nodes are never in this list (build_report decides what is an orphan)."""
+    """Orphans only: the claimed nodes are never in this list (build_report decides what is an orphan). Right before
+    deleting, `claimed_now()` reads the stack's outputs again: a `pulumi up` that ended meanwhile may claim one."""
     orphans = [a for a in report["attention"] if a["kind"] == "orphan"]
     result = {"orphans": [{"pool": a["pool"], "nodeName": a["nodeName"], "nodeId": a["nodeId"]} for a in orphans],
               "confirmed": yes, "deleted": [], "failed": []}
@@ -441,7 +476,12 @@ def reap(report: dict, apis: Apis, *, yes: bool, timeout: float, poll: float,
         return result
     deadline = clock() + timeout
     pending = []
+    claimed = claimed_now()
     for orphan in result["orphans"]:
+        if orphan["nodeId"] in claimed:
+            result["failed"].append({**orphan, "error": "claimed by a machine in the stack outputs read again just "
+                                                         "now (a `pulumi up` ended meanwhile): not deleted"})
+            continue
         try:
             if report["kubernetesReachable"]:
                 _say(f"draining {orphan['nodeName']}")
@@ -475,7 +515,7 @@ def _cells(row: dict) -> list[str]:
     ready = row["ready"] or "-"
     missing = row["labelsMissing"]
     labels = "-" if missing is None else "ok" if not missing else "missing " + ",".join(missing)
-    machine = row["machine"] or f"({row.get('unclaimed', 'scaleway')})"
+    machine = row["machine"] or f"({row['unclaimed'] or 'scaleway'})"
     return [machine, row["nodeName"] or "-", row["nodeId"] or "-", row["scaleway"] or "-", ready,
             row["kubelet"] or "-", age_text(row["ageSeconds"]), labels]
 
@@ -541,9 +581,10 @@ def parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     ap.add_argument("--exit-code", action="store_true", help="exit 1 when anything needs attention")
     ap.add_argument("--reap", action="store_true", help="list the orphans that --yes would delete")
     ap.add_argument("--yes", action="store_true", help="with --reap: drain, delete and wait until they are gone")
-    ap.add_argument("--grace-minutes", type=float, default=DEFAULT_GRACE_MINUTES,
-                    help=f"an unclaimed node younger than this is registering, not an orphan "
-                         f"(default {DEFAULT_GRACE_MINUTES}: a `pulumi up` claims its nodes only when it ends)")
+    ap.add_argument("--grace-minutes", type=float,
+                    help="an unclaimed node younger than this is registering, not an orphan (default per pool: twice "
+                         f"its registration.timeoutMinutes plus {PROVISIONING_MINUTES}, 60 with the default timeout: "
+                         "a `pulumi up` claims its nodes only when Pulumi records its outputs)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds for --reap --yes as a whole (default 600)")
     ap.add_argument("--request-timeout", type=float, default=30, help="seconds per API request (default 30)")
     ap.add_argument("--poll", type=float, default=5, help="seconds between two checks while waiting")
@@ -568,10 +609,14 @@ def main(argv: Optional[list[str]] = None, prog: Optional[str] = None) -> int:
             views.kube_note = source
         elif views.kube is None:
             views.kube_note = f"{source}: {views.kube_note}"
-        report = build_report(outputs, views, stack=args.stack, grace_seconds=args.grace_minutes * 60,
+        grace = (lambda pool: args.grace_minutes * 60) if args.grace_minutes is not None else \
+            (lambda pool: grace_minutes(config, pool) * 60)
+        report = build_report(outputs, views, stack=args.stack, grace_seconds=grace,
                               now=dt.datetime.now(dt.timezone.utc))
         if args.reap:
-            report["reap"] = reap(report, apis, yes=args.yes, timeout=args.timeout, poll=args.poll)
+            report["reap"] = reap(report, apis, yes=args.yes, timeout=args.timeout, poll=args.poll,
+                                  claimed_now=lambda: claimed_ids(stack_outputs(args.stack, args.outputs,
+                                                                                args.project_dir)))
     except StatusError as err:
         print(f"status: {err}", file=sys.stderr)
         return 2

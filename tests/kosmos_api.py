@@ -137,13 +137,17 @@ class LocalKosmos(LoopbackServer):
         with self.lock:
             return [self._public(n) for n in self.nodes.values() if self._visible(n) and pool_id in (None, n["pool_id"])]
 
-    def seed_node(self, pool: Pool, *, ready: bool = True, age_seconds: float = 0) -> dict:
-        """A node registered `age_seconds` ago (through the auth route, as an agent would), Ready unless not."""
-        status, payload = self._auth(pool.id, pool.join_key)
+    def seed_node(self, pool: Pool, *, ready: bool = True, age_seconds: float = 0,
+                  node_id: Optional[str] = None) -> dict:
+        """A node registered `age_seconds` ago (through the auth route with the operator's key, as NodeIdentity
+        does), Ready unless not (then `creating`: its kubelet never reached the cluster). `node_id`: the id Scaleway
+        would have chosen (a test replaying a program's outputs); default a new one."""
+        status, payload = self._auth(pool.id, self.operator_secret, node_id)
         assert status == 200, payload
         node = next(n for n in self.nodes.values() if n["_secret"] == payload["node_secret_key"])
         if ready:
-            node["_metadata_at"] = self._now() - self.ready_seconds
+            self._kubelet_started(node)
+            node["_kubelet_at"] = self._now() - self.ready_seconds
         created = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=age_seconds)
         node["created_at"] = node["updated_at"] = created.isoformat().replace("+00:00", "Z")
         return self._public(node)
@@ -264,7 +268,7 @@ class LocalKosmos(LoopbackServer):
             return 200, self._public(node)
         return 404, {"message": f"no route {method} {path}", "type": "not_found"}
 
-    def _auth(self, pool_id: str, token: str):
+    def _auth(self, pool_id: str, token: str, node_id: Optional[str] = None):
         pool = self.pools.get(pool_id)
         if pool is None:
             return self._not_found("k8s_pool", pool_id)
@@ -272,7 +276,7 @@ class LocalKosmos(LoopbackServer):
             return self._denied()
         if self.fail_auth_status:
             return self.fail_auth_status, {"message": "internal error", "type": "internal"}
-        node_id = str(uuid.uuid4())
+        node_id = node_id or str(uuid.uuid4())
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
         self.nodes[node_id] = {
             "id": node_id,

@@ -40,7 +40,9 @@ def dynamic_host(home: str):
     try:
         port = int(proc.stdout.readline().strip())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield provider_pb2_grpc.ResourceProviderStub(channel)
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            stub.process = proc  # a test may kill it, as an interrupted `pulumi up` does
+            yield stub
     finally:
         proc.kill()
         proc.wait(timeout=10)

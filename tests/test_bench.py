@@ -74,3 +74,13 @@ def test_the_convergence_measurement_reports_what_it_measured():
     assert result["requests"] == 2 * 6 + result["list_requests"] and result["list_requests"] >= 2
     assert result["requests_per_node"] == round(result["requests"] / 6, 2)
     assert len([line for line in lines if "Ready (" in line]) == 2  # progress, per pool
+
+
+def test_the_convergence_measurement_counts_faulted_requests_as_requests():
+    from tools.bench_converge import converge
+
+    result = converge(4, pool_size=4, latency=0.0, boot=(0.05, 0.1), ready=0.05, poll=0.05, faults=0.3, seed=2,
+                      progress=lambda _: None)
+    # Every faulted answer was retried (the wait still returned) and costs one more request.
+    assert result["faulted_requests"] > 0
+    assert result["requests"] == 2 * 4 + result["list_requests"] + result["faulted_requests"]

@@ -9,92 +9,33 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import tempfile
 import threading
 import time
 
 import pytest
 import yaml
-from pulumi.dynamic import Config, ConfigureRequest
-
 from components.identity import NodeIdentityProvider
 from components.pool_nodes import PoolNodesProvider
 from components.scaleway_api import ScalewayError, serialized
 from kosmos_api import LocalKosmos
-from kube_api import Cluster, KubeApi, Pod, kubeconfig, pod
+from kube_api import Pod, kubeconfig, pod
 from pulumi_host import dynamic_host, plain, struct
-
-REGION = "fr-par"
-ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
-OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
-
-
-@pytest.fixture
-def kube_api():
-    with KubeApi(tls=True) as api:
-        yield api
-
-
-@pytest.fixture
-def kube(kube_api) -> Cluster:
-    return kube_api.cluster
-
-
-@pytest.fixture
-def kosmos(kube_api):
-    config = yaml.safe_dump(kubeconfig(kube_api.url))
-    with LocalKosmos(operator_secret=OPERATOR_SECRET, kubeconfig=config, delete_seconds=0.6, ready_seconds=0.0) as k:
-        k.pool = k.add_pool("civo-lon1", size=3)  # no join key: only kosmos registers
-        yield k
-
-
-@pytest.fixture(autouse=True)
-def no_scw_environment(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("SCW_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/scw either
-
-
-def configured(cls, clock=None, sleep=None, **config):
-    provider = cls(clock=clock, sleep=sleep)
-    raw = {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, **config}
-    provider.configure(ConfigureRequest(config=Config(raw_config=raw, project_name="kosmos")))
-    return provider
-
-
-def identity_props(kosmos, machine="civo-lon1-0", **overrides) -> dict:
-    return {"region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}", "pool_name": "civo-lon1", "machine": machine,
-            "generation": "abc123", "api_url": kosmos.url, "timeout_seconds": 10, "poll_seconds": 0.05,
-            **overrides}
-
-
-def identity(kosmos, machine="civo-lon1-0", boot=True, kube: Cluster | None = None) -> dict:
-    """A NodeIdentity created as the program creates it; `boot`: its machine came up (kubelet reached the cluster)."""
-    outs = configured(NodeIdentityProvider).create(identity_props(kosmos, machine)).outs
-    if boot:
-        kosmos.boot(outs["node_id"])
-        if kube is not None:
-            kube.add_node(outs["node_name"])
-    return outs
-
-
-def member(outs: dict) -> dict:
-    return {"machine": outs["machine"], "node_id": outs["node_id"], "node_name": outs["node_name"]}
-
-
-def pool_props(kosmos, members, **overrides) -> dict:
-    return {"cluster_id": f"{REGION}/{kosmos.cluster_id}", "region": REGION, "pool_id": f"{REGION}/{kosmos.pool.id}",
-            "pool_name": "civo-lon1", "members": [member(m) for m in members], "wait": True, "timeout_seconds": 20,
-            "poll_seconds": 0.05, "skip_drain": False, "api_url": kosmos.url, **overrides}
-
-
-def lists(kosmos) -> int:
-    """Polling rounds so far: lists of the pool's nodes that start at page 1 (SDK list_nodes_all)."""
-    with kosmos.lock:
-        return sum(1 for m, p, q in kosmos.requests if m == "GET" and p.endswith("/nodes") and q.get("page") == "1")
-
+from scaleway_fixtures import (  # noqa: F401 (fixtures)
+    ACCESS_KEY,
+    OPERATOR_SECRET,
+    REGION,
+    configure_host,
+    configured,
+    identity,
+    identity_props,
+    kosmos,
+    kube,
+    kube_api,
+    lists,
+    no_scw_environment,
+    pool_props,
+)
 
 # -- NodeIdentity -------------------------------------------------------------------------------------------------
 
@@ -114,36 +55,6 @@ def test_identity_without_credentials_is_a_clear_error(kosmos):
     with pytest.raises(ScalewayError, match="no usable Scaleway credentials for the node identity of machine "
                                             "'civo-lon1-0'.*scaleway:accessKey"):
         NodeIdentityProvider().create(identity_props(kosmos))
-
-
-def test_identity_whose_metadata_cannot_be_read_names_the_node_left_behind(kosmos, monkeypatch):
-    import components.scaleway_api as scw
-
-    def refused(url, token, timeout=10):
-        raise ScalewayError("GET node metadata answered HTTP 503 Service Unavailable")
-
-    monkeypatch.setattr(scw, "node_metadata", refused)
-    with pytest.raises(ScalewayError) as err:
-        configured(NodeIdentityProvider, sleep=lambda s: None).create(identity_props(kosmos))
-    assert f"scw k8s node list pool-id={kosmos.pool.id} status=creating" in str(err.value)
-    assert kosmos.auth_calls() == 1 and len(kosmos.live_nodes()) == 1  # the documented orphan (README)
-
-
-def test_identity_reads_the_metadata_again_after_a_failure(kosmos, monkeypatch):
-    import components.scaleway_api as scw
-
-    real, failures, sleeps = scw.node_metadata, [], []
-
-    def flaky(url, token, timeout=10):
-        if not failures:
-            failures.append(url)
-            raise OSError("connection reset by peer")
-        return real(url, token, timeout)
-
-    monkeypatch.setattr(scw, "node_metadata", flaky)
-    outs = configured(NodeIdentityProvider, sleep=sleeps.append).create(identity_props(kosmos)).outs
-    assert outs["node_id"] == kosmos.live_nodes()[0]["id"] and sleeps == [1]
-    assert kosmos.auth_calls() == 1  # one node, not one per attempt
 
 
 def test_deleting_the_identity_of_a_machine_that_never_came_up_removes_its_node(kosmos):
@@ -362,41 +273,40 @@ def test_a_machine_deleted_behind_pulumis_back_gets_a_new_node_and_the_stale_one
     Ready, then the stale one drained and deleted); replaced resources are deleted at the end."""
     identities, pool = configured(NodeIdentityProvider), configured(PoolNodesProvider)
     old = identity(kosmos, kube=kube)
-    kube.pods = [pod("web-1", old["node_name"])]
-    state_pool = pool.create(pool_props(kosmos, [old])).outs
+    healthy = identity(kosmos, "civo-lon1-1", kube=kube)  # its machine stays: the refresh must leave it alone
+    kube.pods = [pod("web-1", old["node_name"]), pod("web-2", healthy["node_name"])]
+    state_pool = pool.create(pool_props(kosmos, [old, healthy])).outs
     kosmos.lose(old["node_id"])  # the machine is gone; Scaleway still lists its node, NotReady
     # refresh
     refreshed = identities.read(old["node_id"], old).outs
+    kept = identities.read(healthy["node_id"], healthy).outs
     state_pool = pool.read("p", state_pool).outs
-    assert refreshed["stale"] == "not_ready" and state_pool["statuses"] == {old["node_id"]: "not_ready"}
-    # up: the identity's diff against the refreshed outputs
+    assert refreshed["stale"] == "not_ready" and kept["stale"] == ""
+    assert state_pool["statuses"] == {old["node_id"]: "not_ready", healthy["node_id"]: "ready"}
+    # up: each identity's diff against the refreshed outputs
+    assert identities.diff(healthy["node_id"], kept, identity_props(kosmos, "civo-lon1-1")).changes is False
     diff = identities.diff(old["node_id"], refreshed, identity_props(kosmos))
     assert diff.replaces == ["stale"] and diff.delete_before_replace is False
     new = identities.create(identity_props(kosmos)).outs  # create-before-delete: the new identity first
     assert new["node_id"] != old["node_id"] and new["node_secret_key"] != old["node_secret_key"]
     # The machine is created from the new identity's userdata (never the old node's credentials) and boots.
     kosmos.boot(new["node_id"])
-    assert pool.diff("p", state_pool, pool_props(kosmos, [new])).replaces == []
-    updated = pool.update("p", state_pool, pool_props(kosmos, [new])).outs
-    assert updated["statuses"] == {new["node_id"]: "ready"}
-    assert [n["id"] for n in kosmos.live_nodes()] == [new["node_id"]]  # the stale node is gone
-    # ...without a drain: no kubelet is left to stop its pods, an eviction would only wait for the deadline.
+    assert pool.diff("p", state_pool, pool_props(kosmos, [new, kept])).replaces == []
+    updated = pool.update("p", state_pool, pool_props(kosmos, [new, kept])).outs
+    assert updated["statuses"] == {new["node_id"]: "ready", healthy["node_id"]: "ready"}
+    # The stale node is gone, the healthy one untouched (never cordoned, its pod still there).
+    assert {n["id"] for n in kosmos.live_nodes()} == {new["node_id"], healthy["node_id"]}
+    assert kube.paths("PATCH") == [] and [p.name for p in kube.pods] == ["web-1", "web-2"]
+    # ...without a drain of the stale node: no kubelet is left to stop its pods, an eviction would only wait for the
+    # deadline.
     assert not [p for p in kube.paths("POST") if p.endswith("/eviction")]
     calls = len(kosmos.requests)
     identities.delete(old["node_id"], refreshed)  # the replaced identity, deleted at the end: nothing left to do
     assert not any(m == "DELETE" for m, _, _ in kosmos.requests[calls:])
-    assert kosmos.auth_calls() == 2  # one node per machine, ever
+    assert kosmos.auth_calls() == 3  # one node per machine, ever (two machines, one replaced)
 
 
 # -- Through Pulumi's own dynamic provider host -------------------------------------------------------------------
-
-
-def _configure(host, kosmos):
-    from pulumi.runtime import proto
-
-    host.Configure(proto.ConfigureRequest(args=struct(
-        {"scaleway:accessKey": ACCESS_KEY, "scaleway:secretKey": OPERATOR_SECRET, "scaleway:apiUrl": kosmos.url,
-         "kosmos:cluster": "{}"})), timeout=30)
 
 
 def _converge(host, kosmos, machines: int, boot_seconds: float) -> dict:
@@ -438,7 +348,7 @@ def test_forty_machines_converge_in_about_the_time_of_one_through_the_real_host(
                      default_page_size=100) as kosmos:
         kosmos.pool = kosmos.add_pool("civo-lon1", size=41)
         with dynamic_host(tmp_path) as host:
-            _configure(host, kosmos)
+            configure_host(host, kosmos)
             one = _converge(host, kosmos, 1, boot_seconds=0.5)
             forty = _converge(host, kosmos, 40, boot_seconds=0.5)
     print({n: {k: round(v, 2) for k, v in r.items() if k != "requests"} | {"requests": len(r["requests"])}
@@ -459,7 +369,7 @@ def test_both_providers_as_pulumis_dynamic_host_drives_them(kosmos, kube, tmp_pa
     blob_identity, blob_pool = serialized(NodeIdentityProvider), serialized(PoolNodesProvider)
     assert ACCESS_KEY not in blob_identity and ACCESS_KEY not in blob_pool  # credentials never ride in the pickle
     with dynamic_host(tmp_path) as host:
-        _configure(host, kosmos)
+        configure_host(host, kosmos)
         inputs = {**identity_props(kosmos, api_url=None), "__provider": blob_identity}
         created = host.Create(proto.CreateRequest(urn="urn:identity", properties=struct(inputs)), timeout=60)
         outs = plain(created.properties)
@@ -477,7 +387,7 @@ def test_both_providers_as_pulumis_dynamic_host_drives_them(kosmos, kube, tmp_pa
     # Destroy: a new host process, outputs only, no SCW_* anywhere: the pool first (drain, delete, gone), then the
     # machine, then the identity (nothing left to delete).
     with dynamic_host(tmp_path) as host:
-        _configure(host, kosmos)
+        configure_host(host, kosmos)
         host.Delete(proto.DeleteRequest(id=ready.id, properties=struct(pool_outs)), timeout=60)
         assert kosmos.live_nodes() == []
         host.Delete(proto.DeleteRequest(id=created.id, properties=struct(outs)), timeout=60)

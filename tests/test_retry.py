@@ -15,6 +15,7 @@ from components.retry import (
     RetryPolicy,
     kubernetes_fault,
     parse_retry_after,
+    urllib_fault,
 )
 
 
@@ -185,3 +186,25 @@ def test_each_attempt_is_bounded_and_never_outlives_the_deadline():
     assert p.attempt_timeout(t.now + 1000) == (10.0, 60.0)
     assert p.attempt_timeout(t.now + 5) == (5.0, 5.0)
     assert p.attempt_timeout(t.now - 1) == (0.1, 0.1)  # past it: the shortest try, then the policy gives up
+
+
+def test_urllib_faults_of_the_metadata_get():
+    import email.message
+    import socket
+    import ssl
+    import urllib.error
+
+    def answer(status: int, retry_after: str | None = None) -> urllib.error.HTTPError:
+        headers = email.message.Message()
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        return urllib.error.HTTPError("https://x/node-metadata", status, "Reason", headers, None)
+
+    assert urllib_fault(answer(429, "4")) == Fault("HTTP 429 Reason", 4.0)
+    assert urllib_fault(answer(503)) == Fault("HTTP 503 Reason", None)
+    assert urllib_fault(answer(401)) is None and urllib_fault(answer(403)) is None and urllib_fault(answer(404)) is None
+    for no_answer in (urllib.error.URLError(ConnectionRefusedError(111, "refused")), ConnectionResetError(),
+                      socket.timeout("timed out"), TimeoutError()):
+        assert urllib_fault(no_answer).last.startswith("no answer ("), no_answer
+    assert urllib_fault(urllib.error.URLError(ssl.SSLCertVerificationError("bad certificate"))) is None
+    assert urllib_fault(ValueError("not JSON")) is None

@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 from conftest import REPO
-from kosmos_api import LocalKosmos
+from kosmos_api import LocalKosmos, Pool
 from kube_api import KubeApi, kubeconfig, pod
 
 from components import status
+from components.userdata import bare_id
 
 ACCESS_KEY = "SCWABCDEFGHIJKLMNOPQ"
 OPERATOR_SECRET = "44444444-4444-4444-8444-444444444444"
@@ -35,6 +36,7 @@ def kube_api():
 @pytest.fixture
 def kosmos():
     with LocalKosmos(operator_secret=OPERATOR_SECRET, delete_seconds=0.3) as k:
+        k.version = "1.35.3"  # the control plane's, as the stacks declare it
         yield k
 
 
@@ -50,7 +52,7 @@ def project(tmp_path, monkeypatch, kosmos, kube_api):
     (tmp_path / "Pulumi.yaml").write_text("name: kosmos\nruntime: python\nstackConfigDir: stacks\n")
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": {
-        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.31"}}}))
+        "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.35"}}}))
     config = tmp_path / "kubeconfig"
     config.write_text(yaml.safe_dump(kubeconfig(kube_api.url)))
     monkeypatch.setenv("KUBECONFIG", str(config))
@@ -62,15 +64,19 @@ class World:
 
     def __init__(self, kosmos: LocalKosmos, kube, project):
         self.kosmos, self.kube, self.project = kosmos, kube, project
-        self.scw = kosmos.add_pool("default", "unused-join-key")
-        self.civo = kosmos.add_pool("civo-lon", str(uuid.uuid4()))
+        self.scw = kosmos.add_pool("default")
+        self.civo = kosmos.add_pool("civo-lon")
         self.machines: list[dict] = []
         node = kosmos.seed_node(self.scw, age_seconds=30 * 86400)
-        kube.add_node(node["name"], {"team": "platform"}, ready="True")
+        kube.add_node(node["name"], {"team": "platform"}, ready="True", kubelet_version="v1.35.3")
 
-    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.31.2", labels=None, pool=None) -> dict:
-        node = self.kosmos.seed_node(pool or self.civo, age_seconds=age)
-        self.kube.add_node(node["name"], LABELS if labels is None else labels, ready=ready, kubelet_version=kubelet)
+    def node(self, *, age=2 * HOUR, ready="True", kubelet="v1.35.3", labels=None, pool=None, booted=True) -> dict:
+        """A node registered `age` ago; unless `booted` is False (its machine never ran the join: Scaleway says
+        `creating`, Kubernetes has no node), its kubelet reached the cluster."""
+        node = self.kosmos.seed_node(pool or self.civo, age_seconds=age, ready=booted)
+        if booted:
+            self.kube.add_node(node["name"], LABELS if labels is None else labels, ready=ready,
+                               kubelet_version=kubelet)
         return node
 
     def machine(self, name: str, node: dict | None, **identity) -> None:
@@ -113,10 +119,11 @@ def drifted(world: World) -> dict:
     clean(world)
     nodes = {
         "gone": world.node(ready="Unknown"),  # its machine was deleted by hand: the kubelet stopped posting
-        "lagging": world.node(kubelet="v1.30.6"),
+        "lagging": world.node(kubelet="v1.34.6"),
         "unlabelled": world.node(labels={"cloud": "civo"}),
         "orphan": world.node(),  # nobody claims it, registered 2h ago
-        "registering": world.node(age=120),  # a `pulumi up` may still be running
+        # A `pulumi up` still running registered it, its machine is still booting: not claimed in the outputs yet.
+        "registering": world.node(age=120, booted=False),
     }
     world.machine("civo-lon-2", nodes["gone"])
     world.machine("civo-lon-3", nodes["lagging"])
@@ -139,7 +146,7 @@ def test_a_drifted_cluster_is_reported_and_exit_code_fails(world, capsys):
     code, out, err = world.run("--exit-code", "--json", capsys=capsys)
     assert code == 1, err
     report = json.loads(out)
-    assert report["controlPlaneVersion"] == "1.31.2" and report["kubernetesReachable"] is True
+    assert report["controlPlaneVersion"] == "1.35.3" and report["kubernetesReachable"] is True
     found = {(a["kind"], a["machine"], a["nodeId"]) for a in report["attention"]}
     assert found == {
         ("not-ready", "civo-lon-2", nodes["gone"]["id"]),
@@ -150,7 +157,7 @@ def test_a_drifted_cluster_is_reported_and_exit_code_fails(world, capsys):
     }
     civo = next(p for p in report["pools"] if p["name"] == "civo-lon")
     rows = {r["machine"] or r["nodeId"]: r for r in civo["rows"]}
-    assert rows["civo-lon-2"]["ready"] == "Unknown" and rows["civo-lon-3"]["kubelet"] == "v1.30.6"
+    assert rows["civo-lon-2"]["ready"] == "Unknown" and rows["civo-lon-3"]["kubelet"] == "v1.34.6"
     assert rows["civo-lon-4"]["labelsMissing"] == ["cloud-region", "team"]
     assert rows["civo-lon-5"]["scaleway"] == "gone"
     assert rows[nodes["orphan"]["id"]]["unclaimed"] == "orphan"
@@ -172,7 +179,7 @@ def test_the_table_says_the_same_as_the_json(world, capsys):
                     and (item["nodeName"] or item["machine"]) in line)
         assert item["detail"] in line
     assert f"needs attention: {len(report['attention'])}" in table
-    assert nodes["lagging"]["name"] in table and "v1.30.6" in table
+    assert nodes["lagging"]["name"] in table and "v1.34.6" in table
 
 
 def test_a_younger_grace_makes_the_registering_node_an_orphan(world, capsys):
@@ -180,6 +187,26 @@ def test_a_younger_grace_makes_the_registering_node_an_orphan(world, capsys):
     _, out, _ = world.run("--json", "--grace-minutes", "1", capsys=capsys)
     orphans = {a["nodeId"] for a in json.loads(out)["attention"] if a["kind"] == "orphan"}
     assert orphans == {nodes["orphan"]["id"], nodes["registering"]["id"]}
+
+
+def test_the_grace_follows_the_pools_registration_timeout(world, project, capsys):
+    """Unclaimed for 45 minutes: within a `pulumi up` of the default timeout (15 min: grace 2 x 15 + 30), past one of
+    a 5-minute timeout (grace 40)."""
+    clean(world)
+    node = world.node(age=45 * 60, booted=False)
+    _, out, _ = world.run("--json", capsys=capsys)
+    report = json.loads(out)
+    civo = next(p for p in report["pools"] if p["name"] == "civo-lon")
+    assert civo["graceSeconds"] == 60 * 60 and report["attention"] == []
+    assert {r["nodeId"]: r["unclaimed"] for r in civo["rows"] if not r["machine"]} == {node["id"]: "registering"}
+    stack_file = project / "stacks" / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["kosmos:externalPools"] = [{"name": "civo-lon", "registration": {"timeoutMinutes": 5}}]
+    stack_file.write_text(yaml.safe_dump(doc))
+    _, out, _ = world.run("--json", capsys=capsys)
+    report = json.loads(out)
+    assert next(p for p in report["pools"] if p["name"] == "civo-lon")["graceSeconds"] == 40 * 60
+    assert [(a["kind"], a["nodeId"]) for a in report["attention"]] == [("orphan", node["id"])]
 
 
 def test_reap_without_yes_deletes_nothing(world, kosmos, capsys):
@@ -217,6 +244,29 @@ def test_reap_yes_exit_code_counts_what_is_left(world, capsys):
     code, out, _ = world.run("--reap", "--yes", "--exit-code", capsys=capsys)
     assert code == 0, out
     assert "reap: deleted civo-lon/" in out and "pulumi up --refresh" in out
+
+
+def test_reap_reads_the_claims_again_before_deleting(world, kosmos, monkeypatch, capsys):
+    """A `pulumi up` that ends between the report and the delete claims the node: it is not deleted."""
+    clean(world)
+    late = world.node()
+    reads = []
+    original = status.stack_outputs
+
+    def stack_outputs(*args):
+        reads.append(args)
+        outputs = original(*args)
+        if len(reads) > 1:  # the update ended: its outputs now claim the node
+            outputs["nodes"]["civo-lon"]["machines"].append({"machine": "civo-lon-2", "nodeId": late["id"],
+                                                             "nodeName": late["name"]})
+        return outputs
+
+    monkeypatch.setattr(status, "stack_outputs", stack_outputs)
+    code, out, _ = world.run("--reap", "--yes", "--json", capsys=capsys)
+    [failed] = json.loads(out)["reap"]["failed"]
+    assert len(reads) == 2 and failed["nodeId"] == late["id"] and "not deleted" in failed["error"]
+    assert code == 1 and not [r for r in kosmos.requests if r[0] == "DELETE"]
+    assert world.kube.paths("PATCH") == []  # not even cordoned
 
 
 def test_a_node_scaleway_keeps_listing_is_a_failure_within_the_timeout(world, kosmos, capsys):
@@ -270,7 +320,9 @@ def test_a_silent_or_failing_scaleway_api_is_bounded_and_retried(kosmos, monkeyp
     monkeypatch.setenv("SCW_SECRET_KEY", kosmos.operator_secret)
     kosmos.faults = Faults(script=[HANG, 503, 429], hang_seconds=3.0, retry_after="0")
     apis = status.Apis("fr-par", kosmos.url, None, request_timeout=5)
-    apis.retry.read_timeout = 0.3
+    # Short back-offs: with the default ones (full jitter up to 0.5, 1, 2 s) the three retries alone may take 3 s,
+    # and the bound below would not show that the 3 s hang was cut at the read timeout.
+    apis.retry.read_timeout, apis.retry.base = 0.3, 0.05
     started = time.monotonic()
     assert apis.cluster_version(kosmos.cluster_id) == kosmos.version
     assert len(kosmos.faults.injected) == 3 and time.monotonic() - started < 3
@@ -298,6 +350,43 @@ def test_make_status_runs_the_tool(world, project):
     assert "orphan" in proc.stdout and "status: reading cluster" in proc.stderr
 
 
+def test_status_reads_the_outputs_the_real_program_exports(stack_run, kube_api, project, capsys):
+    """The stack outputs as the real program exports them (the blog stack on the mock engine, tools/engine.py): every
+    external machine claims the node its NodeIdentity registered, by that node's id; only a node nobody registered
+    for a machine is an orphan."""
+    run = stack_run("blog")
+    assert all(e.known for e in run.exports.values())
+    outputs = {name: e.value for name, e in run.exports.items()}  # `pulumi stack output --json --show-secrets`
+    machines = {m["machine"]: (pool, m) for pool, summary in outputs["nodes"].items() for m in summary["machines"]}
+    assert len(machines) == 6 and all(m["nodeId"] and m["nodeName"] for _, m in machines.values())
+    # The engine mocks name clusters "kosmos"; the stand-in then names nodes as they do (Scaleway's scheme).
+    with LocalKosmos(operator_secret=OPERATOR_SECRET, cluster_id=bare_id(outputs["clusterId"]),
+                     cluster_name="kosmos") as kosmos:
+        kosmos.version = "1.35.3"
+        pools = {name: Pool(bare_id(pool_id), name, None, 1) for name, pool_id in outputs["poolIds"].items()}
+        kosmos.pools = {pool.id: pool for pool in pools.values()}
+        for pool, machine in machines.values():
+            node = kosmos.seed_node(pools[pool], node_id=machine["nodeId"], age_seconds=HOUR)
+            assert node["name"] == machine["nodeName"]
+            kube_api.cluster.add_node(node["name"], outputs["nodes"][pool]["labels"], ready="True",
+                                      kubelet_version="v1.35.3")
+        orphan = kosmos.seed_node(pools["civo-lon1"], age_seconds=2 * HOUR)
+        (project / "stacks" / "Pulumi.blog.yaml").write_text(yaml.safe_dump({"config": {
+            "scaleway:apiUrl": kosmos.url, "kosmos:cluster": {"region": REGION, "version": "1.35.3"}}}))
+        path = project / "outputs.json"
+        path.write_text(json.dumps(outputs))
+        code = status.main(["--stack", "blog", "--outputs", str(path), "--project-dir", str(project), "--json",
+                            "--reap", "--exit-code"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["kubernetesReachable"] is True
+    rows = {r["machine"]: r for p in report["pools"] for r in p["rows"] if r["machine"]}
+    assert {name: (r["nodeId"], r["scaleway"], r["ready"], r["labelsMissing"]) for name, r in rows.items()} == {
+        name: (m["nodeId"], "ready", "True", []) for name, (_, m) in machines.items()}
+    assert [(a["kind"], a["nodeId"]) for a in report["attention"]] == [("orphan", orphan["id"])]
+    assert [o["nodeId"] for o in report["reap"]["orphans"]] == [orphan["id"]]
+    assert {p["name"] for p in report["pools"] if p["managedBy"] == "scaleway"} == {"par", "ams"}
+
+
 # --- the README's sample ------------------------------------------------------------------------------------------
 SAMPLE_START, SAMPLE_END = "<!-- status sample: tests/test_status.py -->\n```text\n", "```\n"
 
@@ -323,22 +412,32 @@ def test_the_readme_sample_is_what_the_tool_prints(kosmos, kube_api, project, mo
     assert text[start:end] == sample
 
 
-def test_claims_by_node_name_when_the_outputs_have_no_id_and_every_page_is_read(world, kosmos, capsys):
+def test_a_claimed_node_that_never_joined_is_not_ready_and_every_page_is_read(world, kosmos, capsys):
     clean(world)
-    node = world.node()
-    world.machine("civo-lon-2", None, nodeName=node["name"])  # outputs from before nodeId existed
-    stuck = world.kosmos.seed_node(world.civo, ready=False, age_seconds=HOUR)  # never fetched its metadata
-    world.machine("civo-lon-3", stuck)
+    stuck = world.node(age=HOUR, booted=False)  # registered by kosmos; its machine never ran the join
+    world.machine("civo-lon-2", stuck)
     code, out, _ = world.run("--json", "--exit-code", capsys=capsys)
     report = json.loads(out)
     assert [(a["kind"], a["machine"], a["detail"]) for a in report["attention"]] == [
-        ("not-ready", "civo-lon-3", "Scaleway status creating; no Kubernetes node of that name "
-                                    "(its machine may be gone or stopped)")]
+        ("not-ready", "civo-lon-2", "Scaleway status creating; no Kubernetes node of that name (its machine never "
+                                    "joined: not booted, or its join failed, see /var/log/kosmos-join.log on it)")]
     assert code == 1
-    # The stand-in pages by 2: the civo pool's 4 nodes take pages 1 and 2 (total_count says there is no more).
+    # The stand-in pages by 2: the civo pool's 3 nodes take pages 1 and 2 (total_count says there is no more).
     pages = [q.get("page") for m, p, q in kosmos.requests
              if m == "GET" and p.endswith("/nodes") and q.get("pool_id") == world.civo.id]
     assert pages == ["1", "2"]
+
+
+def test_a_name_without_an_id_claims_nothing(world, kosmos, capsys):
+    """Claims are by node id, which every machine's NodeIdentity gives the outputs; a name alone (hand-edited or
+    older outputs) claims no node, and the pool's unclaimed nodes are not reaped for it."""
+    clean(world)
+    node = world.node()
+    world.machine("civo-lon-2", None, nodeName=node["name"])
+    code, out, _ = world.run("--json", "--reap", "--yes", capsys=capsys)
+    report = json.loads(out)
+    assert [(a["kind"], a["machine"]) for a in report["attention"]] == [("no-node", "civo-lon-2")]
+    assert report["reap"]["orphans"] == [] and not [r for r in kosmos.requests if r[0] == "DELETE"]
 
 
 def test_a_drain_that_cannot_finish_keeps_the_orphan(world, kosmos, capsys):

@@ -204,6 +204,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "build" / "bench.json"))
     parser.add_argument("--no-converge", dest="converge", action="store_false",
                         help="skip the convergence measurement against the local Kosmos stand-in")
+    parser.add_argument("--faults", type=float, default=0.1, metavar="SHARE",
+                        help="share of the stand-in's answers that are 429 (Retry-After: 1) or 503 during convergence "
+                             "(default 0.1)")
+    parser.add_argument("--converge-only", action="store_true",
+                        help="only the convergence measurement (skip the mock-engine runs)")
     parser.add_argument("--memory-of", choices=("program", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if max(args.nodes) > MAX_BENCH_NODES:
@@ -214,9 +219,10 @@ def main(argv=None) -> int:
         return 0
     results = []
     converge_at = [n for n in args.nodes if args.converge]
-    print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} {'calls x':>7} "
-          f"{'mem x':>6} {'path':>4} {'render ms/node':>14}")
-    for n in args.nodes:
+    if not args.converge_only:
+        print(f"{'nodes':>6} {'resources':>9} {'program s':>10} {'floor s':>8} {'time x':>7} {'cpu x':>6} "
+              f"{'calls x':>7} {'mem x':>6} {'path':>4} {'render ms/node':>14}")
+    for n in [] if args.converge_only else args.nodes:
         r = measure(n, max(3, args.runs))
         results.append(r)
         print(f"{r['nodes']:>6} {r['resources']:>9} {r['program_seconds']:>10.3f} {r['floor_seconds']:>8.3f} "
@@ -227,13 +233,15 @@ def main(argv=None) -> int:
     if converge_at:
         from .bench_converge import converge
 
-        print("convergence against the local Kosmos stand-in (4 provider calls at once, as Pulumi's dynamic host):")
+        print("convergence against the local Kosmos stand-in (4 provider calls at once, as Pulumi's dynamic host; "
+              f"{args.faults:.0%} of answers 429/503):")
         for n in converge_at:
-            c = converge(n)
+            c = converge(n, faults=args.faults)
             convergence.append(c)
             print(f"{c['nodes']:>6} nodes, {c['pools']} pools: Ready after {c['converge_seconds']:.1f}s (slowest machine "
                   f"{c['slowest_machine_seconds']:.1f}s; identities {c['identities_seconds']:.1f}s), "
-                  f"{c['requests_per_node']:.2f} requests per node, {c['list_requests']} lists")
+                  f"{c['requests_per_node']:.2f} requests per node ({c['faulted_requests']} faulted and retried), "
+                  f"{c['list_requests']} lists")
     summary = {"results": results, "resources_per_node": resources_per_node(results) if len(results) > 1 else None,
                "convergence": convergence, "python": sys.version.split()[0]}
     out = pathlib.Path(args.out)
