@@ -206,12 +206,17 @@ def _changed(path: str, value: typing.Any) -> dict:
     return cfg
 
 
-def _program(cfg: dict) -> str:
+def _program_run(cfg: dict):
     # The key is a secret in plaintext, as the CLI hands a decrypted `secure:` value to the program (the offline
     # engine's placeholder for a `secure:` value would hide a change of it).
     config, secret_keys = flatten_config({f"kosmos:{k}": v for k, v in cfg.items()})
     run = run_program("test", config=config, secret_keys=[*secret_keys, "kosmos:sshPrivateKey"], raise_errors=False)
     assert run.error is None, run.error
+    return run
+
+
+def _program(cfg: dict) -> str:
+    run = _program_run(cfg)
     recorded = [
         (r.urn, {k: v for k, v in r.raw_inputs.items() if k != "__provider"}, sorted(r.dependencies),
          r.replace_on_changes, r.ignore_changes, r.replacement_trigger, r.protect, r.delete_before_replace)

@@ -238,18 +238,8 @@ class KosmosMocks(pulumi.runtime.Mocks):
             state.update(rfc3339=_rfc3339(base), rotationRfc3339=_rfc3339(rotation), unix=int(base.timestamp()),
                          year=base.year, month=base.month, day=base.day, hour=base.hour, minute=base.minute,
                          second=base.second)
-        elif t == "civo:index/instance:Instance":
-            state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
-        elif t == "equinix-metal:index/device:Device":
-            state.update(accessPublicIpv4=fake_ipv4("198.51.100", name), state="active")
-        elif t == "scaleway:elasticmetal/server:Server":
-            rid = f"{inputs.get('zone', 'fr-par-2')}/{rid}"
-            state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
-                                 "version": "IPv4"}])
-        elif t == "command:remote:Command":
-            host_name = name.rsplit("-nodes-", 1)[-1]
-            # What the join prints once the host is its node (templates/join/join.sh.j2); nothing reads it back.
-            state.update(stdout=f"kosmos-join: joined {host_name}\n", stderr="")
+        elif t in _CLOUD_RESOURCES:
+            rid = _CLOUD_RESOURCES[t](name, inputs, state) or rid
         elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeIdentity"):
             state.pop("__provider", None)
             node_id = fake_uuid("node", name)
@@ -269,34 +259,84 @@ class KosmosMocks(pulumi.runtime.Mocks):
         return rid, state
 
     def call(self, args):  # type: ignore[override]
-        a = dict(args.args)
-        if args.token == "civo:index/getDiskImage:getDiskImage":
-            # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
-            # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
-            wanted = a["filters"][0]["values"]
+        invoke = _CLOUD_INVOKES.get(args.token)
+        return (invoke(self, dict(args.args)), []) if invoke else ({}, [])
 
-            def lookup_image(name: str) -> str:
-                image = fake_uuid("image", name)
-                self.lookups[image] = f"(id of image {name}, looked up at preview)"
-                return image
 
-            return {
-                "id": fake_uuid("image-lookup", *wanted),
-                "region": a.get("region"),
-                "diskimages": [
-                    {"id": image, "name": name, "label": name, "version": "22.04"}
-                    for name, image in ((n, lookup_image(n)) for n in CIVO_IMAGES if n in wanted)
-                ],
-            }, []
-        if args.token == "scaleway:elasticmetal/getOffer:getOffer":
-            oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
-            self.lookups[oid] = f"(id of offer {a.get('name')} in {a.get('zone')}, looked up at preview)"
-            return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}, []
-        if args.token == "scaleway:elasticmetal/getOs:getOs":
-            oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
-            self.lookups[oid] = f"(id of OS {a.get('name')} {a.get('version') or 'latest'}, looked up at preview)"
-            return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}, []
-        return {}, []
+# -- each cloud's offline mock: what its provider answers for the resources and look-ups its machine set makes -----
+
+def _civo_instance(name: str, inputs: dict, state: dict) -> None:
+    state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
+
+
+def _civo_disk_image(mocks: KosmosMocks, a: dict) -> dict:
+    # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
+    # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
+    wanted = a["filters"][0]["values"]
+
+    def lookup_image(name: str) -> str:
+        image = fake_uuid("image", name)
+        mocks.lookups[image] = f"(id of image {name}, looked up at preview)"
+        return image
+
+    return {
+        "id": fake_uuid("image-lookup", *wanted),
+        "region": a.get("region"),
+        "diskimages": [
+            {"id": image, "name": name, "label": name, "version": "22.04"}
+            for name, image in ((n, lookup_image(n)) for n in CIVO_IMAGES if n in wanted)
+        ],
+    }
+
+
+def _equinix_device(name: str, inputs: dict, state: dict) -> None:
+    state.update(accessPublicIpv4=fake_ipv4("198.51.100", name), state="active")
+
+
+def _elastic_metal_server(name: str, inputs: dict, state: dict) -> str:
+    state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
+                         "version": "IPv4"}])
+    return f"{inputs.get('zone', 'fr-par-2')}/{fake_uuid('scaleway:elasticmetal/server:Server', name)}"
+
+
+def _elastic_metal_offer(mocks: KosmosMocks, a: dict) -> dict:
+    oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
+    mocks.lookups[oid] = f"(id of offer {a.get('name')} in {a.get('zone')}, looked up at preview)"
+    return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}
+
+
+def _elastic_metal_os(mocks: KosmosMocks, a: dict) -> dict:
+    oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
+    mocks.lookups[oid] = f"(id of OS {a.get('name')} {a.get('version') or 'latest'}, looked up at preview)"
+    return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}
+
+
+def _onprem_command(name: str, inputs: dict, state: dict) -> None:
+    host_name = name.rsplit("-nodes-", 1)[-1]
+    # What the join prints once the host is its node (templates/join/join.sh.j2); nothing reads it back.
+    state.update(stdout=f"kosmos-join: joined {host_name}\n", stderr="")
+
+
+@dataclass(frozen=True)
+class CloudMock:
+    resources: dict[str, Callable[[str, dict, dict], Optional[str]]]
+    """type -> fills the state of a new resource from (name, inputs); may return the id (default: a fake UUID)."""
+    invokes: dict[str, Callable[[KosmosMocks, dict], dict]] = field(default_factory=dict)
+    """invoke token -> its answer (values the plan shows as looked up at preview go to mocks.lookups)."""
+
+
+CLOUD_MOCKS: dict[str, CloudMock] = {
+    "civo": CloudMock({"civo:index/instance:Instance": _civo_instance, "civo:index/firewall:Firewall": lambda *_: None},
+                      {"civo:index/getDiskImage:getDiskImage": _civo_disk_image}),
+    "equinix-metal": CloudMock({"equinix-metal:index/device:Device": _equinix_device}),
+    "scaleway-elastic-metal": CloudMock({"scaleway:elasticmetal/server:Server": _elastic_metal_server},
+                                        {"scaleway:elasticmetal/getOffer:getOffer": _elastic_metal_offer,
+                                         "scaleway:elasticmetal/getOs:getOs": _elastic_metal_os}),
+    "on-prem": CloudMock({"command:remote:Command": _onprem_command}),
+}
+"""Each cloud's part of the mock engine, keyed like components/clouds MACHINE_SETS (tests/test_clouds.py)."""
+_CLOUD_RESOURCES = {t: fn for mock in CLOUD_MOCKS.values() for t, fn in mock.resources.items()}
+_CLOUD_INVOKES = {t: fn for mock in CLOUD_MOCKS.values() for t, fn in mock.invokes.items()}
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

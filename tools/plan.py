@@ -241,7 +241,7 @@ def pool_rows(run: ProgramRun) -> list[dict]:
         rows.append({"pool": name, "cloud": pool["cloud"], "region": pool["region"],
                      "machineType": pool.get("machineType", ""), "os": pool.get("os", ""),
                      "count": len(pool["machines"]),
-                     "onUserdataChange": pool.get("onUserdataChange", catalog.USERDATA_CHANGE_EFFECT[pool["cloud"]])})
+                     "onUserdataChange": pool.get("onUserdataChange", "")})
     return rows
 
 
@@ -295,8 +295,9 @@ def summary_markdown(run: ProgramRun) -> str:
             "force-new settings change.",
             "",
         ]
+        effects = {p["cloud"]: p.get("onUserdataChange", "") for p in (run.export_value("nodes") or {}).values()}
         for cloud in sorted({n["cloud"] for n in nodes}):
-            out.append(f"- {cloud}: {_catalog().USERDATA_CHANGE_EFFECT[cloud]}")
+            out.append(f"- {cloud}: {effects[cloud]}")
     if run.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in run.warnings]
     return "\n".join(out) + "\n"

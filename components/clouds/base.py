@@ -63,9 +63,21 @@ class MachineSetArgs:
 
 
 class MachineSet(pulumi.ComponentResource):
-    """Base of CivoNodes, EquinixMetalNodes, ElasticMetalNodes, OnPremNodes."""
+    """Base of CivoNodes, EquinixMetalNodes, ElasticMetalNodes, OnPremNodes: everything a cloud contributes is
+    declared on its subclass (components/clouds/__init__.py lists it); the per-machine loop is here."""
 
     TYPE: ClassVar[str]
+    PROVIDER: ClassVar[str]
+    """The `provider:` value of the cloud's pools in stack config."""
+    CONFIG: ClassVar[type[ExternalPoolSpec]]
+    """The cloud's pool model (components/model.py): its keys, checks and descriptions."""
+    USERDATA_CHANGE_EFFECT: ClassVar[str]
+    """What a userdata change does to the cloud's machines (plan summary, `nodes` output)."""
+    FORCE_NEW_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per resource type the cloud registers: the inputs whose change makes its provider replace the resource (what
+    `make diff` gives as the reason of a replacement), read from the provider's source."""
+    UPDATE_REFUSED_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per resource type: inputs the provider refuses to change at all (the update fails)."""
     USERDATA_VARIANT: ClassVar[Variant] = "script"
     """Which rendering of the join the cloud takes: a bash script, or cloud-config."""
     USERDATA_PROPERTY: ClassVar[str]
@@ -113,6 +125,28 @@ class MachineSet(pulumi.ComponentResource):
         return []
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        """Each machine, in the pool's order: its node identity first, then the machine with that node's userdata.
+        A machine's resources are named `<set>-<key>` (its index, or the on-prem host name)."""
+        self.prepare(name, args)
+        machines = []
+        for index, (key, machine_name) in enumerate(zip(self.pool.machine_keys(), self.pool.machine_names())):
+            identity, userdata = self.join_for(args, key, machine_name)
+            # Boot-time machines get a hostname that changes when they are replaced; on-prem hosts keep theirs.
+            hostname = self.hostname(machine_name) if self.REPLACE_ON_USERDATA_CHANGE else None
+            resource, machine_id, public_ip = self.create_machine(
+                f"{name}-{key}", index, machine_name, hostname, userdata, args, self.machine_options(args, identity)
+            )
+            machines.append(Machine(key, machine_name, resource, machine_id, public_ip, self.arch_of(index), hostname,
+                                    identity))
+        return machines
+
+    def prepare(self, name: str, args: MachineSetArgs) -> None:
+        """What the pool's machines share, made once before them (a firewall, look-ups)."""
+
+    def create_machine(self, resource_name: str, index: int, machine_name: str, hostname: Optional[pulumi.Output],
+                       userdata: pulumi.Output, args: MachineSetArgs, opts: pulumi.ResourceOptions
+                       ) -> tuple[pulumi.Resource, pulumi.Output, pulumi.Input[Optional[str]]]:
+        """One machine booting (or joined) with `userdata`: (its resource, its id, its public IPv4)."""
         raise NotImplementedError
 
     def join_for(self, args: MachineSetArgs, key: str, machine_name: str) -> tuple[NodeIdentity, pulumi.Output]:
@@ -179,7 +213,7 @@ class MachineSet(pulumi.ComponentResource):
             "region": self.pool.location,
             "labels": self.pool.node_labels(),
             "userdataSha256": args.userdata.sha256,
-            "onUserdataChange": catalog.USERDATA_CHANGE_EFFECT[self.pool.provider],
+            "onUserdataChange": self.USERDATA_CHANGE_EFFECT,
             **self.machine_facts(),
             "machines": [
                 {
