@@ -20,14 +20,14 @@ from . import catalog
 from .clouds import MACHINE_SETS, MachineSet, MachineSetArgs
 from .pool_nodes import PoolNodes, PoolNodesArgs
 from .scaleway_pool import taint_args
-from .spec import ExternalPool as ExternalPoolUnion
+from .spec import ExternalPoolSpec
 from .spec import JoinSpec
 from .userdata import render_output
 
 
 @dataclass
 class ExternalPoolArgs:
-    spec: ExternalPoolUnion
+    spec: ExternalPoolSpec
     """The validated pool (CivoPoolSpec, EquinixMetalPoolSpec, ElasticMetalPoolSpec or OnPremPoolSpec)."""
     cluster_id: pulumi.Input[str]
     region: str

@@ -52,8 +52,6 @@ OnPremPoolSpec = model.OnPremPoolModel
 OnPremHost = model.OnPremHostModel
 JoinSpec = model.JoinModel
 LatencyProbeSpec = model.LatencyProbeModel
-ExternalPool = ExternalPoolSpec
-"""Any external pool (the components take the base class; `provider` says which cloud)."""
 
 
 def warnings(spec: MulticloudSpec, now: Optional[_dt.datetime] = None) -> list[str]:
@@ -478,7 +476,7 @@ _EXTERNAL_RULES = {
 }
 
 
-def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, ExternalPool]]) -> None:
+def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, ExternalPoolSpec]]) -> None:
     """What must not repeat across pools: Pulumi resource names and SSH targets. Host names may: node names are
     Scaleway's (`scw-<cluster>-<pool>-<id>`), and resources are named `<pool>-<host>`.
 
