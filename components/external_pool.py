@@ -1,7 +1,8 @@
 """ExternalPool: a Kosmos pool whose machines live on another cloud (or on-prem).
 
-Declares the Scaleway `external` pool, renders the join userdata once for the pool, lets the cloud module make the
-machines (each after its own NodeIdentity: a node registered by kosmos, whose credentials only that machine gets),
+Declares the Scaleway `external` pool, waits until it runs the declared Kubernetes version (PoolVersion), renders the
+join userdata once for the pool, lets the cloud module make the machines (each after its own NodeIdentity: a node
+registered by kosmos, whose credentials only that machine gets, taken from the pool once it runs the version),
 then one PoolNodes for the pool (wait for every node Ready on create; drain and delete nodes that left, or all on
 destroy) and per machine a server-side-apply NodePatch that puts the pool's labels on the Node object (labels only:
 see the patch).
@@ -19,6 +20,7 @@ import pulumiverse_scaleway.kubernetes as scw_k8s
 from . import catalog
 from .clouds import MACHINE_SETS, MachineSet, MachineSetArgs
 from .pool_nodes import PoolNodes, PoolNodesArgs
+from .pool_version import PoolVersion, PoolVersionArgs
 from .scaleway_pool import taint_args
 from .spec import ExternalPoolSpec
 from .spec import JoinSpec
@@ -91,6 +93,22 @@ class ExternalPool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["size"]),
         )
         self.pool_id = self.pool.id
+        # Identities (so machines and on-prem re-joins) take the pool id from PoolVersion: none registers before the
+        # pool runs the declared version, which a join checks (templates/join). On creation it answers at once; on
+        # a version move it waits for Scaleway's pool upgrade (pool_version.py). The rendering keeps the pool's own
+        # id, so a preview's userdata diff stays known.
+        self.pool_version = None
+        member_pool_id = None
+        if args.kubernetes_version:
+            self.pool_version = PoolVersion(
+                f"{name}-version",
+                PoolVersionArgs(pool_id=self.pool.id, pool_name=spec.name, region=args.region,
+                                kubernetes_version=args.kubernetes_version,
+                                timeout_seconds=spec.registration.timeout_minutes * 60,
+                                api_url=args.scaleway_api_url),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            member_pool_id = self.pool_version.pool_id
         machine_set_type = MACHINE_SETS[spec.provider]
         self.userdata = render_output(
             self.pool.id,
@@ -110,11 +128,14 @@ class ExternalPool(pulumi.ComponentResource):
                 pool=spec,
                 userdata=self.userdata,
                 pool_id=self.pool.id,
+                registration_pool_id=member_pool_id,
                 region=args.region,
                 depends_on=tuple(args.join_depends_on),
                 equinix_project_id=args.equinix_project_id,
                 ssh_private_key=args.ssh_private_key,
                 scaleway_api_url=args.scaleway_api_url,
+                cluster_id=args.cluster_id,
+                kubernetes_version=args.kubernetes_version,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -137,6 +158,7 @@ class ExternalPool(pulumi.ComponentResource):
                 timeout_seconds=reg.timeout_minutes * 60,
                 skip_drain=reg.skip_drain,
                 api_url=args.scaleway_api_url,
+                kubernetes_version=args.kubernetes_version,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[m.resource for m in machines]),
         )

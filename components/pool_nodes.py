@@ -141,11 +141,50 @@ class PoolNodesProvider(scw.ScalewayProvider):
             "their machines are kept. Run the command again once they are gone."
         )
 
+    def _wait_kubelets(self, api, props: dict[str, Any], members: Sequence[dict]) -> None:
+        """With `kubernetes_version` set: until every member's Node is Ready with a kubelet of that version, read
+        through the cluster's kubeconfig (one node list per round; rollout.on_version). Scaleway's `ready` says
+        nothing of the kubelet's version; a node replaced for a new version must run it before the old ones go."""
+        version = props.get("kubernetes_version")
+        if not version or not members:
+            return
+        from kubernetes.client.rest import ApiException
+
+        from .drain import kube_core
+        from .retry import RetryExhausted, RetryPolicy, retrying_kubernetes
+        from .rollout import on_version
+
+        deadline = self._clock() + float(props["timeout_seconds"])
+        call = retrying_kubernetes(RetryPolicy(clock=self._clock, sleep=self._sleep), deadline)
+        wanted = {m["node_name"] for m in members}
+        late: set[str] = wanted
+        try:
+            with kube_core(scw.cluster_kubeconfig(api, props["cluster_id"], props["region"])) as core:
+                for _ in self.polls(deadline, float(props.get("poll_seconds", 5))):
+                    try:
+                        nodes = call("listing nodes", core.list_node).items
+                    except ApiException as exc:
+                        raise scw.ScalewayError(f"listing the nodes of {self._pool(props)} failed: HTTP "
+                                                f"{exc.status} {exc.reason}") from None
+                    late = wanted - {n.metadata.name for n in nodes if on_version(n, version)}
+                    if not late:
+                        return
+                    print(f"kosmos: {self._pool(props)}: {len(wanted) - len(late)}/{len(wanted)} nodes Ready on "
+                          f"Kubernetes {version}", file=sys.stderr)
+        except RetryExhausted as exc:
+            raise scw.ScalewayError(f"{self._pool(props)}: {exc}") from None
+        raise scw.ScalewayError(
+            f"nodes {', '.join(sorted(late))} of {self._pool(props)} are not Ready on Kubernetes {version} after "
+            f"{props['timeout_seconds']}s (kubectl get nodes -o wide: VERSION). On those machines, see "
+            f"{JOIN_STATE_HINT}; the old nodes were kept."
+        )
+
     # -- CRUD ------------------------------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         members = props.get("members") or []
         if props.get("wait", True):
             statuses = self._wait_ready(self._api(props), props, members)
+            self._wait_kubelets(self._api(props), props, members)
         else:
             statuses = {m["node_id"]: "not-waited" for m in members}
         return dyn.CreateResult(id_=bare_id(props["pool_id"]), outs={**self._inputs(props), "statuses": statuses})
@@ -165,6 +204,7 @@ class PoolNodesProvider(scw.ScalewayProvider):
         if news.get("wait", True):
             # New machines (and any member never seen Ready, e.g. created with wait: false) first...
             statuses.update(self._wait_ready(api, news, [m for m in members if statuses[m["node_id"]] != "ready"]))
+            self._wait_kubelets(api, news, members)
         # ...then the members that left go: drained, deleted, gone.
         self._remove(api, news, [m for m in olds.get("members") or [] if m["node_id"] not in new_ids])
         return dyn.UpdateResult(outs={**self._inputs(news), "statuses": statuses})
@@ -192,6 +232,8 @@ class PoolNodesArgs:
     skip_drain: bool = False
     api_url: Optional[str] = None
     poll_seconds: float = 5
+    kubernetes_version: str = ""
+    """kosmos:cluster.version: when set, "Ready" also means a kubelet of that version (the Kubernetes API's Node)."""
 
 
 class PoolNodes(dyn.Resource, module="kosmos", name="PoolNodes"):
@@ -209,6 +251,7 @@ class PoolNodes(dyn.Resource, module="kosmos", name="PoolNodes"):
             "poll_seconds": args.poll_seconds,
             "skip_drain": args.skip_drain,
             "api_url": args.api_url,
+            "kubernetes_version": args.kubernetes_version,
             "statuses": None,
         }
         scw.register_dynamic(self, name, props, opts, PoolNodesProvider)

@@ -1,6 +1,6 @@
 """PoolVersion: `pulumi up` waits until an external pool runs the declared Kubernetes version before any of its
-machines joins (a dynamic resource, one per external pool, for the lead to wire: the machines' userdata takes the
-pool id from its `pool_id` output instead of the pool's, so every machine waits for it).
+machines joins (a dynamic resource, one per external pool: ExternalPool's node identities take the pool id from its
+`pool_id` output instead of the pool's, so no node registers, no machine boots and no on-prem host re-joins before).
 
 Why: when `kosmos:cluster.version` moves, terraform-provider-scaleway upgrades the cluster with `upgrade_pools`
 (default true) and waits for the cluster, but on a multicloud cluster not for its pools ("we do not have the
@@ -13,17 +13,15 @@ so it cannot starve what it waits for (the dynamic provider host runs at most 4 
 
 from __future__ import annotations
 
-import functools
 import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 import pulumi.dynamic as dyn
-from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
+from . import scaleway_api as scw
 from .userdata import bare_id
-from .waits import ScalewayWaiter
 
 INPUT_FIELDS = ("pool_id", "pool_name", "region", "api_url", "kubernetes_version", "timeout_seconds", "poll_seconds")
 
@@ -36,11 +34,16 @@ def matches(actual: str, declared: str) -> bool:
     return actual == declared or actual.startswith(declared + ".")
 
 
-class PoolVersionProvider(ScalewayWaiter):
+class PoolVersionProvider(scw.ScalewayProvider):
+    def subject(self, props: dict[str, Any]) -> str:
+        """For error messages (scaleway_api.ScalewayProvider)."""
+        return f"the version of pool {props.get('pool_name')!r}"
+
     def _wait(self, props: dict[str, Any]) -> dict[str, Any]:
-        api = self._scaleway._api({**props, "machine": f"(pool {props['pool_name']})"})
+        api = self.api(props, self.subject(props))
         declared, version = props["kubernetes_version"], "unknown"
-        for _ in self.backoff(props["timeout_seconds"], float(props.get("poll_seconds", 5))):
+        deadline = self._clock() + float(props["timeout_seconds"])
+        for _ in self.polls(deadline, float(props.get("poll_seconds", 5))):
             version = api.get_pool(pool_id=bare_id(props["pool_id"]), region=props["region"]).version
             if matches(version, declared):
                 return {**{k: props.get(k) for k in INPUT_FIELDS}, "version": version}
@@ -81,16 +84,10 @@ class PoolVersionArgs:
     api_url: Optional[str] = None
 
 
-@functools.lru_cache(maxsize=1)
-def serialized_provider() -> str:
-    return serialize_provider(PoolVersionProvider())
-
-
 class PoolVersion(dyn.Resource, module="kosmos", name="PoolVersion"):
     pool_id: pulumi.Output[str]
     version: pulumi.Output[str]
 
     def __init__(self, name: str, args: PoolVersionArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        props = {**{k: getattr(args, k) for k in INPUT_FIELDS}, "version": None,
-                 PROVIDER_KEY: pulumi.Output.secret(serialized_provider())}
-        pulumi.CustomResource.__init__(self, f"pulumi-python:{self._resource_type_name}", name, props, opts)
+        props = {**{k: getattr(args, k) for k in INPUT_FIELDS}, "version": None}
+        scw.register_dynamic(self, name, props, opts, PoolVersionProvider)

@@ -3,7 +3,7 @@ change), hosts re-join `upgrade.maxUnavailable` at a time, each cordoned and dra
 node is Ready on the new version. Creating a pool stays fully parallel: only updates roll.
 
 One `RolloutGate` per host, in the pool's host order, plus one tail gate per pool (a Pulumi dynamic resource, the
-same provider). The wiring (README, Upgrading; the lead wires it into ExternalPool):
+same provider). The wiring (README, Upgrading; clouds/onprem.py builds it for every on-prem pool):
 - gate(k) depends on gate(k-1) only (the chain orders the gates, nothing else);
 - host k's pulumi-command Command depends on gate(k);
 - the tail depends on the Commands of the pool (it waits for the last hosts and uncordons them).
@@ -26,17 +26,14 @@ Only nodes the rollout cordoned are uncordoned: it marks them with the annotatio
 
 from __future__ import annotations
 
-import functools
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi.dynamic as dyn
-from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from .userdata import bare_id
-from .waits import ScalewayWaiter
+from . import scaleway_api as scw
 
 ROLLOUT_ANNOTATION = "kosmos.scaleway.com/rollout-cordoned"
 # Inputs whose change is an update of the gate (never a replacement: a gate holds nothing).
@@ -80,16 +77,17 @@ def on_version(node, version: str) -> bool:
     return ready and (kubelet == version or kubelet.startswith(version + "."))
 
 
-class RolloutGateProvider(ScalewayWaiter):
-    """Stateless like NodeRegistrationProvider, whose configure() and Scaleway client it reuses (the kubeconfig is
-    fetched with the operator's credentials and held in memory only)."""
+class RolloutGateProvider(scw.ScalewayProvider):
+    """Stateless like every kosmos provider (scaleway_api.ScalewayProvider: credentials from configure(); the
+    kubeconfig is fetched with the operator's credentials and held in memory only)."""
+
+    def subject(self, props: dict[str, Any]) -> str:
+        """For error messages (scaleway_api.ScalewayProvider)."""
+        return f"the rollout of pool {props.get('pool_name')!r} ({props.get('machine') or 'tail'})"
 
     def _kubeconfig(self, props: dict[str, Any]) -> str:
-        import base64
-
-        api = self._scaleway._api(props)
-        content = api._get_cluster_kube_config(cluster_id=bare_id(props["cluster_id"]), region=props["region"]).content
-        return base64.b64decode(content).decode()
+        api = self.api(props, self.subject(props))
+        return scw.cluster_kubeconfig(api, props["cluster_id"], props["region"])
 
     @staticmethod
     def _outs(props: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +136,7 @@ class RolloutGateProvider(ScalewayWaiter):
         from kubernetes.client.rest import ApiException
 
         version, last = props["kubernetes_version"], "not found"
-        for _ in self.backoff(max(0.0, deadline - self._clock()), float(props.get("poll_seconds", 5))):
+        for _ in self.polls(deadline, float(props.get("poll_seconds", 5))):
             try:
                 node = nodes.read_node(name)
                 if on_version(node, version):
@@ -229,12 +227,6 @@ class RolloutGateArgs:
     api_url: Optional[str] = None
 
 
-@functools.lru_cache(maxsize=1)
-def serialized_provider() -> str:
-    """Serialised once per process, as registration.serialized_provider (thousands of resources, one pickle)."""
-    return serialize_provider(RolloutGateProvider())
-
-
 class RolloutGate(dyn.Resource, module="kosmos", name="RolloutGate"):
     def __init__(self, name: str, args: RolloutGateArgs, opts: Optional[pulumi.ResourceOptions] = None):
         props = {
@@ -250,9 +242,8 @@ class RolloutGate(dyn.Resource, module="kosmos", name="RolloutGate"):
             "timeout_seconds": args.timeout_seconds,
             "poll_seconds": args.poll_seconds,
             "skip_drain": args.skip_drain,
-            PROVIDER_KEY: pulumi.Output.secret(serialized_provider()),
         }
-        pulumi.CustomResource.__init__(self, f"pulumi-python:{self._resource_type_name}", name, props, opts)
+        scw.register_dynamic(self, name, props, opts, RolloutGateProvider)
 
 
 def gates(name: str, hosts: Sequence[tuple[str, pulumi.Input[str]]], max_unavailable: int,

@@ -51,9 +51,10 @@ def test_the_largest_bench_stack_is_one_the_program_accepts():
 
 def test_a_small_measurement_reports_what_it_measured():
     result = bench.measure(10, runs=3)
-    # 3 fixed (cluster, provider, system pool), 3 pools with 3 readiness, 1 firewall, 3 per node (machine, identity,
-    # label patch); the path cluster, pool, identity, machine, readiness, label patch.
-    assert result["resources"] == 40 and result["critical_path"] == 6
+    # 3 fixed (cluster, provider, system pool), 3 pools with 3 readiness and 3 pool versions, 1 firewall, 3 per node
+    # (machine, identity, label patch), and the 3 on-prem hosts' rollout gates plus their pool's tail; the path
+    # cluster, pool, pool version, identity, machine, readiness, label patch (gates cost nothing on creation).
+    assert result["resources"] == 47 and result["critical_path"] == 7
     assert len(result["program_runs_seconds"]) == len(result["floor_runs_seconds"]) == 3
     # seconds are reported rounded, the ratio from the unrounded medians
     assert abs(result["time_ratio"] - result["program_seconds"] / result["floor_seconds"]) < 0.01

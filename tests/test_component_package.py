@@ -261,15 +261,15 @@ def test_construct_takes_scaleway_api_url_from_the_calling_stacks_config():
     url = "https://api.scaleway.example.test"
     run = run_component("construct", WIRE, **{"scaleway:apiUrl": url})
     assert run.error is None, run.error
-    dynamic = run.by_type("pulumi-python:dynamic/kosmos:NodeIdentity") + run.by_type(
-        "pulumi-python:dynamic/kosmos:PoolNodes")
+    kinds = ("NodeIdentity", "PoolNodes", "PoolVersion", "RolloutGate")
+    dynamic = [r for kind in kinds for r in run.by_type(f"pulumi-python:dynamic/kosmos:{kind}")]
     assert dynamic and all(r.inputs["api_url"] == url for r in dynamic)
     for userdata in run.exports["userdata"].value.values():
         assert f"API_URL={url}\n" in userdata["redacted"]
     # Without it, the agent's own default applies.
     plain = run_component("construct", WIRE)
-    assert all(r.inputs.get("api_url") is None
-               for r in plain.by_type("pulumi-python:dynamic/kosmos:NodeRegistration"))
+    unset = [r for kind in kinds for r in plain.by_type(f"pulumi-python:dynamic/kosmos:{kind}")]
+    assert unset and all(r.inputs.get("api_url") is None for r in unset)
 
 
 def test_construct_with_a_bad_config_registers_nothing_and_names_the_key():

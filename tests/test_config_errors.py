@@ -482,13 +482,19 @@ def test_the_default_cluster_name_is_checked_like_a_given_one():
 
 def test_the_removed_join_key_settings_are_warned_about_by_name_and_change_nothing():
     # kosmos no longer makes a join key: a stack that still sets these keeps working and is told to drop them.
-    base = {"cluster": {"region": "fr-par", "version": "1.31"}}
+    # A supported patch on a fixed date, so the version check (components/versions.py) adds nothing of its own.
+    now = dt.datetime(2026, 11, 25, tzinfo=dt.timezone.utc)
+    base = {"cluster": {"region": "fr-par", "version": "1.36.1"}}
     old = {**base, "joinKeyExpiresAt": "2020-01-01T00:00:00Z", "joinKeyValidDays": 90}
-    assert parse_spec(base).warnings() == []
-    warnings = parse_spec(old).warnings()
+    assert parse_spec(base).warnings(now) == []
+    warnings = parse_spec(old).warnings(now)
     assert [w.split(" ", 1)[0] for w in warnings] == ["kosmos:joinKeyValidDays", "kosmos:joinKeyExpiresAt"]
     assert all("is ignored and can be removed" in w and "deletes the old join key's IAM application" in w
                for w in warnings)
+    # An outdated version adds its own findings after the join-key notices, which stay as they were.
+    outdated = parse_spec({**old, "cluster": {"region": "fr-par", "version": "1.31"}}).warnings(now)
+    assert outdated[:2] == warnings and outdated[2:]
+    assert all(w.startswith("kosmos:cluster.version") for w in outdated[2:])
     raw = stack_config("blog")
     raw["kosmos:joinKeyValidDays"] = 90
     run = run_config(raw, stack="blog", raise_errors=True)

@@ -290,6 +290,36 @@ def test_leave_then_a_new_identity_joins_as_a_new_node(kosmos, release, machine)
         reported(first.stdout)["KOSMOS_NODE_ID"]
 
 
+def test_a_host_handed_a_new_node_reinstalls_its_components_for_it(kosmos, release, machine):
+    # On-prem: a refresh found the host's node lost, so kosmos registered a new one and re-runs the join (forced) on
+    # the same host. k8s-agent installs only components whose version differs and renders the node's metadata into
+    # them only then (component.go): without a reset the kubelet would keep the old node's credentials.
+    old, new = register(kosmos, "home-mac"), register(kosmos, "home-mac")
+    first = machine.run(script_for(kosmos, release, old))
+    assert first.returncode == 0, first.stdout
+    installed = machine.agent("components")
+    assert not (machine.root / "systemctl.calls").exists()
+    again = machine.run(script_for(kosmos, release, new), KOSMOS_JOIN_FORCE=1)
+    assert again.returncode == 0, again.stdout
+    calls = (machine.root / "systemctl.calls").read_text().splitlines()
+    assert "disable --now kubelet.service" in calls and "disable --now containerd.service" in calls
+    assert "ran another node until now" in machine.log()
+    # Every component installed again, for the new node, which the join now reports.
+    assert machine.agent("components") == installed + installed
+    assert reported(again.stdout)["KOSMOS_NODE_ID"] == new["node_id"] != old["node_id"]
+    assert json.loads((machine.root / "var/lib/kosmos/node.json").read_text())["id"] == new["node_id"]
+    assert_only_its_own_node(kosmos, machine, again, new)
+
+
+def test_a_forced_rejoin_as_the_same_node_stops_nothing(kosmos, release, machine):
+    script = script_for(kosmos, release)
+    assert machine.run(script).returncode == 0
+    again = machine.run(script, KOSMOS_JOIN_FORCE=1)
+    assert again.returncode == 0, again.stdout
+    assert not (machine.root / "systemctl.calls").exists()
+    assert "ran another node" not in machine.log()
+
+
 def metadata_faults(*script) -> Faults:
     return Faults(script=list(script), only=lambda method, path: path.endswith("/node-metadata"))
 

@@ -192,10 +192,10 @@ def test_a_declared_minor_accepts_any_of_its_patches(kosmos, kube_api):
 def test_the_gate_provider_runs_in_pulumis_dynamic_host(kosmos, kube_api, tmp_path):
     from pulumi.runtime import proto
 
-    from components.rollout import serialized_provider
+    from components.scaleway_api import serialized
 
     steps = plan(HOSTS, 1)
-    blob = serialized_provider()
+    blob = serialized(RolloutGateProvider)
     with dynamic_host(tmp_path) as host:
         host.Configure(proto.ConfigureRequest(args=struct(
             {"scaleway:accessKey": "SCWABCDEFGHIJKLMNOPQ", "scaleway:secretKey": OPERATOR_SECRET})), timeout=30)
@@ -213,23 +213,45 @@ def test_the_gate_provider_runs_in_pulumis_dynamic_host(kosmos, kube_api, tmp_pa
 
 
 def test_the_wiring_chains_gates_only_and_puts_each_command_after_its_gate():
-    from conftest import REPO
-    from tools.engine import run_program
+    """The real program (ExternalPool -> OnPremNodes): three on-prem hosts, maxUnavailable 2."""
+    import json
 
-    run = run_program("lab", config={}, secret_keys=[], program=REPO / "tests" / "programs" / "rollout_wiring.py")
+    from tools.engine import load_stack_config, run_program
+
+    config, secret_keys = load_stack_config("baremetal")
+    pools = json.loads(config["kosmos:externalPools"])
+    home = next(p for p in pools if p["provider"] == "on-prem")
+    home["hosts"] += [{**home["hosts"][0], "name": f"h{i}", "address": f"192.0.2.{i}"} for i in (1, 2)]
+    home["upgrade"] = {"maxUnavailable": 2}
+    config["kosmos:externalPools"] = json.dumps(pools)
+    run = run_program("baremetal", config=config, secret_keys=secret_keys)
     by_name = {r.name: r for r in run.registrations}
+    name_of = {r.urn: r.name for r in run.registrations}
+    gate_type = "pulumi-python:dynamic/kosmos:RolloutGate"
 
-    def deps(name):
+    def deps(name, kind=None):
         r = by_name[name]
-        return {by_name_urn[u] for u in set(r.dependencies).union(*r.property_dependencies.values())}
+        found = set(r.dependencies).union(*r.property_dependencies.values())
+        return {name_of[u] for u in found if kind is None or by_name[name_of[u]].type == kind}
 
-    by_name_urn = {r.urn: r.name for r in run.registrations}
-    assert deps("lab-home-h0-rollout") == set()
-    assert deps("lab-home-h1-rollout") == {"lab-home-h0-rollout"}  # the chain: gates only
-    assert deps("lab-home-h2-rollout") == {"lab-home-h1-rollout"}
-    for host in ("h0", "h1", "h2"):
-        assert deps(f"lab-home-nodes-{host}") == {f"lab-home-{host}-rollout"}
-    assert deps("lab-home-rollout-done") == {"lab-home-nodes-h0", "lab-home-nodes-h1", "lab-home-nodes-h2"}
-    gate = by_name["lab-home-h2-rollout"].inputs
-    assert (gate["node_name"], gate["wait_node_names"]) == ("scw-node-h2", ["scw-node-h0"])  # maxUnavailable 2
-    assert by_name["lab-home-rollout-done"].inputs["wait_node_names"] == ["scw-node-h1", "scw-node-h2"]
+    def prop(name, key):
+        return {name_of[u] for u in by_name[name].property_dependencies.get(key, [])}
+
+    hosts = ["mac-vm", "h1", "h2"]
+    gate = {h: f"kosmos-home-nodes-{h}-rollout" for h in hosts}
+    identity = {h: f"kosmos-home-nodes-{h}-identity" for h in hosts}
+    assert deps(gate["mac-vm"], gate_type) == set()
+    assert deps(gate["h1"], gate_type) == {gate["mac-vm"]}  # the chain: each gate after the previous one only
+    assert deps(gate["h2"], gate_type) == {gate["h1"]}
+    for h in hosts:
+        assert prop(gate[h], "node_name") == {identity[h]}  # its node name, known before the Command runs
+        command = f"kosmos-home-nodes-{h}"
+        assert deps(command, gate_type) == {gate[h]}
+        assert by_name[command].inputs["create"].endswith(by_name[gate[h]].inputs["generation"])  # the join's hash
+    assert prop(gate["h2"], "wait_node_names") == {identity["mac-vm"]}  # host k waits for host k-2
+    assert prop(gate["h1"], "wait_node_names") == set()
+    done = "kosmos-home-nodes-rollout-done"
+    assert {f"kosmos-home-nodes-{h}" for h in hosts} <= deps(done)
+    assert prop(done, "wait_node_names") == {identity["h1"], identity["h2"]}
+    # The identities register only once the pool runs the declared version.
+    assert all("kosmos-home-version" in deps(identity[h]) for h in hosts)

@@ -22,17 +22,26 @@ def _run(nodes):
     return run_program("bench", config=config, secret_keys=secret_keys)
 
 
-def test_critical_path_is_at_most_six_and_resources_per_node_are_constant():
+def test_critical_path_is_at_most_seven_and_resources_per_node_are_constant():
     small, large = _run(20), _run(50)
-    assert len(critical_path(large)) <= 6
+    # cluster -> pool -> pool version -> node identity -> machine -> pool readiness -> label patch. On-prem rollout
+    # gates order their hosts but do nothing on creation (tools/graph.py FREE_ON_CREATE).
+    assert len(critical_path(large)) <= 7
     chain = [large.by_urn()[u].type for u in critical_path(large)]
-    assert chain[-4:-2] == ["pulumi-python:dynamic/kosmos:NodeIdentity", chain[-3]] and chain[-3] in NODE_TYPES
+    assert chain[-5:-2] == ["pulumi-python:dynamic/kosmos:PoolVersion", "pulumi-python:dynamic/kosmos:NodeIdentity",
+                            chain[-3]] and chain[-3] in NODE_TYPES
     assert chain[-2:] == ["pulumi-python:dynamic/kosmos:PoolNodes", "kubernetes:core/v1:NodePatch"]
-    per_node = (len(large.custom()) - len(small.custom())) / 30
-    assert per_node == 3  # machine, node identity, label patch (readiness is per pool)
-    fixed_small = len(small.custom()) - 3 * 20
-    fixed_large = len(large.custom()) - 3 * 50
-    assert fixed_large - fixed_small <= 2  # per-pool resources only (one more pool at most)
+
+    def per_node_count(run, n):  # an on-prem host also has its rollout gate
+        hosts = sum(1 for r in run.custom() if r.type == "command:remote:Command")
+        gates = sum(1 for r in run.custom() if r.name.endswith("-rollout"))
+        assert gates == hosts > 0
+        return len(run.custom()) - 3 * n - gates
+
+    fixed_small, fixed_large = per_node_count(small, 20), per_node_count(large, 50)
+    # Per node: machine, node identity, label patch (readiness is per pool), and a gate per on-prem host; the rest
+    # is per pool (pool, version, readiness, the on-prem tail gate): one more pool at most.
+    assert fixed_large - fixed_small <= 4
 
 
 def test_no_dependency_between_two_nodes():
@@ -45,9 +54,16 @@ def test_no_dependency_between_two_nodes():
             # <pool>-nodes-<key>[-identity] -> <pool>-<key>
             node_of[reg.urn] = reg.name.replace("-nodes-", "-").removesuffix("-identity")
     assert len(set(node_of.values())) == 50
+    gate = "pulumi-python:dynamic/kosmos:RolloutGate"
     for urn, node in node_of.items():
         for dep in reachable(graph, urn):
-            assert node_of.get(dep, node) == node, f"{by_urn[urn].name} depends on {by_urn[dep].name}"
+            if node_of.get(dep, node) == node:
+                continue
+            # The one exception: an on-prem host's Command follows its pool's rollout gates, which carry the earlier
+            # hosts' node names, so it waits for their identities (never their joins); creating a gate does nothing.
+            assert by_urn[urn].type == "command:remote:Command" and by_urn[dep].type.endswith(":NodeIdentity"), \
+                f"{by_urn[urn].name} depends on {by_urn[dep].name}"
+            assert any(by_urn[g].type == gate for g in graph[urn]), f"{by_urn[urn].name} reaches {dep} not by a gate"
 
 
 def test_a_thousand_dynamic_resources_register_in_one_process():

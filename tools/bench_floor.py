@@ -16,6 +16,8 @@ import pulumiverse_scaleway.kubernetes as scw_k8s
 
 from components.identity import NodeIdentity, NodeIdentityArgs
 from components.pool_nodes import PoolNodes, PoolNodesArgs
+from components.pool_version import PoolVersion, PoolVersionArgs
+from components.rollout import RolloutGate, RolloutGateArgs
 
 
 # type token -> constructor with the fewest inputs the class accepts
@@ -38,6 +40,11 @@ FACTORIES = {
         n, NodeIdentityArgs(region="r", pool_id="p", pool_name="p", machine=n, generation="g"), opts=o),
     "pulumi-python:dynamic/kosmos:PoolNodes": lambda n, o: PoolNodes(
         n, PoolNodesArgs(cluster_id="c", region="r", pool_id="p", pool_name="p", members=[]), opts=o),
+    "pulumi-python:dynamic/kosmos:PoolVersion": lambda n, o: PoolVersion(
+        n, PoolVersionArgs(pool_id="p", pool_name="p", region="r", kubernetes_version="1.36.1"), opts=o),
+    "pulumi-python:dynamic/kosmos:RolloutGate": lambda n, o: RolloutGate(
+        n, RolloutGateArgs(cluster_id="c", region="r", pool_name="p", generation="g", kubernetes_version="1.36.1"),
+        opts=o),
     "kubernetes:core/v1:NodePatch": lambda n, o: k8s.core.v1.NodePatch(n, opts=o),
 }
 

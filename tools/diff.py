@@ -211,30 +211,53 @@ def _upgrade_notes(base: dict, head: dict, steps: list[Step]) -> tuple[list[str]
     for pool in changed:
         s = settings.get(pool, {})
         if s.get("provider") == "on-prem":
-            gated = any("RolloutGate" in r["type"] and r["name"].startswith(f"kosmos-{pool}-")
-                        for r in head["resources"].values())
-            m = s.get("maxUnavailable") or 1
-            order = " → ".join("[" + ", ".join(w) + "]" for w in rollout.waves(s.get("hosts") or [], m))
-            if gated:
+            chain = _rollout_chain(head, pool)
+            if chain is not None:
+                hosts, m = chain
+                order = " → ".join("[" + ", ".join(w) + "]" for w in rollout.waves(hosts, m))
                 notes.append(f"pool {pool}: hosts re-join in place (cordon, drain, re-run the agent, Ready on the new "
                              f"version, uncordon), {m} at a time: {order}")
             else:
                 notes.append(f"pool {pool}: hosts re-join in place, all at once (no rollout gates in this plan): "
-                             f"{order.replace(' → ', ' ')}")
+                             + " ".join("[" + h + "]" for h in s.get("hosts") or []))
             continue
+        # Machines only: each comes with its new node identity (the identity's replacement is what replaces it).
         replaced = [st.name for st in steps if st.op in (REPLACE, REPLACE_DBR)
+                    and not st.type.endswith(":NodeIdentity")
                     and str(head["resources"].get(st.urn, {}).get("parent", "")).endswith(f"::kosmos-{pool}-nodes")]
         if not replaced:
             continue
         notes.append(f"pool {pool}: {len(replaced)} machine(s) replaced create-before-delete, all at once: "
-                     f"{', '.join(replaced)}; each old node is drained and deleted after its replacement is Ready, "
-                     "and Pulumi deletes the old machines at the end of the update")
+                     f"{', '.join(replaced)}; once the pool runs the new version, each gets a new node identity, "
+                     "the pool's readiness waits until the new nodes are Ready, then drains and deletes the old "
+                     "nodes, and Pulumi deletes the old machines at the end of the update")
         surge = s.get("maxSurge")
         if surge is not None and len(replaced) > surge:
             warnings.append(f"pool {pool}: this update replaces {len(replaced)} machines, more than "
                             f"upgrade.maxSurge {surge}: one `pulumi up` creates every replacement and deletes the old "
                             "machines only at its end (README, Upgrading: apply in steps)")
     return notes, warnings
+
+
+def _rollout_chain(head: dict, pool: str) -> Optional[tuple[list[str], int]]:
+    """The on-prem pool's host order and maxUnavailable as its wired rollout gates say (components/rollout.py): each
+    host gate depends on the previous one, and the tail gate waits for the last maxUnavailable hosts. None when the
+    plan has no gates for the pool."""
+    suffix = f"::kosmos-{pool}-nodes"
+    gates = {urn: r for urn, r in head["resources"].items()
+             if "RolloutGate" in r["type"] and str(r.get("parent", "")).endswith(suffix)}
+    hosts = {urn: r for urn, r in gates.items() if r["inputs"].get("machine")}
+    tail = [r for r in gates.values() if not r["inputs"].get("machine")]
+    if not hosts or len(tail) != 1:
+        return None
+    previous = {urn: next((d for d in r.get("dependencies", []) if d in hosts), None) for urn, r in hosts.items()}
+    following = {prev: urn for urn, prev in previous.items() if prev}
+    urn = next((u for u, prev in previous.items() if prev is None), None)
+    order = []
+    while urn is not None and len(order) <= len(hosts):
+        order.append(hosts[urn]["inputs"]["machine"])
+        urn = following.get(urn)
+    return order, max(1, len(tail[0]["inputs"].get("wait_node_names") or []))
 
 
 def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:

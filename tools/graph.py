@@ -19,9 +19,16 @@ def custom_dependencies(run: ProgramRun) -> dict[str, set[str]]:
     return graph
 
 
-def critical_path(run: ProgramRun) -> list[str]:
-    """The longest chain of dependent custom resources, as URNs from first to last."""
+FREE_ON_CREATE = ("pulumi-python:dynamic/kosmos:RolloutGate",)
+"""Resources whose create calls nothing and returns at once (components/rollout.py; tests/test_rollout.py
+test_creating_gates_waits_for_nothing_and_calls_nothing): links of the creation graph, no step of its length."""
+
+
+def critical_path(run: ProgramRun, free: tuple[str, ...] = FREE_ON_CREATE) -> list[str]:
+    """The longest chain of dependent custom resources, as URNs from first to last; resources of a `free` type order
+    the chain but do not count (nor appear) in it."""
     graph = custom_dependencies(run)
+    types = {r.urn: r.type for r in run.custom()}
 
     @functools.lru_cache(maxsize=None)
     def longest(urn: str) -> tuple[str, ...]:
@@ -30,7 +37,7 @@ def critical_path(run: ProgramRun) -> list[str]:
             chain = longest(dep)
             if len(chain) > len(best):
                 best = chain
-        return best + (urn,)
+        return best if types[urn] in free else best + (urn,)
 
     return list(max((longest(u) for u in graph), key=len, default=()))
 

@@ -60,6 +60,13 @@ class MachineSetArgs:
     """Secret SSH key (on-prem only)."""
     scaleway_api_url: Optional[str] = None
     """`scaleway:apiUrl` for the node identities' API calls (credentials come from their provider's configure())."""
+    registration_pool_id: Optional[pulumi.Input[str]] = None
+    """The pool id the node identities register into (default `pool_id`): ExternalPool passes PoolVersion's, so no
+    node registers (and no machine boots) before the pool runs the declared Kubernetes version."""
+    cluster_id: Optional[pulumi.Input[str]] = None
+    """The cluster (on-prem rollout gates read and cordon its nodes)."""
+    kubernetes_version: str = ""
+    """kosmos:cluster.version: what an on-prem rollout waits for ("Ready on the new version")."""
 
 
 class MachineSet(pulumi.ComponentResource):
@@ -125,12 +132,14 @@ class MachineSet(pulumi.ComponentResource):
         return []
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
-        """Each machine, in the pool's order: its node identity first, then the machine with that node's userdata.
-        A machine's resources are named `<set>-<key>` (its index, or the on-prem host name)."""
-        self.prepare(name, args)
+        """Every machine's node identity first, then what the pool's machines share (`prepare`: it may need the
+        nodes, as on-prem rollout gates do), then each machine with its node's userdata, then `finish`. A machine's
+        resources are named `<set>-<key>` (its index, or the on-prem host name)."""
+        keys, names = self.pool.machine_keys(), self.pool.machine_names()
+        joins = [self.join_for(args, key, machine_name) for key, machine_name in zip(keys, names)]
+        self.prepare(name, args, [(machine_name, identity) for machine_name, (identity, _) in zip(names, joins)])
         machines = []
-        for index, (key, machine_name) in enumerate(zip(self.pool.machine_keys(), self.pool.machine_names())):
-            identity, userdata = self.join_for(args, key, machine_name)
+        for index, (key, machine_name, (identity, userdata)) in enumerate(zip(keys, names, joins)):
             # Boot-time machines get a hostname that changes when they are replaced; on-prem hosts keep theirs.
             hostname = self.hostname(machine_name) if self.REPLACE_ON_USERDATA_CHANGE else None
             resource, machine_id, public_ip = self.create_machine(
@@ -138,10 +147,12 @@ class MachineSet(pulumi.ComponentResource):
             )
             machines.append(Machine(key, machine_name, resource, machine_id, public_ip, self.arch_of(index), hostname,
                                     identity))
+        self.finish(name, args, machines)
         return machines
 
-    def prepare(self, name: str, args: MachineSetArgs) -> None:
-        """What the pool's machines share, made once before them (a firewall, look-ups)."""
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list[tuple[str, NodeIdentity]]) -> None:
+        """What the pool's machines share, made before them (a firewall, look-ups); `nodes`: (machine name, its node
+        identity) in the pool's order."""
 
     def create_machine(self, resource_name: str, index: int, machine_name: str, hostname: Optional[pulumi.Output],
                        userdata: pulumi.Output, args: MachineSetArgs, opts: pulumi.ResourceOptions
@@ -149,13 +160,17 @@ class MachineSet(pulumi.ComponentResource):
         """One machine booting (or joined) with `userdata`: (its resource, its id, its public IPv4)."""
         raise NotImplementedError
 
+    def finish(self, name: str, args: MachineSetArgs, machines: list[Machine]) -> None:
+        """What comes after every machine of the pool."""
+
     def join_for(self, args: MachineSetArgs, key: str, machine_name: str) -> tuple[NodeIdentity, pulumi.Output]:
         """Registers the machine's node before the machine exists; returns it and the machine's userdata (secret),
         which carries only that node's credentials."""
         reg = self.pool.registration
+        pool_id = args.registration_pool_id if args.registration_pool_id is not None else args.pool_id
         identity = NodeIdentity(
             f"{self._name}-{key}-identity",
-            NodeIdentityArgs(region=args.region, pool_id=args.pool_id, pool_name=self.pool.name, machine=machine_name,
+            NodeIdentityArgs(region=args.region, pool_id=pool_id, pool_name=self.pool.name, machine=machine_name,
                              generation=self.generation, api_url=args.scaleway_api_url,
                              timeout_seconds=reg.timeout_minutes * 60),
             opts=pulumi.ResourceOptions(parent=self),

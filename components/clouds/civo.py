@@ -57,7 +57,7 @@ class CivoNodes(MachineSet):
     def machine_facts(self) -> dict:
         return {"machineType": self.pool.size, "os": f"image {self.pool.image}"}
 
-    def prepare(self, name: str, args: MachineSetArgs) -> None:
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.
         self.image_id = civo.get_disk_image_output(

@@ -37,7 +37,7 @@ class ElasticMetalNodes(MachineSet):
     def machine_facts(self) -> dict:
         return {"machineType": f"offer {self.pool.offer}", "os": f"{self.pool.os} {self.pool.os_version}"}
 
-    def prepare(self, name: str, args: MachineSetArgs) -> None:
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
         pool: ElasticMetalPoolSpec = args.pool
         lookup = pulumi.InvokeOutputOptions(parent=self)
         # One offer and one OS lookup per pool.

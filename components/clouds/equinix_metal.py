@@ -27,7 +27,7 @@ class EquinixMetalNodes(MachineSet):
     def machine_facts(self) -> dict:
         return {"machineType": f"plan {self.pool.plan}", "os": self.pool.os}
 
-    def prepare(self, name: str, args: MachineSetArgs) -> None:
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
         pulumi.log.warn(catalog.EQUINIX_SHUTDOWN_WARNING.format(pool=args.pool.name), resource=self)
 
     def create_machine(self, resource_name, index, machine_name, hostname, userdata, args, opts):

@@ -4,6 +4,10 @@ The join script (with this host's node credentials inside, never a key that coul
 the SSH session's stdin: remote `environment` depends on sshd's AcceptEnv and is silently dropped, and a command line
 is visible in the process list. The host's node is registered by kosmos before the join (NodeIdentity), so nothing is
 read back from the join's output.
+
+When the join changes (Kubernetes or agent version, template), the hosts re-join in place through the pool's rollout
+gates (components/rollout.py): host k's Command depends on gate k, gate k on gate k-1 only, and the tail gate on every
+Command. The gates know each host's node name before its Command runs, from the host's NodeIdentity.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import shlex
 import pulumi
 import pulumi_command as command
 
+from .. import rollout
 from ..spec import OnPremHost, OnPremPoolSpec
 from ..userdata import JoinInputs, render_leave
 from .base import MachineSet, MachineSetArgs
@@ -62,10 +67,12 @@ class OnPremNodes(MachineSet):
     def machine_facts(self) -> dict:
         return {"machineType": "existing host", "os": "as installed (checked against kosmos:join.allowedOs)"}
 
-    def prepare(self, name: str, args: MachineSetArgs) -> None:
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
         self.leave_script = pulumi.Output.from_input(args.pool_id).apply(
             lambda pid: render_leave(JoinInputs(pool_id=pid, region=args.region))
         )
+        self.hosts = [(machine_name, identity.node_name) for machine_name, identity in nodes]
+        self.gates, self.gate_inputs = self.rollout_gates(name, args, self.hosts)
 
     def create_machine(self, resource_name, index, machine_name, hostname, userdata, args, opts):
         host: OnPremHost = args.pool.hosts[index]
@@ -90,6 +97,29 @@ class OnPremNodes(MachineSet):
             # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
             # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
             stdin=userdata,
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[self.gates[host.name]] if self.gates else None)
+            ),
         )
         return join, join.id, _ipv4(host.address)
+
+    def finish(self, name: str, args: MachineSetArgs, machines: list) -> None:
+        self.rollout_done = None
+        if self.gates:
+            self.rollout_done = rollout.tail_gate(name, self.hosts, args.pool.upgrade.max_unavailable,
+                                                  self.gate_inputs, [m.resource for m in machines],
+                                                  pulumi.ResourceOptions(parent=self))
+
+    def rollout_gates(self, name: str, args: MachineSetArgs, hosts: list) -> tuple[dict, dict]:
+        """The pool's chained gates (none without a cluster to read nodes from, e.g. a MachineSet used alone). Their
+        generation is the redacted userdata hash: it moves with the Kubernetes and agent versions and the template,
+        never with a node's credentials, so a host keeps its node across re-joins."""
+        if args.cluster_id is None or not args.pool.hosts:
+            return {}, {}
+        reg = args.pool.registration
+        common = dict(cluster_id=args.cluster_id, region=args.region, pool_name=args.pool.name,
+                      generation=args.userdata.sha256, kubernetes_version=args.kubernetes_version,
+                      timeout_seconds=reg.timeout_minutes * 60, skip_drain=reg.skip_drain,
+                      api_url=args.scaleway_api_url)
+        return rollout.gates(name, hosts, args.pool.upgrade.max_unavailable, common,
+                             pulumi.ResourceOptions(parent=self)), common

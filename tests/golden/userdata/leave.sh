@@ -48,19 +48,22 @@ on_exit() {
 }
 trap on_exit EXIT
 trap 'fail interrupted' INT TERM HUP
-
-step leave "leaving the Kosmos pool $POOL_ID"
-if [ "$(id -u)" -ne 0 ]; then
-  fail "must run as root (running as uid $(id -u)); re-run with sudo"
-fi
-if command -v systemctl >/dev/null 2>&1; then
+stop_agent_units() {
+  local unit
+  command -v systemctl >/dev/null 2>&1 || return 0
   for unit in kubelet containerd; do
     if systemctl cat "$unit.service" >/dev/null 2>&1; then
       log "stopping and disabling $unit"
       systemctl disable --now "$unit.service" || log "WARNING: could not stop $unit"
     fi
   done
+}
+
+step leave "leaving the Kosmos pool $POOL_ID"
+if [ "$(id -u)" -ne 0 ]; then
+  fail "must run as root (running as uid $(id -u)); re-run with sudo"
 fi
+stop_agent_units
 # k8s-agent skips registration while its cache exists (metadata.go) and skips components its versions file lists
 # (versions.go): both go, or a later join would reuse the deleted node's credentials.
 rm -f "$AGENT_DIR"/k8s-agent_linux_* "$NODE_FILE" \

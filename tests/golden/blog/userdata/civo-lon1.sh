@@ -120,6 +120,21 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 NODE_USERDATA=REDACTED-NODE-CREDENTIALS
+stop_agent_units() {
+  local unit
+  command -v systemctl >/dev/null 2>&1 || return 0
+  for unit in kubelet containerd; do
+    if systemctl cat "$unit.service" >/dev/null 2>&1; then
+      log "stopping and disabling $unit"
+      systemctl disable --now "$unit.service" || log "WARNING: could not stop $unit"
+    fi
+  done
+}
+if [ -s "$AGENT_USERDATA" ] && [ "$(<"$AGENT_USERDATA")" != "$NODE_USERDATA" ]; then
+  log "this machine ran another node until now: reinstalling its components for this one"
+  stop_agent_units
+  rm -f "$ROOT/etc/scw-k8s-versions.json" "$NODE_FILE"
+fi
 printf '%s' "$NODE_USERDATA" >"$AGENT_USERDATA.partial"
 chmod 0600 "$AGENT_USERDATA.partial"
 mv -f "$AGENT_USERDATA.partial" "$AGENT_USERDATA"
