@@ -3,7 +3,8 @@
 Everything here is SDK-internal in pulumi 3.272.0 (pinned in constraints.txt): the runtime settings, the config
 store, RPC (de)serialisation, the mock monitor and the stack runner. An SDK upgrade that moves any of them breaks
 here, in one module, and tests/test_sdk_adapter.py says which (it checks the installed SDK is the pinned one and that
-every name used here is still there).
+every name used here is still there). The components, which ship without tools/, have theirs in
+components/scaleway_api.py (what the dynamic providers share).
 """
 
 from __future__ import annotations
