@@ -47,7 +47,8 @@ test: $(TEST_STAMP) system-deps ## install everything the tests need, run the su
 golden: $(TEST_STAMP) ## regenerate the committed golden renders under tests/golden/
 	$(PY) -m tools.golden
 
-schema: $(RUNTIME_STAMP) ## component package schema as the SDK infers it: build/schema.json (+ provider/schema.json), and the stack-file JSON Schema stacks/kosmos-config.schema.json
+schema: $(RUNTIME_STAMP) ## components/args.py from the config model, the package schema the SDK infers from it: build/schema.json (+ provider/schema.json), and the stack-file JSON Schema stacks/kosmos-config.schema.json
+	$(PY) -m tools.argsgen
 	$(PY) -m tools.schema
 
 wheel: $(PY) ## build the kosmos wheel into build/dist/ (pip install build/dist/kosmos-*.whl anywhere)

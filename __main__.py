@@ -7,34 +7,30 @@ once, before any resource exists), builds one MulticloudCluster and exports what
 import json
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 
 from components import MulticloudCluster, SpecError, parse_spec
 from components.spec import NAMESPACE, SECRET_KEYS, namespace_typos
-
-
-def _is_secret(full_key: str) -> bool:
-    return runtime_config.is_config_secret(full_key) or full_key in runtime_config.get_config_secret_keys_env()
+from tools import sdk  # the SDK's config store is internal: tools/sdk.py is the one place that touches it
 
 
 def read_kosmos_config() -> tuple[dict, list[str]]:
     """Every `kosmos:*` key as Python values (secrets stay Outputs), plus secret-handling problems."""
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    keys = sdk.config_keys()
     cfg = pulumi.Config(NAMESPACE)
     values, problems = {}, namespace_typos(sorted(keys))
     for full_key in sorted(k for k in keys if k.startswith(f"{NAMESPACE}:")):
         key = full_key.split(":", 1)[1]
         if key in SECRET_KEYS:
-            if not _is_secret(full_key):
+            if not sdk.is_secret_key(full_key):
                 problems.append(
                     f"{full_key}: must be stored encrypted; set it with `pulumi config set --secret {full_key}`"
                 )
             values[key] = cfg.get_secret(key)
             continue
-        if _is_secret(full_key):
+        if sdk.is_secret_key(full_key):
             problems.append(f"{full_key}: is not a credential and must not be a secret; set it without --secret")
             continue
-        raw = runtime_config.get_config(full_key)
+        raw = sdk.config_value(full_key)
         try:
             values[key] = json.loads(raw)
         except (TypeError, ValueError):

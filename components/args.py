@@ -1,27 +1,26 @@
 """Typed arguments of MulticloudCluster, in exactly the stack-config shape (`kosmos:*` keys, camelCase).
 
-These TypedDicts are what Pulumi's component-package analyzer reads to infer the `kosmos` package schema
-(pulumi `provider/experimental/analyzer.py`): plain classes whose annotations it follows, attribute docstrings as
-descriptions, `Required`/`NotRequired` for optional inputs, no unions (so the per-cloud pool fields share one
-`ExternalPoolConfig` with `provider` as an enum). Keys are camelCase on purpose: the analyzer camel-cases Python
-names for the schema, so these map to themselves, and a value arriving from any language is the same mapping a
-stack file holds. Only typing lives here: the typed config model (components/model.py) is the one source of the
-stack shape and `spec.parse_spec` validates every value with it, so the ranges and choices below are descriptions,
-not checks. tests/test_component_package.py checks these classes have exactly the model's keys, required keys and
-value kinds.
+GENERATED from components/model.py by tools/argsgen.py (`make schema`); do not edit: change the model.
 
-No `from __future__ import annotations` in this module or in multicloud.py: the analyzer reads annotations with
-`inspect.get_annotations` without evaluating strings.
+These TypedDicts are what Pulumi's component-package analyzer reads to infer the `kosmos` package schema (pulumi
+`provider/experimental/analyzer.py`): no unions, `Literal` or `Annotated` (so the per-cloud pool fields share one
+`ExternalPoolConfig` with `provider` as an enum), attribute docstrings as descriptions. Keys are camelCase: the
+analyzer camel-cases names for the schema, so these map to themselves, and a value from any language is the mapping
+a stack file holds. `spec.parse_spec` validates every value with the model.
+
+No `from __future__ import annotations`: the analyzer reads annotations without evaluating strings.
 """
 
 from enum import Enum
-from typing import Any, Mapping, NotRequired, Optional, Required, TypedDict, get_args, get_origin, is_typeddict
+from typing import Required, TypedDict
 
 import pulumi
 
+from .outputs import NodeSummary, PoolNodes, PoolUserdata, to_config  # noqa: F401 (the component's other types)
+
 
 class ExternalPoolProvider(str, Enum):
-    """Which kind of machines an external pool runs on."""
+    """Which kind of machines the pool runs on."""
 
     CIVO = "civo"
     """Civo instances; the join runs as the instance's boot script."""
@@ -37,9 +36,10 @@ class MaintenanceWindowConfig(TypedDict, total=False):
     """When Scaleway may upgrade the control plane."""
 
     day: str
-    """`any` (default) or monday..sunday."""
+    """Day of the week the control plane may be upgraded: `any` or monday..sunday. One of: any, monday, tuesday,
+    wednesday, thursday, friday, saturday, sunday. Default: any."""
     startHour: int
-    """Hour (0-23, UTC) the window opens (default 0)."""
+    """Hour (0-23, UTC) the maintenance window opens. Default: 0."""
 
 
 class AutoUpgradeConfig(TypedDict, total=False):
@@ -55,23 +55,24 @@ class ClusterConfig(TypedDict, total=False):
     """The Kosmos control plane."""
 
     name: str
-    """Cluster name: lowercase letters, digits and '-' (default `kosmos-<stack>`)."""
+    """Scaleway cluster name: lowercase letters, digits and '-' (default `kosmos-<stack>`)."""
     region: Required[str]
-    """Scaleway region of the control plane: fr-par, nl-ams, pl-waw or it-mil."""
+    """Scaleway region of the control plane. One of: fr-par, nl-ams, pl-waw, it-mil."""
     version: Required[str]
-    """Kubernetes version, a minor ("1.31") or a patch ("1.31.2")."""
+    """Kubernetes minor ("1.31") or patch ("1.31.2") version, quoted."""
     type: str
-    """Kosmos offer: multicloud (default) or multicloud-dedicated-4, -8, -16."""
+    """Kosmos control-plane offer. One of: multicloud, multicloud-dedicated-4, multicloud-dedicated-8,
+    multicloud-dedicated-16. Default: multicloud."""
     cni: str
-    """Always `kilo`, the only CNI a multicloud cluster takes (anything else is refused)."""
+    """Always `kilo`, the only CNI a multicloud cluster takes. Default: kilo."""
     autoUpgrade: AutoUpgradeConfig
-    """Patch auto-upgrades (default off)."""
+    """Patch auto-upgrades of the control plane (default off)."""
     tags: list[str]
     """Scaleway tags."""
     deleteAdditionalResources: bool
-    """Delete the volumes and load balancers the cluster created when it is deleted (default false)."""
+    """Delete the volumes and load balancers the cluster created when it is deleted. Default: false."""
     protect: bool
-    """Pulumi `protect` on the cluster resource (default false)."""
+    """Pulumi `protect` on the cluster resource. Default: false."""
 
 
 class TaintConfig(TypedDict, total=False):
@@ -89,19 +90,20 @@ class ScalewayPoolConfig(TypedDict, total=False):
     """A Scaleway-managed pool of the cluster."""
 
     name: Required[str]
-    """Pool name, unique across all pools: lowercase letters, digits and '-'."""
+    """Pool name, unique across all pools."""
     nodeType: Required[str]
     """Scaleway Instance type, e.g. DEV1-M (DEV1-S, PLAY2-PICO and STARDUST* are refused: too little memory)."""
     size: Required[int]
     """Number of nodes (0 only with autoscale), between minSize and maxSize."""
     zone: str
-    """Zone the nodes run in, any Scaleway zone (default `<region>-1`)."""
+    """Zone the nodes run in, any Scaleway zone (default `<region>-1`). One of: fr-par-1, fr-par-2, fr-par-3, nl-ams-1,
+    nl-ams-2, nl-ams-3, pl-waw-1, pl-waw-2, pl-waw-3, it-mil-1."""
     minSize: int
     """Autoscaling lower bound."""
     maxSize: int
     """Autoscaling upper bound."""
     autoscale: bool
-    """Let Scaleway scale the pool between minSize and maxSize (default false)."""
+    """Let Scaleway scale the pool between minSize and maxSize. Default: false."""
     labels: dict[str, str]
     """Node labels; `cloud` and `cloud-region` are added and reserved."""
     taints: list[TaintConfig]
@@ -114,49 +116,51 @@ class RegistrationConfig(TypedDict, total=False):
     """How `pulumi up` waits for each machine's node, and how the node leaves."""
 
     wait: bool
-    """Wait, on create, until each machine's node is registered and Ready (default true)."""
+    """Wait, on create, until each machine's node is registered and Ready. Default: true."""
     timeoutMinutes: float
-    """How long to wait for a node before failing the update (default 15)."""
+    """How long to wait for a node before failing the update (minutes). Default: 15."""
     skipDrain: bool
-    """Delete the node without draining it first when its machine goes away (default false)."""
+    """Delete the node without draining it first when its machine goes away. Default: false."""
 
 
 class UpgradeConfig(TypedDict, total=False):
     """How a change of the join (Kubernetes or agent version, template) rolls through the pool's machines."""
 
     maxSurge: int
-    """Boot-time pools: at most this many replacement machines per `pulumi up` (default: all)."""
+    """Boot-time pools (civo, scaleway-elastic-metal, equinix-metal): at most this many replacement machines are created
+    per `pulumi up` when the join changes (default: all); the rest keep the old version until the next `pulumi up`
+    (README, Upgrading)."""
     maxUnavailable: int
-    """On-prem pools: hosts that re-join (cordoned and drained) at once (default 1)."""
+    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1)."""
 
 
 class OnPremHostConfig(TypedDict, total=False):
     """A machine of an on-prem pool, joined over SSH."""
 
     name: Required[str]
-    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's, reported by the join)."""
+    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's)."""
     address: Required[str]
     """Address reached over SSH (IP or DNS name)."""
     user: str
-    """SSH user (default root; another user needs passwordless sudo)."""
+    """SSH user (another user than root needs passwordless sudo). Default: root."""
     port: int
-    """SSH port (default 22)."""
+    """SSH port. Default: 22."""
     arch: str
     """amd64 or arm64 (default: detected at boot)."""
     hostKey: str
-    """Pinned SSH host public key (`ssh-ed25519 AAAA…`, from ssh-keyscan, fingerprint checked out of band); required
-    unless insecureSkipHostKeyCheck."""
+    """Pinned SSH host public key (ssh-keyscan's line without the host column); required unless
+    insecureSkipHostKeyCheck."""
     insecureSkipHostKeyCheck: bool
-    """Accept any SSH host key instead of pinning one (default false; warned and reported by the policy pack)."""
+    """Accept any SSH host key instead of pinning one. Default: false."""
 
 
 class ExternalPoolConfig(TypedDict, total=False):
-    """An external pool: machines outside Scaleway joined to the cluster. `provider` selects which fields apply."""
+    """Fields every external pool has; `provider` selects the rest."""
 
     name: Required[str]
     """Pool name, unique across all pools, at most 52 characters (hostnames are `<pool>-<n>-<6 hex>`)."""
     provider: Required[ExternalPoolProvider]
-    """civo, scaleway-elastic-metal, on-prem, or equinix-metal (shut down; existing stacks only)."""
+    """Which kind of machines the pool runs on."""
     labels: dict[str, str]
     """Node labels; `cloud`, `cloud-region` and `topology.kubernetes.io/region` are reserved."""
     taints: list[TaintConfig]
@@ -166,178 +170,107 @@ class ExternalPoolConfig(TypedDict, total=False):
     registration: RegistrationConfig
     """Waiting for the nodes and removing them."""
     upgrade: UpgradeConfig
-    """How a change of the join rolls through the machines: maxSurge (boot-time pools), maxUnavailable (on-prem)."""
+    """How a change of the join (Kubernetes or agent version, template) rolls through the machines."""
     region: str
     """civo: Civo region, e.g. LON1."""
     size: str
-    """civo: instance size, e.g. g4s.medium."""
+    """civo: Civo instance size (at least kosmos:join.minMemoryMiB of RAM). One of: g3.xsmall, g3.small, g3.medium,
+    g3.large, g3.xlarge, g3.2xlarge, g4s.xsmall, g4s.small, g4s.medium, g4s.large, g4s.xlarge, g4s.2xlarge."""
     image: str
-    """civo: Ubuntu/Debian disk image name (default ubuntu-jammy)."""
+    """civo: Ubuntu or Debian disk image name, resolved to its id in the pool's region. Default: ubuntu-jammy."""
     count: int
-    """civo, scaleway-elastic-metal, equinix-metal: number of machines."""
+    """civo: Number of instances. scaleway-elastic-metal: Number of servers. equinix-metal: Number of devices."""
     sshKeyId: str
-    """civo: SSH key id put on the instances."""
+    """civo: Civo SSH key id put on the instances."""
     sshAllowedCidrs: list[str]
-    """civo: CIDRs allowed to reach SSH (closed by default; 0.0.0.0/0 needs allowPublicSsh)."""
+    """civo: CIDRs allowed to reach SSH (closed by default; 0.0.0.0/0 needs kosmos:allowPublicSsh)."""
     zone: str
-    """scaleway-elastic-metal: Elastic Metal zone, e.g. fr-par-2."""
+    """scaleway-elastic-metal: Elastic Metal zone. One of: fr-par-1, fr-par-2, nl-ams-1, nl-ams-2, pl-waw-2,
+    pl-waw-3."""
     offer: str
-    """scaleway-elastic-metal: offer name, e.g. EM-A115X-SSD."""
+    """scaleway-elastic-metal: Offer name, e.g. EM-A115X-SSD."""
     os: str
-    """scaleway-elastic-metal: OS name (default Ubuntu); equinix-metal: OS slug (default ubuntu_22_04)."""
+    """scaleway-elastic-metal: OS name. One of: Ubuntu, Debian. Default: Ubuntu. equinix-metal: OS slug. One of:
+    ubuntu_20_04, ubuntu_22_04, ubuntu_24_04, debian_11, debian_12. Default: ubuntu_22_04."""
     osVersion: str
-    """scaleway-elastic-metal: OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)" (required:
-    the OS look-up matches name and version exactly)."""
+    """scaleway-elastic-metal: OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required:
+    the OS look-up matches name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
+    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
     sshKeyIds: list[str]
-    """scaleway-elastic-metal: Scaleway SSH key ids."""
+    """scaleway-elastic-metal: Scaleway SSH key ids (UUIDs: terraform-provider-scaleway
+    internal/services/baremetal/server.go validates each with verify.IsUUID, so another value would fail only in the
+    provider)."""
     arch: str
     """scaleway-elastic-metal: amd64 or arm64, for the summary only (default: detected at boot)."""
-    metro: str
-    """equinix-metal: metro code, e.g. da."""
-    plan: str
-    """equinix-metal: plan, e.g. c3.large.arm64."""
     hosts: list[OnPremHostConfig]
-    """on-prem: the machines."""
+    """on-prem: The machines, reached over SSH."""
     site: str
-    """on-prem: value of the `cloud-region` label (default: the pool name)."""
+    """on-prem: Value of the `cloud-region` label (default: the pool name)."""
+    metro: str
+    """equinix-metal: Equinix Metal metro, e.g. da."""
+    plan: str
+    """equinix-metal: Equinix Metal plan, e.g. c3.small.x86."""
 
 
 class AgentSha256Config(TypedDict, total=False):
-    """Pinned sha256 of the node agent per architecture."""
+    """Pinned sha256 of the k8s-agent binary per architecture."""
 
     amd64: str
-    """sha256 (64 lowercase hex) of node-agent_linux_amd64."""
+    """sha256 of k8s-agent_linux_amd64."""
     arm64: str
-    """sha256 (64 lowercase hex) of node-agent_linux_arm64."""
+    """sha256 of k8s-agent_linux_arm64."""
 
 
 class JoinConfig(TypedDict, total=False):
-    """How the join script fetches and checks the node agent."""
+    """How the join script fetches and checks the node agent (k8s-agent)."""
 
     agentVersion: str
-    """Scaleway k8s-agent release tag, e.g. v0.1.5 (default: the version kosmos pins)."""
+    """k8s-agent release tag (github.com/scaleway/k8s-agent). Default: v0.1.5."""
     agentBaseUrl: str
-    """Directory holding `k8s-agent_linux_{amd64,arm64}` and `checksums.txt` (default: the cluster region's release
-    bucket for agentVersion). Plain http needs agentSha256 for both arches."""
+    """Directory holding k8s-agent_linux_<arch> and checksums.txt (default: the region's release bucket)."""
     agentSha256: AgentSha256Config
-    """Pinned sha256 per arch; without it the release's checksums.txt is used. Verified before the agent runs."""
+    """Pinned sha256 per arch, verified before the agent runs (required for an http agentBaseUrl)."""
     apiUrl: str
-    """Scaleway API URL the agent registers with (default: `scaleway:apiUrl` when set, else Scaleway's)."""
+    """Scaleway API URL the agent registers with (default: scaleway:apiUrl, else Scaleway's)."""
     allowedOs: list[str]
-    """Allowed `<ubuntu|debian>:<VERSION_ID>` values of /etc/os-release."""
+    """OSes the join script accepts, `<ID>:<VERSION_ID>` of /etc/os-release."""
     minMemoryMiB: int
-    """Minimum RAM in MiB, at least 1024 (default 2048)."""
+    """Memory a machine needs to join (MiB). Default: 2048."""
 
 
 class LatencyProbeConfig(TypedDict, total=False):
     """An opt-in RTT probe on every node (`make latency` reads it)."""
 
     enabled: bool
-    """Deploy the probe DaemonSet (default false: kosmos then runs no workload in the cluster)."""
+    """Deploy the probe DaemonSet (off by default: without it kosmos runs no workload in the cluster). Default:
+    false."""
     intervalSeconds: int
-    """Seconds between two measuring rounds of one probe, 5-3600 (default 30)."""
+    """Seconds between two measuring rounds of one probe. Default: 30."""
     image: str
-    """Multi-arch image with python3, with a tag or digest (default: a pinned python:3.13-alpine)."""
+    """Multi-arch image with a python3, by tag or digest. Default:
+    docker.io/library/python:3.13-alpine@sha256:79e7a9b9ff1cbceff819f856fb374477792a5967759d94df266de7b7b4120e6f."""
 
 
 class MulticloudClusterArgs(TypedDict, total=False):
-    """Everything a MulticloudCluster is made of: the `kosmos:*` stack-config keys, without the namespace."""
+    """Every `kosmos:*` key of a stack, without the namespace."""
 
     cluster: Required[ClusterConfig]
     """The Kosmos control plane."""
     scalewayPools: list[ScalewayPoolConfig]
     """Scaleway-managed pools."""
     externalPools: list[ExternalPoolConfig]
-    """Pools of machines on Civo, Elastic Metal, on-prem (or, for existing stacks, Equinix Metal)."""
+    """Machines outside Scaleway joined to the cluster; `provider` selects the fields."""
     join: JoinConfig
-    """Join script settings."""
+    """How external machines join: the k8s-agent release, pins, accepted OSes."""
     equinixProjectId: str
-    """Equinix Metal project UUID, required with equinix-metal pools."""
+    """Equinix Metal project UUID (required with an equinix-metal pool)."""
     sshPrivateKey: pulumi.Input[str]
-    """SSH private key for on-prem hosts (required with on-prem pools); pass it as a secret."""
-    joinKeyValidDays: int
-    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
+    """SSH private key for on-prem hosts, a secret: `pulumi config set --secret kosmos:sshPrivateKey < key`."""
     joinKeyExpiresAt: str
-    """Ignored, with a warning: kosmos no longer makes a join key (each machine gets its own node). Remove it."""
+    """Ignored (warned): kosmos no longer makes a join key (README, Node identity and threat model). Remove it."""
+    joinKeyValidDays: int
+    """Ignored (warned): kosmos no longer makes a join key (README, Node identity and threat model). Remove it."""
     allowPublicSsh: bool
-    """Allow 0.0.0.0/0 in Civo sshAllowedCidrs (default false)."""
+    """Allow 0.0.0.0/0 in Civo sshAllowedCidrs. Default: false."""
     latencyProbe: LatencyProbeConfig
-    """Cross-cloud latency probe (default off)."""
-
-
-# -- outputs -------------------------------------------------------------------------------------------------------
-
-
-class PoolUserdata(TypedDict):
-    """The join userdata of one external pool, as reviewers see it."""
-
-    redacted: str
-    """The pool's rendering, with the node credentials replaced by REDACTED-NODE-CREDENTIALS (the same for every
-    machine of the pool)."""
-    sha256: str
-    """sha256 of `redacted`: changes exactly when the pool's userdata (not a machine's node) changes."""
-
-
-class NodeSummary(TypedDict):
-    """One machine of an external pool."""
-
-    machine: str
-    """Machine name, stable across replacements."""
-    hostname: str
-    """The machine's hostname (its node name)."""
-    arch: str
-    """amd64, arm64, or detected-at-boot."""
-    machineId: Optional[str]
-    """The cloud's id of the machine."""
-    publicIp: Optional[str]
-    """Public IPv4 as the cloud reports it (informational: nodes are known by id, never matched on an address)."""
-    nodeId: str
-    """The Scaleway node kosmos registered for this machine (known after apply)."""
-    nodeName: str
-    """That node's Kubernetes name, Scaleway's (`scw-<cluster>-<pool>-<id>`; known after apply)."""
-
-
-class PoolNodes(TypedDict):
-    """An external pool's shared facts and its machines."""
-
-    cloud: str
-    """The pool's provider (the `cloud` label)."""
-    region: str
-    """Region, zone, metro or site (the `cloud-region` label)."""
-    labels: dict[str, str]
-    """Labels every node of the pool carries."""
-    userdataSha256: str
-    """sha256 of the redacted userdata."""
-    onUserdataChange: str
-    """What a userdata change does to the pool's machines."""
-    machineType: str
-    """Machine size, offer or plan ("" for on-prem)."""
-    os: str
-    """Operating system the machines are installed with ("" when the machine brings its own)."""
-    machines: list[NodeSummary]
-    """The pool's machines."""
-
-
-def to_config(value: Any, typ: Any = MulticloudClusterArgs) -> Any:
-    """The plain stack-config mapping parse_spec reads, from args typed as above.
-
-    A component provider hands the args over with enum members for enums and, for integers, the doubles every
-    number travels as on the wire (pulumi 3.272 ComponentProvider.map_input_properties converts them to int, then
-    stores the original value again): so enums become their values and whole numbers in int fields become ints.
-    Anything else is left for parse_spec to judge.
-    """
-    while get_origin(typ) in (Required, NotRequired):
-        typ = get_args(typ)[0]
-    if isinstance(value, Enum):
-        return value.value
-    if is_typeddict(typ) and isinstance(value, Mapping):
-        fields = typ.__annotations__
-        return {key: to_config(item, fields.get(key, Any)) for key, item in value.items()}
-    if get_origin(typ) is list and isinstance(value, (list, tuple)):
-        (item_type,) = get_args(typ)
-        return [to_config(item, item_type) for item in value]
-    if typ is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
+    """An opt-in RTT probe on every node."""

@@ -110,14 +110,6 @@ CLOUD_LABEL = "cloud"
 CLOUD_REGION_LABEL = "cloud-region"
 RESERVED_LABELS: tuple[str, ...] = (CLOUD_LABEL, CLOUD_REGION_LABEL, "topology.kubernetes.io/region")
 
-# How a userdata change reaches each kind of machine (shown in the plan summary and README).
-USERDATA_CHANGE_EFFECT: dict[str, str] = {
-    "civo": "replaces the instance (Civo refuses in-place script changes)",
-    "equinix-metal": "replaces the device (user_data forces a new device)",
-    "scaleway-elastic-metal": "replaces the server (cloud_init is set at install time)",
-    "on-prem": "re-runs the join over SSH (the machine is kept)",
-}
-
 # The latency probe's image: the official Docker `python` image, Alpine variant (~17 MB compressed), a multi-arch
 # index (linux/amd64 and linux/arm64 among its platforms), pinned by the index digest so every node of every arch
 # runs the same bits. Source: docker-library/repo-info, repos/python/remote/3.13-alpine.md (Python 3.13.15 on
@@ -127,23 +119,15 @@ LATENCY_PROBE_IMAGE = (
 )
 
 # Inputs whose change makes the provider replace the resource instead of updating it (Pulumi wire names), per
-# resource type: what `make diff` gives as the reason of a replacement. Read from the providers' source:
+# resource type: what `make diff` gives as the reason of a replacement (each cloud's own resources: its MachineSet's
+# FORCE_NEW_INPUTS, components/clouds). Read from the providers' source:
 # - scaleway (pulumiverse-scaleway bridges scaleway/terraform-provider-scaleway): `ForceNew: true` in
 #   internal/services/k8s/cluster.go, k8s/pool.go, iam/api_key.go; `region`/`zone` come from
-#   internal/locality/regional/schemas.go / zonal/schemas.go (ForceNew); baremetal/server.go has only `zone` and
-#   `project_id`, plus `offer` when the offer *name* changes (customDiffOffer, baremetal/helpers.go). `cloud_init` and
-#   `os` are updated in place there (os = reinstall): kosmos replaces EM servers instead, through replacement_trigger
-#   (cloud_init) and replaceOnChanges (os, clouds/elastic_metal.py).
+#   internal/locality/regional/schemas.go / zonal/schemas.go (ForceNew).
 #   The cluster's `type` is ForceNew only when the API lists no in-place upgrade path (cluster.go CustomizeDiff):
 #   not knowable offline, so not listed.
-# - civo (pulumi-civo 2.4.8 bridges civo/terraform-provider-civo v1.1.4): civo/instances/resource_instance.go
-#   (region, network_id, disk_image, private_ipv4), civo/firewall/resource_firewall.go (network_id,
-#   create_default_rules).
-# - pulumi-command 1.2.1: only `triggers` (provider/pkg/provider/common/inputs.go, `provider:"replaceOnChanges"`);
-#   the SDK also sends it as replaceOnChanges, so it shows either way.
 # - pulumi-kubernetes: Patch resources replace on `.metadata.name` / `.metadata.namespace` and update everything else
 #   in place (provider/pkg/provider/provider.go, Diff).
-# - equinix-metal: unverified (the provider is archived with the service); none listed.
 FORCE_NEW_INPUTS: dict[str, tuple[str, ...]] = {
     "scaleway:kubernetes/cluster:Cluster": ("region", "cni", "podCidr", "serviceCidr", "serviceDnsIp", "projectId"),
     "scaleway:kubernetes/pool:Pool": (
@@ -151,17 +135,7 @@ FORCE_NEW_INPUTS: dict[str, tuple[str, ...]] = {
         "rootVolumeSizeInGb", "publicIpDisabled",
     ),
     "scaleway:iam/apiKey:ApiKey": ("applicationId", "expiresAt", "defaultProjectId"),
-    "scaleway:elasticmetal/server:Server": ("zone", "projectId", "offer"),
-    "civo:index/instance:Instance": ("region", "networkId", "diskImage", "privateIpv4"),
-    "civo:index/firewall:Firewall": ("networkId", "createDefaultRules"),
-    "command:remote:Command": ("triggers",),
     "kubernetes:core/v1:NodePatch": ("metadata.name", "metadata.namespace"),
-}
-# Inputs the provider refuses to change at all (the update fails): civo/instances/resource_instance.go returns
-# "updating sshkey_id is not supported" / "updating initial_user is not supported", and its CustomizeDiff "the
-# 'script' field is immutable" (kosmos ignores `script` changes and replaces through replacement_trigger).
-UPDATE_REFUSED_INPUTS: dict[str, tuple[str, ...]] = {
-    "civo:index/instance:Instance": ("sshkeyId", "initialUser", "script"),
 }
 
 # The largest cluster any offer takes: the upper bound of every size, count and host list.

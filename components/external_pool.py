@@ -22,14 +22,14 @@ from .clouds import MACHINE_SETS, MachineSet, MachineSetArgs
 from .pool_nodes import PoolNodes, PoolNodesArgs
 from .pool_version import PoolVersion, PoolVersionArgs
 from .scaleway_pool import taint_args
-from .spec import ExternalPool as ExternalPoolUnion
+from .spec import ExternalPoolSpec
 from .spec import JoinSpec
 from .userdata import render_output
 
 
 @dataclass
 class ExternalPoolArgs:
-    spec: ExternalPoolUnion
+    spec: ExternalPoolSpec
     """The validated pool (CivoPoolSpec, EquinixMetalPoolSpec, ElasticMetalPoolSpec or OnPremPoolSpec)."""
     cluster_id: pulumi.Input[str]
     region: str

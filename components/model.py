@@ -1,12 +1,15 @@
-"""The typed model of kosmos' stack config: one source for the structural rules (types, unknown keys, required
-keys, choices, bounds, patterns), for the JSON Schema of stack files (`stacks/kosmos-config.schema.json`) and for
-the drift test of the component package's typed args (components/args.py).
+"""The typed model of kosmos' stack config, and the spec the components use: each key is described once, here.
+
+It is the one source for the structural rules (types, unknown keys, required keys, choices, bounds, patterns), for
+the JSON Schema of stack files (`stacks/kosmos-config.schema.json`), for the component package's typed args
+(components/args.py, generated from it by tools/argsgen.py) and, once validated by `spec.parse_spec`, for what the
+components read (`pool.registration.timeout_minutes`, `pool.machine_names()`, ...).
 
 pydantic v2 does the checking; `problems()` turns its errors into kosmos' messages (a `kosmos:` key path, what is
-allowed, did-you-mean), from the pydantic error type and the metadata each field declares here (`Hint`). The
-domain rules that need more than one value (zones per region, sizes against memory, reserved labels, names across
-pools, node limits, userdata size, secrets) stay in components/spec.py, which builds the frozen dataclasses the
-components consume.
+allowed, did-you-mean), from the pydantic error type and the metadata each field declares here (`Hint`). The rules
+that need more than one value (zones per region, sizes against memory, reserved labels, names across pools, node
+limits, userdata size, secrets) are KosmosConfig's validator, written in components/spec.py, with the stack name and
+the clock as validation context; it also fills the defaults that depend on other values (cluster name, pool zone).
 
 Patterns are anchored `^…$` and pydantic-core matches them with Rust's regex crate, where `$` is the end of the
 text (Python's `re` would let one trailing newline through): full-match semantics.
@@ -14,7 +17,9 @@ text (Python's `re` would let one trailing newline through): full-match semantic
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import datetime as _dt
 import difflib
 import functools
 import json
@@ -23,7 +28,17 @@ import typing
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 import annotated_types
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
@@ -166,6 +181,8 @@ class _Model(BaseModel):
 
 
 class MaintenanceWindowModel(_Model):
+    """When Scaleway may upgrade the control plane."""
+
     day: OneOf(DAYS) = "any"
     """Day of the week the control plane may be upgraded: `any` or monday..sunday."""
     start_hour: Int(0, 23) = 0
@@ -173,6 +190,8 @@ class MaintenanceWindowModel(_Model):
 
 
 class AutoUpgradeModel(_Model):
+    """Patch-release auto-upgrades of the control plane."""
+
     enabled: bool
     """Let Scaleway upgrade the patch version inside the maintenance window (the version must then be a minor)."""
     maintenance_window: MaintenanceWindowModel = MaintenanceWindowModel()
@@ -183,6 +202,8 @@ CLUSTER_NAME_EXPECTED = "a name of lowercase letters, digits and '-' (at most 63
 
 
 class ClusterModel(_Model):
+    """The Kosmos control plane."""
+
     name: Optional[Str(DNS_LABEL, CLUSTER_NAME_EXPECTED)] = None
     """Scaleway cluster name: lowercase letters, digits and '-' (default `kosmos-<stack>`)."""
     region: OneOf(catalog.SCALEWAY_REGIONS)
@@ -216,6 +237,8 @@ class ClusterModel(_Model):
 
 
 class TaintModel(_Model):
+    """A Kubernetes taint put on every node of a pool."""
+
     key: LabelKey
     """Taint key (Kubernetes label-key syntax)."""
     value: Annotated[
@@ -233,6 +256,8 @@ PoolName = Str(DNS_LABEL, "a pool name of lowercase letters, digits and '-' (at 
 
 
 class ScalewayPoolModel(_Model):
+    """A Scaleway-managed pool of the cluster."""
+
     name: PoolName
     """Pool name, unique across all pools."""
     node_type: Str(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", "a Scaleway Instance type like DEV1-M")
@@ -259,6 +284,8 @@ class ScalewayPoolModel(_Model):
 
 
 class RegistrationModel(_Model):
+    """How `pulumi up` waits for each machine's node, and how the node leaves."""
+
     wait: bool = True
     """Wait, on create, until each machine's node is registered and Ready."""
     timeout_minutes: Annotated[float, Field(ge=0.01, le=MAX_REGISTRATION_TIMEOUT_MINUTES)] = 15
@@ -268,6 +295,8 @@ class RegistrationModel(_Model):
 
 
 class UpgradeModel(_Model):
+    """How a change of the join (Kubernetes or agent version, template) rolls through the pool's machines."""
+
     max_surge: Optional[Int(1, catalog.MAX_CLUSTER_NODES)] = None
     """Boot-time pools (civo, scaleway-elastic-metal, equinix-metal): at most this many replacement machines are
     created per `pulumi up` when the join changes (default: all); the rest keep the old version until the next
@@ -300,6 +329,31 @@ class ExternalPoolModel(_Model):
     upgrade: UpgradeModel = UpgradeModel()
     """How a change of the join (Kubernetes or agent version, template) rolls through the machines."""
 
+    @property
+    def location(self) -> str:
+        """Value of the `cloud-region` label: region, metro, zone or site."""
+        raise NotImplementedError
+
+    @property
+    def machine_count(self) -> int:
+        return self.count  # every cloud but on-prem declares a count
+
+    def machine_names(self) -> list[str]:
+        """Stable per-machine names (hostnames), `<pool>-<n>` unless the cloud names them."""
+        return [f"{self.name}-{i}" for i in range(self.machine_count)]
+
+    def machine_keys(self) -> list[str]:
+        """The suffix of each machine's Pulumi resource names (clouds.base.Machine.key): its index."""
+        return [str(i) for i in range(self.machine_count)]
+
+    def declared_arch(self, index: int) -> Optional[str]:
+        """amd64/arm64 when known before boot; None means the join script detects it."""
+        return None
+
+    def node_labels(self) -> dict[str, str]:
+        """The labels every node of this pool carries: the user's plus `cloud` and `cloud-region`."""
+        return {**self.labels, catalog.CLOUD_LABEL: self.provider, catalog.CLOUD_REGION_LABEL: self.location}
+
 
 Cidr = Annotated[str, Hint(messages=_m({"string_type": "expected a CIDR string like 203.0.113.4/32; got {q}"}))]
 
@@ -322,6 +376,13 @@ class CivoPoolModel(ExternalPoolModel):
     ssh_allowed_cidrs: List(Cidr) = []
     """CIDRs allowed to reach SSH (closed by default; 0.0.0.0/0 needs kosmos:allowPublicSsh)."""
 
+    @property
+    def location(self) -> str:
+        return self.region
+
+    def declared_arch(self, index: int) -> Optional[str]:
+        return "amd64"  # Civo instances are x86-64 only
+
 
 class EquinixMetalPoolModel(ExternalPoolModel):
     provider: Literal["equinix-metal"]
@@ -337,6 +398,13 @@ class EquinixMetalPoolModel(ExternalPoolModel):
     """OS slug."""
     count: Count
     """Number of devices."""
+
+    @property
+    def location(self) -> str:
+        return self.metro
+
+    def declared_arch(self, index: int) -> Optional[str]:
+        return catalog.EQUINIX_PLAN_ARCH[self.plan.rsplit(".", 1)[1]]
 
 
 class ElasticMetalPoolModel(ExternalPoolModel):
@@ -363,11 +431,20 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     arch: Optional[Arch] = None
     """amd64 or arm64, for the summary only (default: detected at boot)."""
 
+    @property
+    def location(self) -> str:
+        return self.zone
+
+    def declared_arch(self, index: int) -> Optional[str]:
+        return self.arch
+
 
 HOST_KEY_EXPECTED = "an SSH public host key like 'ssh-ed25519 AAAA…' (ssh-keyscan's output without the host column)"
 
 
 class OnPremHostModel(_Model):
+    """A machine of an on-prem pool, joined over SSH."""
+
     name: Str(DNS_LABEL, "a host name of lowercase letters, digits and '-'")
     """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's)."""
     address: Annotated[str, Hint(messages=_m({"string_type": "expected an IP address or DNS name; got {q}"}))]
@@ -400,10 +477,28 @@ class OnPremPoolModel(ExternalPoolModel):
     site: Optional[Str(LABEL_NAME, "a label value (letters, digits, -_.)", 63)] = None
     """Value of the `cloud-region` label (default: the pool name)."""
 
+    @property
+    def location(self) -> str:
+        return self.site or self.name
+
+    @property
+    def machine_count(self) -> int:
+        return len(self.hosts)
+
+    def machine_names(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+    def machine_keys(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+    def declared_arch(self, index: int) -> Optional[str]:
+        return self.hosts[index].arch
+
 
 _PROVIDER_LIST = ", ".join(PROVIDERS)
-ExternalPool = Annotated[
-    Union[CivoPoolModel, EquinixMetalPoolModel, ElasticMetalPoolModel, OnPremPoolModel],
+AnyExternalPoolModel = Annotated[
+    # The component schema lists the providers in this order: Equinix Metal (shut down) last.
+    Union[CivoPoolModel, ElasticMetalPoolModel, OnPremPoolModel, EquinixMetalPoolModel],
     Field(discriminator="provider"),
     Hint(messages=_m({
         "model_attributes_type": "expected a mapping; got {q}",
@@ -413,18 +508,35 @@ ExternalPool = Annotated[
 ]
 PROVIDER_MODELS: dict[str, type[ExternalPoolModel]] = {
     m.model_fields["provider"].annotation.__args__[0]: m
-    for m in (CivoPoolModel, EquinixMetalPoolModel, ElasticMetalPoolModel, OnPremPoolModel)
+    for m in typing.get_args(typing.get_args(AnyExternalPoolModel)[0])
 }
 
 
-class AgentSha256Model(_Model):
+# Read as the mapping {arch: sha256} of the pinned arches, what the join renderer takes.
+class AgentSha256Model(_Model, collections.abc.Mapping):
+    """Pinned sha256 of the k8s-agent binary per architecture."""
+
     amd64: Optional[Str(r"^[0-9a-f]{64}$", "64 lowercase hex characters")] = None
     """sha256 of k8s-agent_linux_amd64."""
     arm64: Optional[Str(r"^[0-9a-f]{64}$", "64 lowercase hex characters")] = None
     """sha256 of k8s-agent_linux_arm64."""
 
+    def __getitem__(self, arch: str) -> str:
+        value = getattr(self, arch, None) if arch in catalog.ARCHES else None
+        if value is None:
+            raise KeyError(arch)
+        return value
+
+    def __iter__(self):  # the pinned arches, not pydantic's (field, value) pairs
+        return (arch for arch in catalog.ARCHES if getattr(self, arch) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
 
 class JoinModel(_Model):
+    """How the join script fetches and checks the node agent (k8s-agent)."""
+
     agent_version: Str(
         r"^v[0-9]+\.[0-9]+\.[0-9]+$", "a k8s-agent release tag like v0.1.5 (github.com/scaleway/k8s-agent tags)"
     ) = catalog.DEFAULT_AGENT_VERSION
@@ -452,6 +564,8 @@ class JoinModel(_Model):
 
 
 class LatencyProbeModel(_Model):
+    """An opt-in RTT probe on every node (`make latency` reads it)."""
+
     enabled: bool = False
     """Deploy the probe DaemonSet (off by default: without it kosmos runs no workload in the cluster)."""
     interval_seconds: Int(5, 3600) = 30
@@ -479,7 +593,7 @@ class KosmosConfig(_Model):
         ScalewayPoolModel, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}"
     ) = []
     """Scaleway-managed pools."""
-    external_pools: List(ExternalPool, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}") = []
+    external_pools: List(AnyExternalPoolModel, catalog.MAX_CLUSTER_NODES, list_type="expected a list of pools; got {q}") = []
     """Machines outside Scaleway joined to the cluster; `provider` selects the fields."""
     join: JoinModel = JoinModel()
     """How external machines join: the k8s-agent release, pins, accepted OSes."""
@@ -499,6 +613,33 @@ class KosmosConfig(_Model):
     """Allow 0.0.0.0/0 in Civo sshAllowedCidrs."""
     latency_probe: LatencyProbeModel = LatencyProbeModel()
     """An opt-in RTT probe on every node."""
+
+    @model_validator(mode="after")
+    def _rules_across_values(self, info: ValidationInfo) -> "KosmosConfig":
+        """The rules that need more than one value, and the defaults that depend on other values (components/spec.py:
+        `rules`). `info.context` is a spec.Context (stack name, clock, where problems are collected); without one,
+        a problem fails the validation like any other."""
+        from . import spec  # the rules import this module
+
+        ctx = info.context if isinstance(info.context, spec.Context) else spec.Context()
+        before = len(ctx.problems)
+        resolved = spec.rules({name: getattr(self, name) for name in type(self).model_fields}, ctx)
+        if info.context is not ctx and len(ctx.problems) > before:
+            raise PydanticCustomError("kosmos_rules", "{problems}", {"problems": "; ".join(ctx.problems.lines())})
+        return self.model_copy(update=resolved)
+
+    @property
+    def obsolete_keys(self) -> tuple[str, ...]:
+        """Stack keys of the removed join key that the stack still sets (joinKeyValidDays, joinKeyExpiresAt): warned."""
+        return tuple(k for k, v in (("joinKeyValidDays", self.join_key_valid_days),
+                                    ("joinKeyExpiresAt", self.join_key_expires_at)) if v is not None)
+
+    def warnings(self, now: Optional[_dt.datetime] = None) -> list[str]:
+        """Non-fatal findings a user should see on every plan/preview; `now` (default: the clock) dates the version
+        check (components/versions.py)."""
+        from . import spec
+
+        return spec.warnings(self, now)
 
 
 def aliases(model: type[BaseModel]) -> tuple[str, ...]:

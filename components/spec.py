@@ -1,22 +1,25 @@
-"""The typed, validated description of a multicloud cluster.
+"""Validation of a multicloud cluster's config: `parse_spec`, and the rules across values.
 
-`parse_spec(mapping)` turns the stack-config shape (the `kosmos:*` keys without the namespace) into frozen
-dataclasses. It never touches Pulumi resources: every problem is collected with its key path and raised together as
-one `SpecError`, so a bad stack file fails before anything is registered. The structure (types, keys, choices,
-bounds, patterns) is the typed model's (components/model.py); the rules across values are checked here.
+`parse_spec(mapping)` validates the stack-config shape (the `kosmos:*` keys without the namespace) with the typed
+model (components/model.py), which is also the spec the components read: there is no second description of a key.
+It never touches Pulumi resources: every problem is collected with its key path and raised together as one
+`SpecError`, so a bad stack file fails before anything is registered. The structure (types, keys, choices, bounds,
+patterns) is the model's; the rules across values are here (`rules`), run by the model's validator with a `Context`
+(stack name, clock) and, when part of the config is invalid, on every part that is valid by itself, so errors in one
+section never hide the others.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as _dt
 import difflib
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence
 
 try:  # validation and the join renderer also run where Pulumi is not installed (`kosmos.userdata`)
     from pulumi.errors import RunError
@@ -29,310 +32,57 @@ from . import catalog, model, versions
 from .model import NAMESPACE
 
 # ----------------------------------------------------------------------------------------------------------------
-# Typed spec
+# The spec is the model: these names are what the components import
 # ----------------------------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class MaintenanceWindow:
-    day: str = "any"
-    """Day of the week the control plane may be upgraded (`any` or monday..sunday)."""
-    start_hour: int = 0
-    """Hour (0-23, UTC) the maintenance window opens."""
-
-
-@dataclass(frozen=True)
-class AutoUpgrade:
-    enabled: bool
-    """Let Scaleway upgrade the patch version inside the maintenance window."""
-    maintenance_window: MaintenanceWindow = MaintenanceWindow()
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    name: str
-    """Scaleway cluster name (default `kosmos-<stack>`)."""
-    region: str
-    """Scaleway region of the control plane (fr-par, nl-ams, pl-waw, it-mil)."""
-    version: str
-    """Kubernetes minor (`1.31`) or patch (`1.31.2`) version."""
-    type: str = "multicloud"
-    """Kosmos control-plane offer: multicloud or multicloud-dedicated-{4,8,16}."""
-    cni: str = catalog.MULTICLOUD_CNI
-    """Always `kilo`: the only CNI a multicloud cluster takes."""
-    auto_upgrade: Optional[AutoUpgrade] = None
-    tags: tuple[str, ...] = ()
-    delete_additional_resources: bool = False
-    """Delete volumes/load balancers the cluster created when the cluster is deleted."""
-    protect: bool = False
-    """Pulumi `protect` on the cluster resource."""
+MulticloudSpec = model.KosmosConfig
+ClusterSpec = model.ClusterModel
+AutoUpgrade = model.AutoUpgradeModel
+MaintenanceWindow = model.MaintenanceWindowModel
+Taint = model.TaintModel
+ScalewayPoolSpec = model.ScalewayPoolModel
+RegistrationSpec = model.RegistrationModel
+UpgradeSpec = model.UpgradeModel
+ExternalPoolSpec = model.ExternalPoolModel
+"""Fields common to every external pool; one subclass per cloud."""
+CivoPoolSpec = model.CivoPoolModel
+EquinixMetalPoolSpec = model.EquinixMetalPoolModel
+ElasticMetalPoolSpec = model.ElasticMetalPoolModel
+OnPremPoolSpec = model.OnPremPoolModel
+OnPremHost = model.OnPremHostModel
+JoinSpec = model.JoinModel
+LatencyProbeSpec = model.LatencyProbeModel
 
 
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-
-
-@dataclass(frozen=True)
-class ScalewayPoolSpec:
-    name: str
-    node_type: str
-    """Scaleway Instance type, e.g. DEV1-M."""
-    size: int
-    zone: str
-    """Zone the nodes run in; any Kubernetes zone, the pool itself lives in the cluster's region."""
-    min_size: Optional[int] = None
-    max_size: Optional[int] = None
-    autoscale: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
-    taints: tuple[Taint, ...] = ()
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RegistrationSpec:
-    wait: bool = True
-    """Wait, on create, until each machine's node is registered and Ready."""
-    timeout_minutes: float = 15
-    """How long to wait for a node before failing the update."""
-    skip_drain: bool = False
-    """Delete the node without draining it first when its machine goes away."""
-
-
-@dataclass(frozen=True)
-class UpgradeSpec:
-    max_surge: Optional[int] = None
-    """Boot-time pools: replacement machines created per `pulumi up` when the join changes; None: all."""
-    max_unavailable: int = 1
-    """On-prem pools: hosts re-joining (cordoned and drained) at once when the join changes."""
-
-
-@dataclass(frozen=True)
-class ExternalPoolSpec:
-    """Fields common to every external pool; one subclass per cloud."""
-
-    name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    taints: tuple[Taint, ...] = ()
-    tags: tuple[str, ...] = ()
-    registration: RegistrationSpec = RegistrationSpec()
-    upgrade: UpgradeSpec = UpgradeSpec()
-
-    provider: str = ""  # set by each subclass; the `provider:` value in stack config
-
-    @property
-    def location(self) -> str:
-        """Value of the `cloud-region` label: region, metro, zone or site."""
-        raise NotImplementedError
-
-    @property
-    def machine_count(self) -> int:
-        raise NotImplementedError
-
-    def machine_names(self) -> list[str]:
-        """Stable per-machine names (hostnames), `<pool>-<n>` unless the cloud names them."""
-        return [f"{self.name}-{i}" for i in range(self.machine_count)]
-
-    def machine_keys(self) -> list[str]:
-        """The suffix of each machine's Pulumi resource names (clouds.base.Machine.key): its index."""
-        return [str(i) for i in range(self.machine_count)]
-
-    def declared_arch(self, index: int) -> Optional[str]:
-        """amd64/arm64 when known before boot; None means the join script detects it."""
-        return None
-
-    def node_labels(self) -> dict[str, str]:
-        """The labels every node of this pool carries: the user's plus `cloud` and `cloud-region`."""
-        return {**self.labels, catalog.CLOUD_LABEL: self.provider, catalog.CLOUD_REGION_LABEL: self.location}
-
-
-@dataclass(frozen=True)
-class CivoPoolSpec(ExternalPoolSpec):
-    provider: str = "civo"
-    region: str = ""
-    """Civo region, e.g. LON1."""
-    size: str = "g3.medium"
-    image: str = "ubuntu-jammy"
-    """Disk image name, resolved to its id with civo.get_disk_image."""
-    count: int = 1
-    ssh_key_id: Optional[str] = None
-    ssh_allowed_cidrs: tuple[str, ...] = ()
-
-    @property
-    def location(self) -> str:
-        return self.region
-
-    @property
-    def machine_count(self) -> int:
-        return self.count
-
-    def declared_arch(self, index: int) -> Optional[str]:
-        return "amd64"  # Civo instances are x86-64 only
-
-
-@dataclass(frozen=True)
-class EquinixMetalPoolSpec(ExternalPoolSpec):
-    provider: str = "equinix-metal"
-    metro: str = ""
-    plan: str = ""
-    os: str = "ubuntu_22_04"
-    count: int = 1
-
-    @property
-    def location(self) -> str:
-        return self.metro
-
-    @property
-    def machine_count(self) -> int:
-        return self.count
-
-    def declared_arch(self, index: int) -> Optional[str]:
-        return catalog.EQUINIX_PLAN_ARCH[self.plan.rsplit(".", 1)[1]]
-
-
-@dataclass(frozen=True)
-class ElasticMetalPoolSpec(ExternalPoolSpec):
-    provider: str = "scaleway-elastic-metal"
-    zone: str = ""
-    offer: str = ""
-    """Offer name, e.g. EM-A115X-SSD (resolved with elasticmetal.get_offer)."""
-    os: str = "Ubuntu"
-    """OS name for elasticmetal.get_os."""
-    os_version: str = ""
-    """OS version for elasticmetal.get_os (required in config: the look-up matches name and version exactly)."""
-    count: int = 1
-    ssh_key_ids: tuple[str, ...] = ()
-    arch: Optional[str] = None
-
-    @property
-    def location(self) -> str:
-        return self.zone
-
-    @property
-    def machine_count(self) -> int:
-        return self.count
-
-    def declared_arch(self, index: int) -> Optional[str]:
-        return self.arch
-
-
-@dataclass(frozen=True)
-class OnPremHost:
-    name: str
-    """Machine name in kosmos (resource names, messages). Not the Kubernetes node name: Scaleway names the node and the
-    join reports its id (KOSMOS_NODE_ID)."""
-    address: str
-    """Address kosmos reaches over SSH (IP or DNS name)."""
-    user: str = "root"
-    port: int = 22
-    arch: Optional[str] = None
-    host_key: Optional[str] = None
-    """Pinned SSH host public key (`ssh-ed25519 AAAA…`): required unless insecure_skip_host_key_check."""
-    insecure_skip_host_key_check: bool = False
-    """Accept whatever key answers on `address` (pulumi-command then ignores host keys): an explicit opt-out."""
-
-
-@dataclass(frozen=True)
-class OnPremPoolSpec(ExternalPoolSpec):
-    provider: str = "on-prem"
-    hosts: tuple[OnPremHost, ...] = ()
-    site: Optional[str] = None
-    """Value of the `cloud-region` label (default: the pool name)."""
-
-    @property
-    def location(self) -> str:
-        return self.site or self.name
-
-    @property
-    def machine_count(self) -> int:
-        return len(self.hosts)
-
-    def machine_names(self) -> list[str]:
-        return [h.name for h in self.hosts]
-
-    def machine_keys(self) -> list[str]:
-        return [h.name for h in self.hosts]
-
-    def declared_arch(self, index: int) -> Optional[str]:
-        return self.hosts[index].arch
-
-
-@dataclass(frozen=True)
-class JoinSpec:
-    agent_version: str = catalog.DEFAULT_AGENT_VERSION
-    """k8s-agent release tag (github.com/scaleway/k8s-agent), e.g. `v0.1.5`."""
-    agent_base_url: Optional[str] = None
-    """Directory holding `k8s-agent_linux_<arch>` and `checksums.txt`; None: the cluster region's release bucket."""
-    agent_sha256: Mapping[str, str] = field(default_factory=dict)
-    """Pinned sha256 per arch (amd64/arm64); else the release's checksums.txt decides. Verified before it runs."""
-    api_url: Optional[str] = None
-    """Scaleway API URL the agent registers with (SCW_API_URL); None: `scaleway:apiUrl`, else Scaleway's default."""
-    allowed_os: tuple[str, ...] = catalog.DEFAULT_ALLOWED_OS
-    min_memory_mib: int = catalog.DEFAULT_MIN_MEMORY_MIB
-
-
-ExternalPool = Union[CivoPoolSpec, EquinixMetalPoolSpec, ElasticMetalPoolSpec, OnPremPoolSpec]
-
-
-@dataclass(frozen=True)
-class LatencyProbeSpec:
-    """`kosmos:latencyProbe`: an opt-in RTT probe on every node (components/latency_probe.py)."""
-
-    enabled: bool = False
-    """Deploy the probe DaemonSet. Off by default: without it kosmos runs no workload in the cluster."""
-    interval_seconds: int = 30
-    """Seconds between two measuring rounds of one probe (each round measures every peer)."""
-    image: str = catalog.LATENCY_PROBE_IMAGE
-    """Multi-arch image with a `python3` (the probe program itself is shipped in a ConfigMap)."""
-
-
-@dataclass(frozen=True)
-class MulticloudSpec:
-    cluster: ClusterSpec
-    scaleway_pools: tuple[ScalewayPoolSpec, ...] = ()
-    external_pools: tuple[ExternalPool, ...] = ()
-    join: JoinSpec = JoinSpec()
-    equinix_project_id: Optional[str] = None
-    obsolete_keys: tuple[str, ...] = ()
-    """Stack keys of the removed join key that the stack still sets (joinKeyValidDays, joinKeyExpiresAt): warned."""
-    ssh_private_key: Any = None
-    """Secret SSH key for on-prem hosts: a pulumi Output (secret) or a str (wrapped as a secret)."""
-    allow_public_ssh: bool = False
-    """Allow `0.0.0.0/0` in Civo `sshAllowedCidrs` (refused otherwise)."""
-    latency_probe: LatencyProbeSpec = LatencyProbeSpec()
-
-    def warnings(self, now: Optional[_dt.datetime] = None) -> list[str]:
-        """Non-fatal findings a user should see on every plan/preview; `now` (default: the clock) dates the version
-        check (components/versions.py)."""
-        version = self.cluster.version
-        out = [
-            f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
-            "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
-            "README, Node identity and threat model). The next `pulumi up` deletes the old join key's IAM application."
-            for key in self.obsolete_keys
-        ]
-        out += versions.findings(version, now)
-        if version.count(".") == 1 and not (self.cluster.auto_upgrade and self.cluster.auto_upgrade.enabled):
-            # terraform-provider-scaleway internal/services/k8s/cluster.go, CustomizeDiff: "minor version x.y must
-            # only be used with auto upgrade enabled". Warned, not refused: README, Upgrading.
-            known = versions.release(version)
-            out.append(
-                f'{NAMESPACE}:cluster.version: "{version}" is a minor without autoUpgrade.enabled, which Scaleway\'s '
-                f'provider refuses at preview; pin a patch ("{known.patch if known else version + ".0"}") or enable '
-                "autoUpgrade"
-            )
-        # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
-        for pool in self.external_pools:
-            if isinstance(pool, OnPremPoolSpec):
-                for host in pool.hosts:
-                    if host.insecure_skip_host_key_check:
-                        out.append(
-                            f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].insecureSkipHostKeyCheck is "
-                            "true: any machine answering on its address gets that host's node credentials."
-                        )
-        return out
+def warnings(spec: MulticloudSpec, now: Optional[_dt.datetime] = None) -> list[str]:
+    """MulticloudSpec.warnings: non-fatal findings a user should see on every plan/preview."""
+    version = spec.cluster.version
+    out = [
+        f"{NAMESPACE}:{key} is ignored and can be removed: kosmos no longer makes a join key (every machine's "
+        "node is registered by kosmos with your credentials and the machine gets only that node's credentials; "
+        "README, Node identity and threat model). The next `pulumi up` deletes the old join key's IAM application."
+        for key in spec.obsolete_keys
+    ]
+    out += versions.findings(version, now)
+    if version.count(".") == 1 and not (spec.cluster.auto_upgrade and spec.cluster.auto_upgrade.enabled):
+        # terraform-provider-scaleway internal/services/k8s/cluster.go, CustomizeDiff: "minor version x.y must
+        # only be used with auto upgrade enabled". Warned, not refused: README, Upgrading.
+        known = versions.release(version)
+        out.append(
+            f'{NAMESPACE}:cluster.version: "{version}" is a minor without autoUpgrade.enabled, which Scaleway\'s '
+            f'provider refuses at preview; pin a patch ("{known.patch if known else version + ".0"}") or enable '
+            "autoUpgrade"
+        )
+    # (The Equinix Metal shutdown warning is emitted by EquinixMetalNodes itself, wherever it is composed.)
+    for pool in spec.external_pools:
+        if isinstance(pool, OnPremPoolSpec):
+            for host in pool.hosts:
+                if host.insecure_skip_host_key_check:
+                    out.append(
+                        f"{NAMESPACE}:externalPools[{pool.name}].hosts[{host.name}].insecureSkipHostKeyCheck is "
+                        "true: any machine answering on its address gets that host's node credentials."
+                    )
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -411,33 +161,18 @@ def namespace_typos(keys: Sequence[str]) -> list[str]:
     return problems
 
 
-def _parts(config: Any) -> tuple[dict[str, Any], list[dict]]:
-    """Validate the config with the model: (the value of each top-level field, by its Python name, pydantic's
-    errors). On errors, each part that is valid by itself is still returned (a pool list holds None for each bad
-    pool; another field is None when bad), so the domain checks report their problems together with these."""
-    top, errors = model.validate(config)
-    if top is not None:
-        return {name: getattr(top, name) for name in model.KosmosConfig.model_fields}, []
-    if not isinstance(config, Mapping):
-        return {name: None for name in model.KosmosConfig.model_fields}, errors
-    bad = [tuple(e["loc"]) for e in errors]
+@dataclasses.dataclass
+class Context:
+    """The validation context of KosmosConfig's rules: what they need besides the config, and where their problems
+    go (so that one rule's problem never hides another's)."""
 
-    def ok(*loc) -> bool:
-        return not any(b[: len(loc)] == loc for b in bad)
-
-    out: dict[str, Any] = {}
-    for name, f in model.KosmosConfig.model_fields.items():
-        key = f.alias
-        if key not in config:
-            out[name] = None if f.is_required() else f.get_default(call_default_factory=True)
-        elif ok(key):
-            out[name] = model.adapter(key).validate_python(config[key])
-        elif isinstance(config[key], list) and (key,) not in bad and f.alias in ("scalewayPools", "externalPools"):
-            item = model.adapter(f"{key}[]")
-            out[name] = [item.validate_python(v) if ok(key, i) else None for i, v in enumerate(config[key])]
-        else:
-            out[name] = None
-    return out, errors
+    stack: str = "dev"
+    """Names the default cluster (`kosmos-<stack>`)."""
+    now: Optional[_dt.datetime] = None
+    """The clock (None: the system's), for rules that date a value."""
+    raw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The config as given, for rules about what the stack file sets (secrets, unique names by position)."""
+    problems: _Problems = dataclasses.field(default_factory=lambda: _Problems())
 
 
 def parse_spec(
@@ -448,28 +183,43 @@ def parse_spec(
 ) -> MulticloudSpec:
     """Validate a config mapping (`{"cluster": {...}, "scalewayPools": [...], ...}`) into a MulticloudSpec.
 
-    Structure and types are the model's (components/model.py); the rules across values are checked here, on every
-    part that is valid by itself. Raises SpecError listing every problem, each prefixed with its `kosmos:` key path.
+    Structure and types are the model's (components/model.py); the rules across values are checked by its validator,
+    or, when parts of the config are invalid, on every part that is valid by itself. Raises SpecError listing every
+    problem, each prefixed with its `kosmos:` key path.
     """
     if isinstance(config, MulticloudSpec):
         return config
-    ns = NAMESPACE
     if isinstance(config, Mapping) and isinstance(config.get("joinKeyExpiresAt"), _dt.datetime):
         # YAML parses an unquoted timestamp
         when = config["joinKeyExpiresAt"].astimezone(_dt.timezone.utc)
         config = {**config, "joinKeyExpiresAt": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    parts, errors = _parts(config)
-    c = _Problems()
-    for path, message in model.problems(errors):
-        c.error(path, message)
-    top = config if isinstance(config, Mapping) else {}
+    ctx = Context(stack=stack, now=now, raw=config if isinstance(config, Mapping) else {})
+    try:
+        spec = model.KosmosConfig.model_validate(config, context=ctx)
+    except model.ValidationError as err:
+        spec = None
+        ctx.problems = _Problems()  # the valid parts' rules run again below, once
+        for path, message in model.problems(err.errors(include_url=False)):
+            ctx.problems.error(path, message)
+        rules(_parts(config, ctx), ctx)
+    if ctx.problems.items:
+        raise SpecError(ctx.problems.lines())
+    assert spec is not None
+    return spec
 
-    cluster = _cluster(c, parts["cluster"], stack) if parts["cluster"] is not None else None
+
+def rules(parts: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """The rules across values, on the top-level fields (by Python name; None for a part that is itself invalid):
+    each problem goes to `ctx.problems`; returns the fields with the defaults that depend on other values filled."""
+    c = ctx.problems
+    ns = NAMESPACE
+    cluster = _cluster(c, parts["cluster"], ctx.stack) if parts["cluster"] is not None else None
     region = cluster.region if cluster else None
     scw_pools = _scaleway_pools(c, parts["scaleway_pools"] or [], region)
     join = _join(c, parts["join"])
     allow_public_ssh = bool(parts["allow_public_ssh"])
     ext_pools = _external_pools(c, parts["external_pools"] or [], join, allow_public_ssh)
+    top = ctx.raw
 
     _check_unique_names(c, scw_pools, ext_pools, top)
     if cluster is not None:
@@ -490,28 +240,35 @@ def parse_spec(
         "[secret"
     ):
         c.error(f"{ns}:sshPrivateKey", "does not look like a PEM/OpenSSH private key (no 'PRIVATE KEY' header)")
+    return {"cluster": cluster, "scaleway_pools": scw_pools, "join": join, "external_pools": ext_pools}
 
-    obsolete = tuple(k for k in ("joinKeyValidDays", "joinKeyExpiresAt") if top.get(k) is not None)
 
-    probe = parts["latency_probe"]
-    latency_probe = (
-        LatencyProbeSpec(probe.enabled, probe.interval_seconds, probe.image) if probe else LatencyProbeSpec()
-    )
+def _parts(config: Any, ctx: Context) -> dict[str, Any]:
+    """The value of each top-level field (by its Python name) that is valid by itself, else None; a pool list holds
+    None for each bad pool. Called once pydantic has reported the config's errors."""
+    if not isinstance(config, Mapping):
+        return {name: None for name in model.KosmosConfig.model_fields}
+    out: dict[str, Any] = {}
+    for name, f in model.KosmosConfig.model_fields.items():
+        key = f.alias
+        if key not in config:
+            out[name] = None if f.is_required() else f.get_default(call_default_factory=True)
+            continue
+        try:
+            out[name] = model.adapter(key).validate_python(config[key])
+        except model.ValidationError:
+            out[name] = None
+            if isinstance(config[key], list) and key in ("scalewayPools", "externalPools"):
+                item = model.adapter(f"{key}[]")
+                out[name] = [_valid_or_none(item, v) for v in config[key]]
+    return out
 
-    if c.items:
-        raise SpecError(c.lines())
-    assert cluster is not None
-    return MulticloudSpec(
-        cluster=cluster,
-        scaleway_pools=tuple(scw_pools),
-        external_pools=tuple(ext_pools),
-        join=join,
-        equinix_project_id=parts["equinix_project_id"],
-        obsolete_keys=obsolete,
-        ssh_private_key=ssh_private_key,
-        allow_public_ssh=allow_public_ssh,
-        latency_probe=latency_probe,
-    )
+
+def _valid_or_none(adapter, value: Any) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except model.ValidationError:
+        return None
 
 
 def _cluster(c: _Problems, m: model.ClusterModel, stack: str) -> Optional[ClusterSpec]:
@@ -530,20 +287,7 @@ def _cluster(c: _Problems, m: model.ClusterModel, stack: str) -> Optional[Cluste
         )
     if len(c) != before:
         return None
-    auto_upgrade = None
-    if m.auto_upgrade is not None:
-        window = m.auto_upgrade.maintenance_window
-        auto_upgrade = AutoUpgrade(m.auto_upgrade.enabled, MaintenanceWindow(window.day, window.start_hour))
-    return ClusterSpec(
-        name=name,
-        region=m.region,
-        version=m.version,
-        type=m.type,
-        auto_upgrade=auto_upgrade,
-        tags=tuple(m.tags),
-        delete_additional_resources=m.delete_additional_resources,
-        protect=m.protect,
-    )
+    return m.model_copy(update={"name": name})
 
 
 def _scaleway_pools(c: _Problems, models: list, region: Optional[str]) -> list[ScalewayPoolSpec]:
@@ -570,28 +314,16 @@ def _scaleway_pools(c: _Problems, models: list, region: Optional[str]) -> list[S
             c.error(f"{pp}.size", f"{m.size} is below minSize {m.min_size}")
         elif m.max_size is not None and m.size > m.max_size:
             c.error(f"{pp}.size", f"{m.size} is above maxSize {m.max_size}")
-        labels = _labels(c, f"{pp}.labels", m.labels)
-        taints = _taints(c, f"{pp}.taints", m.taints)
+        _labels(c, f"{pp}.labels", m.labels)
+        _taints(c, f"{pp}.taints", m.taints)
         if len(c) == before and region is not None:
-            pools.append(
-                ScalewayPoolSpec(
-                    name=m.name,
-                    node_type=m.node_type,
-                    size=m.size,
-                    zone=m.zone or f"{region}-1",
-                    min_size=m.min_size,
-                    max_size=m.max_size,
-                    autoscale=m.autoscale,
-                    labels=labels,
-                    taints=taints,
-                    tags=tuple(m.tags),
-                )
-            )
+            pools.append(m.model_copy(update={"zone": m.zone or f"{region}-1"}))
     return pools
 
 
-def _labels(c: _Problems, path: str, labels: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in labels.items() if _label_key(c, f"{path}.{key}", key)}
+def _labels(c: _Problems, path: str, labels: Mapping[str, str]) -> None:
+    for key in labels:
+        _label_key(c, f"{path}.{key}", key)
 
 
 def _label_key(c: _Problems, path: str, key: str) -> bool:
@@ -616,55 +348,44 @@ def _label_key(c: _Problems, path: str, key: str) -> bool:
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def _taints(c: _Problems, path: str, taints: Sequence[model.TaintModel]) -> tuple[Taint, ...]:
-    out = [Taint(t.key, t.value, t.effect) for i, t in enumerate(taints) if _label_key(c, f"{path}[{i}].key", t.key)]
-    return tuple(out)
+def _taints(c: _Problems, path: str, taints: Sequence[model.TaintModel]) -> None:
+    for i, t in enumerate(taints):
+        _label_key(c, f"{path}[{i}].key", t.key)
+
+
 
 
 def _join(c: _Problems, m: Optional[model.JoinModel]) -> JoinSpec:
     if m is None:
         return JoinSpec()
     p = f"{NAMESPACE}:join"
-    sha = {arch: getattr(m.agent_sha256, arch) for arch in catalog.ARCHES if getattr(m.agent_sha256, arch)}
     base = m.agent_base_url
     if base and not base.startswith("https://"):
         # Without https the checksums.txt that vouches for the binary could be forged along with it.
-        unpinned = [a for a in catalog.ARCHES if a not in sha]
+        unpinned = [a for a in catalog.ARCHES if a not in m.agent_sha256]
         if unpinned:
             c.error(
                 f"{p}.agentBaseUrl",
                 f"{_q(base)} is not https, so the agent must be pinned: set kosmos:join.agentSha256."
                 f"{' and kosmos:join.agentSha256.'.join(unpinned)} (or use an https URL)",
             )
-    return JoinSpec(
-        agent_version=m.agent_version,
-        agent_base_url=base.rstrip("/") if base else None,
-        agent_sha256=sha,
-        api_url=m.api_url,
-        allowed_os=tuple(m.allowed_os),
-        min_memory_mib=m.min_memory_mib,
-    )
+    return m.model_copy(update={"agent_base_url": base.rstrip("/")}) if base else m
 
 
-def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh: bool) -> list[ExternalPool]:
-    pools: list[ExternalPool] = []
-    indexed: list[tuple[int, ExternalPool]] = []
+def _external_pools(c: _Problems, models: list, join: JoinSpec, allow_public_ssh: bool) -> list[ExternalPoolSpec]:
+    pools: list[ExternalPoolSpec] = []
+    indexed: list[tuple[int, ExternalPoolSpec]] = []
     for i, m in enumerate(models):
         if m is None:
             continue
         pp = f"{NAMESPACE}:externalPools[{i}]"
         before = len(c)
-        reg = m.registration
-        common = dict(
-            name=m.name,
-            labels=_labels(c, f"{pp}.labels", m.labels),
-            taints=_taints(c, f"{pp}.taints", m.taints),
-            tags=tuple(m.tags),
-            registration=RegistrationSpec(reg.wait, reg.timeout_minutes, reg.skip_drain),
-            upgrade=_upgrade(c, f"{pp}.upgrade", m),
-        )
-        pool = _EXTERNAL_BUILDERS[m.provider](c, pp, m, common, join, allow_public_ssh)
-        if pool is not None and len(c) == before:
+        _labels(c, f"{pp}.labels", m.labels)
+        _taints(c, f"{pp}.taints", m.taints)
+        update = {"upgrade": _upgrade(c, f"{pp}.upgrade", m)}
+        update.update(_EXTERNAL_RULES[m.provider](c, pp, m, join, allow_public_ssh))
+        if len(c) == before:
+            pool = m.model_copy(update=update)
             pools.append(pool)
             indexed.append((i, pool))
     _check_machines_across_pools(c, indexed)
@@ -681,10 +402,10 @@ def _upgrade(c: _Problems, path: str, m: model.ExternalPoolModel) -> UpgradeSpec
     if not onprem and u.max_unavailable is not None:
         c.error(f"{path}.maxUnavailable", f"applies to on-prem hosts, upgraded in place; {m.provider} machines are "
                 "replaced create-before-delete, so none is unavailable: use maxSurge to bound the new machines")
-    return UpgradeSpec(max_surge=u.max_surge, max_unavailable=u.max_unavailable or 1)
+    return u.model_copy(update={"max_unavailable": u.max_unavailable or 1})
 
 
-def _civo(c, pp, m: model.CivoPoolModel, common, join, allow_public_ssh) -> CivoPoolSpec:
+def _civo(c, pp, m: model.CivoPoolModel, join, allow_public_ssh) -> dict:
     if catalog.CIVO_SIZES_MIB[m.size] < join.min_memory_mib:
         big_enough = [s for s, mib in catalog.CIVO_SIZES_MIB.items() if mib >= join.min_memory_mib]
         c.error(
@@ -693,15 +414,7 @@ def _civo(c, pp, m: model.CivoPoolModel, common, join, allow_public_ssh) -> Civo
             f"{join.min_memory_mib} MiB (kosmos:join.minMemoryMiB); use one of {', '.join(big_enough)}",
         )
     cidrs = [_cidr(c, f"{pp}.sshAllowedCidrs[{j}]", v, allow_public_ssh) for j, v in enumerate(m.ssh_allowed_cidrs)]
-    return CivoPoolSpec(
-        **common,
-        region=m.region,
-        size=m.size,
-        image=m.image,
-        count=m.count,
-        ssh_key_id=m.ssh_key_id,
-        ssh_allowed_cidrs=tuple(cidr for cidr in cidrs if cidr),
-    )
+    return {"ssh_allowed_cidrs": [cidr for cidr in cidrs if cidr]}
 
 
 def _cidr(c: _Problems, path: str, value: str, allow_public_ssh: bool) -> Optional[str]:
@@ -716,31 +429,25 @@ def _cidr(c: _Problems, path: str, value: str, allow_public_ssh: bool) -> Option
     return str(net)
 
 
-def _equinix(c, pp, m: model.EquinixMetalPoolModel, common, join, allow_public_ssh) -> EquinixMetalPoolSpec:
+
+
+def _equinix(c, pp, m: model.EquinixMetalPoolModel, join, allow_public_ssh) -> dict:
     if catalog.EQUINIX_OS[m.os] not in join.allowed_os:
         c.error(f"{pp}.os", f"{_q(m.os)} is not in kosmos:join.allowedOs ({', '.join(join.allowed_os)})")
-    return EquinixMetalPoolSpec(**common, metro=m.metro, plan=m.plan, os=m.os, count=m.count)
+    return {}
 
 
-def _elastic_metal(c, pp, m: model.ElasticMetalPoolModel, common, join, allow_public_ssh) -> ElasticMetalPoolSpec:
-    return ElasticMetalPoolSpec(
-        **common,
-        zone=m.zone,
-        offer=m.offer,
-        os=m.os,
-        os_version=m.os_version,
-        count=m.count,
-        ssh_key_ids=tuple(m.ssh_key_ids),
-        arch=m.arch,
-    )
+def _elastic_metal(c, pp, m: model.ElasticMetalPoolModel, join, allow_public_ssh) -> dict:
+    return {}
 
 
-def _onprem(c, pp, m: model.OnPremPoolModel, common, join, allow_public_ssh) -> OnPremPoolSpec:
+def _onprem(c, pp, m: model.OnPremPoolModel, join, allow_public_ssh) -> dict:
     hosts = []
     for j, h in enumerate(m.hosts):
         hp = f"{pp}.hosts[{j}]"
         address = _address(c, f"{hp}.address", h.address)
-        host_key = None if h.host_key is None else _host_key(c, f"{hp}.hostKey", h.host_key)
+        if h.host_key is not None:
+            _host_key(c, f"{hp}.hostKey", h.host_key)
         skip = h.insecure_skip_host_key_check
         if h.host_key is None and not skip:
             c.error(
@@ -752,16 +459,16 @@ def _onprem(c, pp, m: model.OnPremPoolModel, common, join, allow_public_ssh) -> 
         elif h.host_key is not None and skip:
             c.error(f"{hp}.insecureSkipHostKeyCheck", "contradicts hostKey; remove one of them")
         if address:
-            hosts.append(OnPremHost(h.name, address, h.user, h.port, h.arch, host_key, skip))
+            hosts.append(h)
     seen: dict[str, int] = {}
     for j, host in enumerate(hosts):
         if host.name in seen:
             c.error(f"{pp}.hosts[{j}].name", f"{_q(host.name)} is already used by hosts[{seen[host.name]}]")
         seen.setdefault(host.name, j)
-    return OnPremPoolSpec(**common, hosts=tuple(hosts), site=m.site)
+    return {"hosts": hosts}
 
 
-_EXTERNAL_BUILDERS = {
+_EXTERNAL_RULES = {
     "civo": _civo,
     "equinix-metal": _equinix,
     "scaleway-elastic-metal": _elastic_metal,
@@ -769,7 +476,7 @@ _EXTERNAL_BUILDERS = {
 }
 
 
-def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, ExternalPool]]) -> None:
+def _check_machines_across_pools(c: _Problems, indexed: list[tuple[int, ExternalPoolSpec]]) -> None:
     """What must not repeat across pools: Pulumi resource names and SSH targets. Host names may: node names are
     Scaleway's (`scw-<cluster>-<pool>-<id>`), and resources are named `<pool>-<host>`.
 

@@ -48,11 +48,12 @@ def grace_minutes(config: dict, pool: str) -> float:
     """2 x the pool's registration.timeoutMinutes (stack file; spec default) + PROVISIONING_MINUTES: 60 by default."""
     from .spec import RegistrationSpec
 
+    default = RegistrationSpec.model_fields["timeout_minutes"].default  # the config model's default
     entry = next((p for p in config.get("kosmos:externalPools") or [] if isinstance(p, dict) and p.get("name") == pool),
                  {})
-    timeout = (entry.get("registration") or {}).get("timeoutMinutes", RegistrationSpec.timeout_minutes)
+    timeout = (entry.get("registration") or {}).get("timeoutMinutes", default)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):  # `pulumi up` would refuse it anyway
-        timeout = RegistrationSpec.timeout_minutes
+        timeout = default
     return 2 * float(timeout) + PROVISIONING_MINUTES
 
 

@@ -154,9 +154,16 @@ def _compare(typed: type, models, path: str, seen: list) -> None:
             assert a == m, f"{path}.{key}: args {a} vs model {m}"
 
 
+def test_generated_args_are_current():
+    """components/args.py is generated from the config model (`make schema`): never edited by hand."""
+    from tools import argsgen
+
+    assert argsgen.OUT.read_text() == argsgen.render(), "components/args.py is stale: run `make schema`"
+
+
 def test_typed_args_mirror_the_config_model():
-    """components/args.py is what Pulumi's analyzer reads (it cannot read pydantic models or unions); it must have
-    exactly the model's keys, required keys and value kinds, all the way down."""
+    """components/args.py is what Pulumi's analyzer reads (it cannot read pydantic models or unions); the generator
+    must give it exactly the model's keys, required keys and value kinds, all the way down."""
     seen: list = []
     _compare(kargs.MulticloudClusterArgs, model.KosmosConfig, "kosmos", seen)
     assert {"ClusterConfig", "AutoUpgradeConfig", "MaintenanceWindowConfig", "ScalewayPoolConfig", "TaintConfig",

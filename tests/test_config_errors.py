@@ -468,7 +468,7 @@ def test_a_good_config_has_no_problems_and_defaults_apply():
     assert spec.cluster.cni == "kilo"
     assert spec.scaleway_pools[0].zone == "pl-waw-1"
     assert spec.join.min_memory_mib == 2048
-    assert spec.external_pools == ()
+    assert not spec.external_pools
 
 
 def test_the_default_cluster_name_is_checked_like_a_given_one():

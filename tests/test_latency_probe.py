@@ -169,10 +169,10 @@ def test_off_by_default_no_kubernetes_workload_is_registered(stack_run, stack):
 
 def test_latency_probe_config_defaults_to_off_and_reads_its_keys():
     base = {"cluster": {"region": "fr-par", "version": "1.31"}}
-    assert parse_spec(base).latency_probe == LatencyProbeSpec(False, 30, catalog.LATENCY_PROBE_IMAGE)
+    assert parse_spec(base).latency_probe == LatencyProbeSpec(enabled=False, intervalSeconds=30, image=catalog.LATENCY_PROBE_IMAGE)
     image = "registry.example:5000/tools/python@sha256:" + "a" * 64
     spec = parse_spec(base | {"latencyProbe": {"enabled": True, "intervalSeconds": 60, "image": image}})
-    assert spec.latency_probe == LatencyProbeSpec(True, 60, image)
+    assert spec.latency_probe == LatencyProbeSpec(enabled=True, intervalSeconds=60, image=image)
 
 
 # ---------------------------------------------------------------------------------------------------------------

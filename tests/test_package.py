@@ -47,14 +47,17 @@ lab = MulticloudCluster("lab", {{
 pulumi.export("userdata", lab.userdata)
 """
 
-# Runs in the fresh virtualenv, in the consumer's directory: the program on the mock engine (tools/engine.py loaded
-# from its file, so the repository itself is not importable), then a report of what it saw.
+# Runs in the fresh virtualenv, in the consumer's directory: the program on the mock engine (the tools package loaded
+# from its directory under another name, so the repository itself is not importable), then a report of what it saw.
 RUNNER = """\
-import importlib.util, json, pathlib, sys
+import importlib, importlib.util, json, pathlib, sys
 
-spec = importlib.util.spec_from_file_location("kosmos_test_engine", sys.argv[1])
-engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(engine)
+tools = pathlib.Path(sys.argv[1]).parent
+spec = importlib.util.spec_from_file_location("kosmos_test_tools", tools / "__init__.py",
+                                              submodule_search_locations=[str(tools)])
+sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sys.modules[spec.name])
+engine = importlib.import_module("kosmos_test_tools.engine")
 run = engine.run_program("lab", config={}, program=pathlib.Path("__main__.py").resolve())
 
 import kosmos

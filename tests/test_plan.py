@@ -41,14 +41,12 @@ def test_plan_writes_plan_summary_and_userdata_without_secrets(tmp_path, stack):
         assert marker not in everything
 
 
-def test_blog_plan_has_every_node_userdata_file_and_the_summary(tmp_path):
+def test_blog_plan_has_one_userdata_file_per_pool_and_the_summary(tmp_path):
     result = plan("--stack", "blog", out=tmp_path)
     assert result.returncode == 0
     files = sorted(str(p.relative_to(tmp_path / "blog" / "userdata")) for p in (tmp_path / "blog/userdata").rglob("*.*"))
-    assert files == [
-        "civo-lon1/civo-lon1-0.sh", "civo-lon1/civo-lon1-1.sh", "civo-nyc1/civo-nyc1-0.sh", "home/mac-vm.sh",
-        "metal-arm/metal-arm-0.yaml", "metal-x86/metal-x86-0.yaml",
-    ]
+    # One per pool, not one per machine: civo-lon1's two machines differ only by their (redacted) node credentials.
+    assert files == ["civo-lon1.sh", "civo-nyc1.sh", "home.sh", "metal-arm.yaml", "metal-x86.yaml"]
     for path in (tmp_path / "blog/userdata").rglob("*.*"):
         assert "REDACTED-NODE-CREDENTIALS" in path.read_text()
     assert "civo                     LON1       2 nodes" in result.stdout
@@ -105,7 +103,7 @@ def test_make_plan_runs_the_default_stack():
 
 
 def test_plan_removes_stale_files_from_an_earlier_plan(tmp_path):
-    stale = tmp_path / "blog" / "userdata" / "civo-lon1" / "civo-lon1-9.sh"  # e.g. after lowering `count`
+    stale = tmp_path / "blog" / "userdata" / "civo-lon1" / "civo-lon1-9.sh"  # e.g. an older plan's per-machine file
     stale.parent.mkdir(parents=True)
     stale.write_text("old")
     (tmp_path / "blog" / "userdata" / "gone-pool").mkdir()
@@ -116,7 +114,7 @@ def test_plan_removes_stale_files_from_an_earlier_plan(tmp_path):
     assert plan("--stack", "blog", out=tmp_path).returncode == 0
     assert not stale.exists() and not (tmp_path / "blog/userdata/gone-pool").exists()
     assert not (tmp_path / "blog/diff.md").exists() and other.exists()
-    assert (tmp_path / "blog/userdata/civo-lon1/civo-lon1-1.sh").exists()
+    assert (tmp_path / "blog/userdata/civo-lon1.sh").exists() and not (tmp_path / "blog/userdata/civo-lon1").exists()
 
 
 def test_values_only_a_deployment_knows_are_shown_as_such(stack_run, tmp_path):
@@ -131,7 +129,7 @@ def test_values_only_a_deployment_knows_are_shown_as_such(stack_run, tmp_path):
     pool = next(r for r in run.registrations if r.name == "kosmos-civo-lon1-pool")
     bare_pool_uuid = fake_uuid(pool.type, pool.name)
     assert bare_pool_uuid not in everything
-    assert "(known after apply)" in (tmp_path / "blog/userdata/civo-lon1/civo-lon1-0.sh").read_text()
+    assert "(known after apply)" in (tmp_path / "blog/userdata/civo-lon1.sh").read_text()
     doc = json.loads((tmp_path / "blog/plan.json").read_text())
     patch = next(r for r in doc["resources"] if r["name"] == "kosmos-civo-lon1-0-labels")
     assert patch["inputs"]["metadata"]["name"] == "(known after apply)"

@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from components import catalog, rollout, versions
+from components import catalog, clouds, rollout, versions
 from components.identity import IDENTITY_FIELDS
 from components.pool_nodes import REPLACE_FIELDS as POOL_NODES_REPLACE_FIELDS
 
@@ -43,8 +43,8 @@ POOL_NODES_TYPE = "pulumi-python:dynamic/kosmos:PoolNodes"
 # Where replacement decisions come from, per type. kosmos's own providers replace on their identity fields
 # (components/identity.py NodeIdentityProvider.diff, components/pool_nodes.py PoolNodesProvider.diff).
 DYNAMIC_TYPES = (IDENTITY_TYPE, POOL_NODES_TYPE)
-FORCE_NEW: dict[str, tuple[str, ...]] = {**catalog.FORCE_NEW_INPUTS, IDENTITY_TYPE: IDENTITY_FIELDS,
-                                         POOL_NODES_TYPE: POOL_NODES_REPLACE_FIELDS}
+FORCE_NEW: dict[str, tuple[str, ...]] = {**catalog.FORCE_NEW_INPUTS, **clouds.FORCE_NEW_INPUTS,
+                                         IDENTITY_TYPE: IDENTITY_FIELDS, POOL_NODES_TYPE: POOL_NODES_REPLACE_FIELDS}
 COLOURS = {CREATE: "32", DELETE: "31", UPDATE: "33", REPLACE: "35", REPLACE_DBR: "35"}
 VERBS = {CREATE: "create", UPDATE: "update", REPLACE: "replace", DELETE: "delete"}
 COMMENT_MARKER = "<!-- kosmos-diff -->"
@@ -303,7 +303,7 @@ def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:
     for c in effective:
         if any(_under(c.path, f) for f in force_new):
             source = (f"an identity field of {h['type'].rsplit(':', 1)[-1]} (components/identity.py, pool_nodes.py)"
-                      if h["type"] in DYNAMIC_TYPES else "force-new in the provider (components/catalog.py)")
+                      if h["type"] in DYNAMIC_TYPES else "force-new in the provider (components/catalog.py, clouds/)")
             step.reasons.append(f"{c.path} changed: {source}")
         elif any(_under(c.path, f) for f in h.get("replaceOnChanges") or []):
             step.reasons.append(f"{c.path} changed: in replaceOnChanges")
@@ -317,7 +317,7 @@ def _resource_step(urn: str, b: dict, h: dict, steps: dict[str, Step]) -> Step:
             f"{str(h.get('replacementTrigger'))[:12]}"
         )
     for c in effective:
-        if c.path in catalog.UPDATE_REFUSED_INPUTS.get(h["type"], ()) and not step.reasons:
+        if c.path in clouds.UPDATE_REFUSED_INPUTS.get(h["type"], ()) and not step.reasons:
             step.warnings.append(f"{c.path}: the provider refuses to change it in place; `pulumi up` would fail")
     if step.reasons:
         step.op = REPLACE_DBR if h.get("deleteBeforeReplace") else REPLACE

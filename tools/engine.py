@@ -24,10 +24,9 @@ from typing import Any, Callable, Optional
 import pulumi
 import yaml
 from google.protobuf import json_format
-from pulumi.runtime import config as runtime_config
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.stack import run_pulumi_func
+
+from . import sdk
+from .sdk import MockMonitor
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MAIN = REPO / "__main__.py"
@@ -239,18 +238,8 @@ class KosmosMocks(pulumi.runtime.Mocks):
             state.update(rfc3339=_rfc3339(base), rotationRfc3339=_rfc3339(rotation), unix=int(base.timestamp()),
                          year=base.year, month=base.month, day=base.day, hour=base.hour, minute=base.minute,
                          second=base.second)
-        elif t == "civo:index/instance:Instance":
-            state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
-        elif t == "equinix-metal:index/device:Device":
-            state.update(accessPublicIpv4=fake_ipv4("198.51.100", name), state="active")
-        elif t == "scaleway:elasticmetal/server:Server":
-            rid = f"{inputs.get('zone', 'fr-par-2')}/{rid}"
-            state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
-                                 "version": "IPv4"}])
-        elif t == "command:remote:Command":
-            host_name = name.rsplit("-nodes-", 1)[-1]
-            # What the join prints once the host is its node (templates/join/join.sh.j2); nothing reads it back.
-            state.update(stdout=f"kosmos-join: joined {host_name}\n", stderr="")
+        elif t in _CLOUD_RESOURCES:
+            rid = _CLOUD_RESOURCES[t](name, inputs, state) or rid
         elif t.startswith("pulumi-python:dynamic") and t.endswith("NodeIdentity"):
             state.pop("__provider", None)
             node_id = fake_uuid("node", name)
@@ -270,34 +259,84 @@ class KosmosMocks(pulumi.runtime.Mocks):
         return rid, state
 
     def call(self, args):  # type: ignore[override]
-        a = dict(args.args)
-        if args.token == "civo:index/getDiskImage:getDiskImage":
-            # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
-            # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
-            wanted = a["filters"][0]["values"]
+        invoke = _CLOUD_INVOKES.get(args.token)
+        return (invoke(self, dict(args.args)), []) if invoke else ({}, [])
 
-            def lookup_image(name: str) -> str:
-                image = fake_uuid("image", name)
-                self.lookups[image] = f"(id of image {name}, looked up at preview)"
-                return image
 
-            return {
-                "id": fake_uuid("image-lookup", *wanted),
-                "region": a.get("region"),
-                "diskimages": [
-                    {"id": image, "name": name, "label": name, "version": "22.04"}
-                    for name, image in ((n, lookup_image(n)) for n in CIVO_IMAGES if n in wanted)
-                ],
-            }, []
-        if args.token == "scaleway:elasticmetal/getOffer:getOffer":
-            oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
-            self.lookups[oid] = f"(id of offer {a.get('name')} in {a.get('zone')}, looked up at preview)"
-            return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}, []
-        if args.token == "scaleway:elasticmetal/getOs:getOs":
-            oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
-            self.lookups[oid] = f"(id of OS {a.get('name')} {a.get('version') or 'latest'}, looked up at preview)"
-            return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}, []
-        return {}, []
+# -- each cloud's offline mock: what its provider answers for the resources and look-ups its machine set makes -----
+
+def _civo_instance(name: str, inputs: dict, state: dict) -> None:
+    state.update(publicIp=fake_ipv4("203.0.113", name), status="ACTIVE", ramMb=4096)
+
+
+def _civo_disk_image(mocks: KosmosMocks, a: dict) -> dict:
+    # Like the provider: an exact-match filter that matches nothing is an empty list, not an error
+    # (civo/terraform-provider-civo, civo/disk/datasource_disk_image.go over internal/datalist/schema.go).
+    wanted = a["filters"][0]["values"]
+
+    def lookup_image(name: str) -> str:
+        image = fake_uuid("image", name)
+        mocks.lookups[image] = f"(id of image {name}, looked up at preview)"
+        return image
+
+    return {
+        "id": fake_uuid("image-lookup", *wanted),
+        "region": a.get("region"),
+        "diskimages": [
+            {"id": image, "name": name, "label": name, "version": "22.04"}
+            for name, image in ((n, lookup_image(n)) for n in CIVO_IMAGES if n in wanted)
+        ],
+    }
+
+
+def _equinix_device(name: str, inputs: dict, state: dict) -> None:
+    state.update(accessPublicIpv4=fake_ipv4("198.51.100", name), state="active")
+
+
+def _elastic_metal_server(name: str, inputs: dict, state: dict) -> str:
+    state.update(ipv4s=[{"address": fake_ipv4("192.0.2", name), "id": fake_uuid("ip", name), "reverse": "",
+                         "version": "IPv4"}])
+    return f"{inputs.get('zone', 'fr-par-2')}/{fake_uuid('scaleway:elasticmetal/server:Server', name)}"
+
+
+def _elastic_metal_offer(mocks: KosmosMocks, a: dict) -> dict:
+    oid = f"{a.get('zone')}/{fake_uuid('offer', a.get('name', ''))}"
+    mocks.lookups[oid] = f"(id of offer {a.get('name')} in {a.get('zone')}, looked up at preview)"
+    return {"id": oid, "offerId": oid, "name": a.get("name"), "zone": a.get("zone")}
+
+
+def _elastic_metal_os(mocks: KosmosMocks, a: dict) -> dict:
+    oid = fake_uuid("os", str(a.get("name")), str(a.get("version")))
+    mocks.lookups[oid] = f"(id of OS {a.get('name')} {a.get('version') or 'latest'}, looked up at preview)"
+    return {"id": oid, "osId": oid, "name": a.get("name"), "version": a.get("version")}
+
+
+def _onprem_command(name: str, inputs: dict, state: dict) -> None:
+    host_name = name.rsplit("-nodes-", 1)[-1]
+    # What the join prints once the host is its node (templates/join/join.sh.j2); nothing reads it back.
+    state.update(stdout=f"kosmos-join: joined {host_name}\n", stderr="")
+
+
+@dataclass(frozen=True)
+class CloudMock:
+    resources: dict[str, Callable[[str, dict, dict], Optional[str]]]
+    """type -> fills the state of a new resource from (name, inputs); may return the id (default: a fake UUID)."""
+    invokes: dict[str, Callable[[KosmosMocks, dict], dict]] = field(default_factory=dict)
+    """invoke token -> its answer (values the plan shows as looked up at preview go to mocks.lookups)."""
+
+
+CLOUD_MOCKS: dict[str, CloudMock] = {
+    "civo": CloudMock({"civo:index/instance:Instance": _civo_instance, "civo:index/firewall:Firewall": lambda *_: None},
+                      {"civo:index/getDiskImage:getDiskImage": _civo_disk_image}),
+    "equinix-metal": CloudMock({"equinix-metal:index/device:Device": _equinix_device}),
+    "scaleway-elastic-metal": CloudMock({"scaleway:elasticmetal/server:Server": _elastic_metal_server},
+                                        {"scaleway:elasticmetal/getOffer:getOffer": _elastic_metal_offer,
+                                         "scaleway:elasticmetal/getOs:getOs": _elastic_metal_os}),
+    "on-prem": CloudMock({"command:remote:Command": _onprem_command}),
+}
+"""Each cloud's part of the mock engine, keyed like components/clouds MACHINE_SETS (tests/test_clouds.py)."""
+_CLOUD_RESOURCES = {t: fn for mock in CLOUD_MOCKS.values() for t, fn in mock.resources.items()}
+_CLOUD_INVOKES = {t: fn for mock in CLOUD_MOCKS.values() for t, fn in mock.invokes.items()}
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -415,9 +454,9 @@ class Registration:
 
 def _redact(value: Any, path: str, secret_paths: list[str]) -> tuple[Any, Any]:
     """Returns (redacted, unwrapped) copies, recording where secrets were."""
-    if rpc.is_rpc_secret(value):
+    if sdk.is_rpc_secret(value):
         secret_paths.append(path)
-        _, raw = _redact(rpc.unwrap_rpc_secret(value), path, [])
+        _, raw = _redact(sdk.unwrap_rpc_secret(value), path, [])
         return SECRET, raw
     if isinstance(value, dict):
         red, raw = {}, {}
@@ -461,7 +500,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
         secret_paths: list[str] = []
-        redacted, _ = _redact(rpc.deserialize_properties(request.outputs, keep_unknowns=True), "", secret_paths)
+        redacted, _ = _redact(sdk.deserialize(request.outputs, keep_unknowns=True), "", secret_paths)
         self.outputs[request.urn] = RegisteredOutputs(redacted, secret_paths)
         return super().RegisterResourceOutputs(request)
 
@@ -469,7 +508,7 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
-        props = rpc.deserialize_properties(request.object)
+        props = sdk.deserialize(request.object)
         secret_paths: list[str] = []
         redacted, raw = _redact(props, "", secret_paths)
         if "__provider" in redacted:
@@ -559,9 +598,7 @@ def _run_in_stack(program: pathlib.Path) -> None:
     register them as the root's outputs. set_mocks registered the root's outputs up front (empty), so without this
     the exports would never be serialised and their cost would be missing from the benchmark."""
     runpy.run_path(str(program), run_name="__main__")
-    root = settings.get_root_resource()
-    root._outputs_registered = False  # pulumi 3.272: Stack._finish registers once; set_mocks already called it
-    root._finish()
+    sdk.finish_stack()
 
 
 def _new_loop() -> tuple[asyncio.AbstractEventLoop, list[asyncio.AbstractEventLoop]]:
@@ -641,15 +678,15 @@ def run_program(
     if versions is not None:
         versions.CLOCK = clock  # the plan's version warnings are dated by the same clock
     try:
-        settings.reset_options()
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-        runtime_config.set_all_config(dict(config), list(secret_keys or []))
+        sdk.reset()
+        sdk.set_mocks(mocks, project=PROJECT, stack=stack, monitor=monitor, logger=logger)
+        sdk.set_config(config, list(secret_keys or []))
         try:
-            loop.run_until_complete(run_pulumi_func(lambda: _run_in_stack(program)))
+            loop.run_until_complete(sdk.run(lambda: _run_in_stack(program)))
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             error = exc
         if error is None and record:
-            root = settings.get_root_resource()
+            root = sdk.root_resource()
             for name, out in dict(getattr(root, "outputs", {}) or {}).items():
                 out = pulumi.Output.from_input(out)
                 exports[name] = Export(
@@ -660,7 +697,7 @@ def run_program(
     finally:
         if versions is not None:
             versions.CLOCK = None
-        runtime_config.set_all_config({}, [])
+        sdk.set_config({}, [])
         _close_loop(loop, thread_loops)
         asyncio.set_event_loop(None)
         if sys_path_added:

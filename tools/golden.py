@@ -1,7 +1,7 @@
 """`make golden`: regenerate the committed golden renders under tests/golden/.
 
 Review shows template changes as diffs of these files (terraform-aws-eks style): the redacted join userdata of each
-variant, and the `blog` stack's plan summary and per-node userdata.
+variant, and the `blog` stack's plan summary and per-pool userdata.
 """
 
 from __future__ import annotations

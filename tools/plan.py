@@ -4,7 +4,7 @@
 
 Runs the real __main__.py against stacks/Pulumi.<stack>.yaml on the SDK's mock engine (tools/engine.py), prints a
 resource tree (dependency order) and a summary, and writes build/<stack>/plan.json, build/<stack>/summary.md and the
-redacted join userdata of every node under build/<stack>/userdata/<pool>/, removing whatever an earlier plan left
+redacted join userdata of each external pool as build/<stack>/userdata/<pool>.sh|.yaml, removing whatever an earlier plan left
 there. Secrets are printed and written as "[secret]"; values only a real deployment knows (ids, addresses, node
 names) as "(known after apply)" / "(assigned by Scaleway at join)".
 
@@ -241,7 +241,7 @@ def pool_rows(run: ProgramRun) -> list[dict]:
         rows.append({"pool": name, "cloud": pool["cloud"], "region": pool["region"],
                      "machineType": pool.get("machineType", ""), "os": pool.get("os", ""),
                      "count": len(pool["machines"]),
-                     "onUserdataChange": pool.get("onUserdataChange", catalog.USERDATA_CHANGE_EFFECT[pool["cloud"]])})
+                     "onUserdataChange": pool.get("onUserdataChange", "")})
     return rows
 
 
@@ -295,21 +295,23 @@ def summary_markdown(run: ProgramRun) -> str:
             "force-new settings change.",
             "",
         ]
+        effects = {p["cloud"]: p.get("onUserdataChange", "") for p in (run.export_value("nodes") or {}).values()}
         for cloud in sorted({n["cloud"] for n in nodes}):
-            out.append(f"- {cloud}: {_catalog().USERDATA_CHANGE_EFFECT[cloud]}")
+            out.append(f"- {cloud}: {effects[cloud]}")
     if run.warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in run.warnings]
     return "\n".join(out) + "\n"
 
 
 def userdata_files(run: ProgramRun) -> dict[str, str]:
-    """build/<stack>/-relative path -> redacted userdata of every node (pool id shown as not known yet)."""
+    """build/<stack>/-relative path -> redacted userdata of each pool (pool id shown as not known yet): one file per
+    pool, since its machines' copies differ only by their node credentials, which are redacted."""
     userdata = displayed_export(run, "userdata") or {}
     files = {}
-    for node in node_rows(run):
-        text = userdata[node["pool"]]["redacted"]
+    for pool, u in userdata.items():
+        text = u["redacted"]
         suffix = ".yaml" if text.startswith("#cloud-config") else ".sh"
-        files[f"userdata/{node['pool']}/{node['machine']}{suffix}"] = text
+        files[f"userdata/{pool}{suffix}"] = text
     return files
 
 

@@ -70,9 +70,21 @@ class MachineSetArgs:
 
 
 class MachineSet(pulumi.ComponentResource):
-    """Base of CivoNodes, EquinixMetalNodes, ElasticMetalNodes, OnPremNodes."""
+    """Base of CivoNodes, EquinixMetalNodes, ElasticMetalNodes, OnPremNodes: everything a cloud contributes is
+    declared on its subclass (components/clouds/__init__.py lists it); the per-machine loop is here."""
 
     TYPE: ClassVar[str]
+    PROVIDER: ClassVar[str]
+    """The `provider:` value of the cloud's pools in stack config."""
+    CONFIG: ClassVar[type[ExternalPoolSpec]]
+    """The cloud's pool model (components/model.py): its keys, checks and descriptions."""
+    USERDATA_CHANGE_EFFECT: ClassVar[str]
+    """What a userdata change does to the cloud's machines (plan summary, `nodes` output)."""
+    FORCE_NEW_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per resource type the cloud registers: the inputs whose change makes its provider replace the resource (what
+    `make diff` gives as the reason of a replacement), read from the provider's source."""
+    UPDATE_REFUSED_INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per resource type: inputs the provider refuses to change at all (the update fails)."""
     USERDATA_VARIANT: ClassVar[Variant] = "script"
     """Which rendering of the join the cloud takes: a bash script, or cloud-config."""
     USERDATA_PROPERTY: ClassVar[str]
@@ -120,7 +132,36 @@ class MachineSet(pulumi.ComponentResource):
         return []
 
     def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+        """Every machine's node identity first, then what the pool's machines share (`prepare`: it may need the
+        nodes, as on-prem rollout gates do), then each machine with its node's userdata, then `finish`. A machine's
+        resources are named `<set>-<key>` (its index, or the on-prem host name)."""
+        keys, names = self.pool.machine_keys(), self.pool.machine_names()
+        joins = [self.join_for(args, key, machine_name) for key, machine_name in zip(keys, names)]
+        self.prepare(name, args, [(machine_name, identity) for machine_name, (identity, _) in zip(names, joins)])
+        machines = []
+        for index, (key, machine_name, (identity, userdata)) in enumerate(zip(keys, names, joins)):
+            # Boot-time machines get a hostname that changes when they are replaced; on-prem hosts keep theirs.
+            hostname = self.hostname(machine_name) if self.REPLACE_ON_USERDATA_CHANGE else None
+            resource, machine_id, public_ip = self.create_machine(
+                f"{name}-{key}", index, machine_name, hostname, userdata, args, self.machine_options(args, identity)
+            )
+            machines.append(Machine(key, machine_name, resource, machine_id, public_ip, self.arch_of(index), hostname,
+                                    identity))
+        self.finish(name, args, machines)
+        return machines
+
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list[tuple[str, NodeIdentity]]) -> None:
+        """What the pool's machines share, made before them (a firewall, look-ups); `nodes`: (machine name, its node
+        identity) in the pool's order."""
+
+    def create_machine(self, resource_name: str, index: int, machine_name: str, hostname: Optional[pulumi.Output],
+                       userdata: pulumi.Output, args: MachineSetArgs, opts: pulumi.ResourceOptions
+                       ) -> tuple[pulumi.Resource, pulumi.Output, pulumi.Input[Optional[str]]]:
+        """One machine booting (or joined) with `userdata`: (its resource, its id, its public IPv4)."""
         raise NotImplementedError
+
+    def finish(self, name: str, args: MachineSetArgs, machines: list[Machine]) -> None:
+        """What comes after every machine of the pool."""
 
     def join_for(self, args: MachineSetArgs, key: str, machine_name: str) -> tuple[NodeIdentity, pulumi.Output]:
         """Registers the machine's node before the machine exists; returns it and the machine's userdata (secret),
@@ -187,7 +228,7 @@ class MachineSet(pulumi.ComponentResource):
             "region": self.pool.location,
             "labels": self.pool.node_labels(),
             "userdataSha256": args.userdata.sha256,
-            "onUserdataChange": catalog.USERDATA_CHANGE_EFFECT[self.pool.provider],
+            "onUserdataChange": self.USERDATA_CHANGE_EFFECT,
             **self.machine_facts(),
             "machines": [
                 {

@@ -7,7 +7,7 @@ import pulumi_civo as civo
 
 from .. import catalog
 from ..spec import CivoPoolSpec
-from .base import Machine, MachineSet, MachineSetArgs
+from .base import MachineSet, MachineSetArgs
 
 _ANYWHERE = ["0.0.0.0/0"]
 
@@ -26,8 +26,22 @@ def _no_image(pool: CivoPoolSpec) -> str:
 
 class CivoNodes(MachineSet):
     TYPE = "kosmos:index:CivoNodes"
+    PROVIDER = "civo"
+    CONFIG = CivoPoolSpec
     USERDATA_VARIANT = "script"
     USERDATA_PROPERTY = "script"
+    USERDATA_CHANGE_EFFECT = "replaces the instance (Civo refuses in-place script changes)"
+    # pulumi-civo 2.4.8 bridges civo/terraform-provider-civo v1.1.4: civo/instances/resource_instance.go (ForceNew:
+    # region, network_id, disk_image, private_ipv4), civo/firewall/resource_firewall.go (network_id,
+    # create_default_rules).
+    FORCE_NEW_INPUTS = {
+        "civo:index/instance:Instance": ("region", "networkId", "diskImage", "privateIpv4"),
+        "civo:index/firewall:Firewall": ("networkId", "createDefaultRules"),
+    }
+    # resource_instance.go returns "updating sshkey_id is not supported" / "updating initial_user is not supported",
+    # and its CustomizeDiff "the 'script' field is immutable" (kosmos ignores `script` changes and replaces through
+    # replacement_trigger).
+    UPDATE_REFUSED_INPUTS = {"civo:index/instance:Instance": ("sshkeyId", "initialUser", "script")}
 
     @classmethod
     def preflight(cls, pool: CivoPoolSpec, path: str) -> list[str]:
@@ -43,10 +57,10 @@ class CivoNodes(MachineSet):
     def machine_facts(self) -> dict:
         return {"machineType": self.pool.size, "os": f"image {self.pool.image}"}
 
-    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
         pool: CivoPoolSpec = args.pool
         # One image lookup per pool, not per machine.
-        image_id = civo.get_disk_image_output(
+        self.image_id = civo.get_disk_image_output(
             filters=_image_filter(pool),
             region=pool.region,
             opts=pulumi.InvokeOutputOptions(parent=self),
@@ -80,25 +94,20 @@ class CivoNodes(MachineSet):
             ] + [civo.FirewallEgressRuleArgs(label="all-icmp", protocol="icmp", cidrs=_ANYWHERE, action="allow")],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        machines = []
-        for index, machine_name in enumerate(pool.machine_names()):
-            hostname = self.hostname(machine_name)
-            identity, userdata = self.join_for(args, str(index), machine_name)
-            instance = civo.Instance(
-                f"{name}-{index}",
-                hostname=hostname,
-                region=pool.region,
-                size=pool.size,
-                disk_image=image_id,
-                firewall_id=self.firewall.id,
-                script=userdata,
-                sshkey_id=pool.ssh_key_id,
-                tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
-                notes=f"kosmos external node of pool {pool.name}",
-                opts=self.machine_options(args, identity),
-            )
-            machines.append(
-                Machine(str(index), machine_name, instance, instance.id, instance.public_ip, self.arch_of(index),
-                        hostname, identity)
-            )
-        return machines
+
+    def create_machine(self, resource_name, index, machine_name, hostname, userdata, args, opts):
+        pool: CivoPoolSpec = args.pool
+        instance = civo.Instance(
+            resource_name,
+            hostname=hostname,
+            region=pool.region,
+            size=pool.size,
+            disk_image=self.image_id,
+            firewall_id=self.firewall.id,
+            script=userdata,
+            sshkey_id=pool.ssh_key_id,
+            tags=list(pool.tags) + ["kosmos", f"kosmos-pool-{pool.name}"],
+            notes=f"kosmos external node of pool {pool.name}",
+            opts=opts,
+        )
+        return instance, instance.id, instance.public_ip

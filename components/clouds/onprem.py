@@ -21,7 +21,7 @@ import pulumi_command as command
 from .. import rollout
 from ..spec import OnPremHost, OnPremPoolSpec
 from ..userdata import JoinInputs, render_leave
-from .base import Machine, MachineSet, MachineSetArgs
+from .base import MachineSet, MachineSetArgs
 
 
 def as_root(host: OnPremHost, command_line: str) -> str:
@@ -54,67 +54,61 @@ def _ipv4(address: str) -> str | None:
 
 class OnPremNodes(MachineSet):
     TYPE = "kosmos:index:OnPremNodes"
+    PROVIDER = "on-prem"
+    CONFIG = OnPremPoolSpec
     USERDATA_VARIANT = "script"
     USERDATA_PROPERTY = "stdin"
     REPLACE_ON_USERDATA_CHANGE = False  # the host is kept: a new rendering re-runs the join (update)
+    USERDATA_CHANGE_EFFECT = "re-runs the join over SSH (the machine is kept)"
+    # pulumi-command 1.2.1: only `triggers` (provider/pkg/provider/common/inputs.go, `provider:"replaceOnChanges"`);
+    # the SDK also sends it as replaceOnChanges, so it shows either way.
+    FORCE_NEW_INPUTS = {"command:remote:Command": ("triggers",)}
 
     def machine_facts(self) -> dict:
         return {"machineType": "existing host", "os": "as installed (checked against kosmos:join.allowedOs)"}
 
-    def create_machines(self, name: str, args: MachineSetArgs) -> list[Machine]:
-        pool: OnPremPoolSpec = args.pool
-        leave_script = pulumi.Output.from_input(args.pool_id).apply(
+    def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
+        self.leave_script = pulumi.Output.from_input(args.pool_id).apply(
             lambda pid: render_leave(JoinInputs(pool_id=pid, region=args.region))
         )
-        joins = {host.name: self.join_for(args, host.name, host.name) for host in pool.hosts}
-        hosts = [(host.name, joins[host.name][0].node_name) for host in pool.hosts]
-        gates, common = self.rollout_gates(name, args, hosts)
-        machines = []
-        for index, host in enumerate(pool.hosts):
-            identity, userdata = joins[host.name]
-            connection = command.remote.ConnectionArgs(
-                host=host.address,
-                port=host.port,
-                user=host.user,
-                private_key=args.ssh_private_key,
-                host_key=host.host_key,
-                dial_error_limit=10,
-                per_dial_timeout=15,
-            )
-            join = command.remote.Command(
-                f"{name}-{host.name}",
-                connection=connection,
-                # No `triggers`: pulumi-command replaces on trigger changes, and create-before-delete would run the
-                # old command's leave *after* the re-join. The hash inside create/update makes a template change an
-                # in-place update instead, which re-runs the join (forced); the machine and its node are kept.
-                create=args.userdata.sha256.apply(lambda sha, h=host: join_command(h, sha)),
-                update=args.userdata.sha256.apply(lambda sha, h=host: rejoin_command(h, sha)),
-                delete=leave_script.apply(lambda script, h=host: leave_command(h, script)),
-                # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
-                # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
-                stdin=userdata,
-                opts=pulumi.ResourceOptions.merge(
-                    self.machine_options(args, identity),
-                    pulumi.ResourceOptions(depends_on=[gates[host.name]] if gates else None),
-                ),
-            )
-            machines.append(
-                Machine(
-                    host.name,
-                    host.name,
-                    join,
-                    join.id,
-                    _ipv4(host.address),
-                    self.arch_of(index),
-                    identity=identity,
-                )
-            )
+        self.hosts = [(machine_name, identity.node_name) for machine_name, identity in nodes]
+        self.gates, self.gate_inputs = self.rollout_gates(name, args, self.hosts)
+
+    def create_machine(self, resource_name, index, machine_name, hostname, userdata, args, opts):
+        host: OnPremHost = args.pool.hosts[index]
+        connection = command.remote.ConnectionArgs(
+            host=host.address,
+            port=host.port,
+            user=host.user,
+            private_key=args.ssh_private_key,
+            host_key=host.host_key,
+            dial_error_limit=10,
+            per_dial_timeout=15,
+        )
+        join = command.remote.Command(
+            resource_name,
+            connection=connection,
+            # No `triggers`: pulumi-command replaces on trigger changes, and create-before-delete would run the
+            # old command's leave *after* the re-join. The hash inside create/update makes a template change an
+            # in-place update instead, which re-runs the join (forced); the machine and its node are kept.
+            create=args.userdata.sha256.apply(lambda sha: join_command(host, sha)),
+            update=args.userdata.sha256.apply(lambda sha: rejoin_command(host, sha)),
+            delete=self.leave_script.apply(lambda script: leave_command(host, script)),
+            # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
+            # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
+            stdin=userdata,
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[self.gates[host.name]] if self.gates else None)
+            ),
+        )
+        return join, join.id, _ipv4(host.address)
+
+    def finish(self, name: str, args: MachineSetArgs, machines: list) -> None:
         self.rollout_done = None
-        if gates:
-            self.rollout_done = rollout.tail_gate(name, hosts, pool.upgrade.max_unavailable, common,
-                                                  [m.resource for m in machines],
+        if self.gates:
+            self.rollout_done = rollout.tail_gate(name, self.hosts, args.pool.upgrade.max_unavailable,
+                                                  self.gate_inputs, [m.resource for m in machines],
                                                   pulumi.ResourceOptions(parent=self))
-        return machines
 
     def rollout_gates(self, name: str, args: MachineSetArgs, hosts: list) -> tuple[dict, dict]:
         """The pool's chained gates (none without a cluster to read nodes from, e.g. a MachineSet used alone). Their
