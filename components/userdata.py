@@ -182,9 +182,10 @@ def render_redacted(inputs: JoinInputs, variant: Variant = "script") -> Rendered
     return Rendered(text=redacted, redacted=redacted, sha256=sha256_hex(redacted))
 
 
-def render_leave(inputs: JoinInputs) -> str:
-    """The clean-leave script on-prem hosts run when their machine is removed from the stack (no secret in it)."""
-    return _template("join/leave.sh.j2").render(_context(inputs))
+def render_leave(inputs: JoinInputs, node_id: str = "") -> str:
+    """The clean-leave script on-prem hosts run when their machine is removed from the stack (no secret in it).
+    `node_id`: the node this host's Command joined; the leave spares a host that has become another node since."""
+    return _template("join/leave.sh.j2").render(_context(inputs), node_id=node_id)
 
 
 def sha256_hex(text: str) -> str:

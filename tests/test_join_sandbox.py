@@ -350,6 +350,25 @@ def test_the_old_pools_leave_spares_a_host_that_joined_another_pool_since(kosmos
     assert machine.state() == "left" and not (machine.root / "etc/scw-k8s-userdata").exists()
 
 
+def test_the_leave_of_a_renamed_hosts_old_command_spares_its_new_node(kosmos, release, machine):
+    # On-prem, a host renamed in its pool: a new Command joins it as a new node (same pool), and the old Command's
+    # leave runs at the end of the update. Naming its node, that leave must not undo the new join.
+    old = register(kosmos, "home-mac")
+    assert machine.run(script_for(kosmos, release, old)).returncode == 0
+    new = register(kosmos, "home-mac-2")
+    joined = machine.run(script_for(kosmos, release, new))
+    assert joined.returncode == 0, joined.stdout
+    calls = (machine.root / "systemctl.calls").read_text()
+    result = machine.run(render_leave(join_inputs(kosmos, release), node_id=old["node_id"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (machine.root / "systemctl.calls").read_text() == calls  # nothing stopped
+    assert machine.state() == "ok" and f"not node {old['node_id']}" in machine.log()
+    assert json.loads((machine.root / "var/lib/kosmos/node.json").read_text())["id"] == new["node_id"]
+    # The new Command's own leave still leaves.
+    assert machine.run(render_leave(join_inputs(kosmos, release), node_id=new["node_id"])).returncode == 0
+    assert machine.state() == "left" and not (machine.root / "etc/scw-k8s-userdata").exists()
+
+
 def test_a_forced_rejoin_as_the_same_node_stops_nothing(kosmos, release, machine):
     script = script_for(kosmos, release)
     assert machine.run(script).returncode == 0

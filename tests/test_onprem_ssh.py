@@ -197,7 +197,12 @@ def test_join_rejoin_as_a_new_node_and_leave_over_a_real_ssh_session(sshd, monke
         cache = json.loads((machine.root / "etc/scw-k8s-userdata").read_text())
         assert cache["node_secret_key"] == renewed["node_secret_key"]
 
-        deleted = ssh(cmd["delete"], stdin)  # the provider may pass stdin to delete too: it is ignored
+        # The leave names the host's node (the identity's id, here the mock engine's): the one it is now.
+        mock_node_id = re.search(r"not node ([0-9a-f-]{36})", cmd["delete"]).group(1)
+        delete = cmd["delete"].replace(mock_node_id, renewed["node_id"])
+        stale = ssh(cmd["delete"], stdin)  # an old Command's leave, naming another node: spares this one
+        assert stale.returncode == 0 and machine.state() == "ok" and f"not node {mock_node_id}" in stale.stdout
+        deleted = ssh(delete, stdin)  # the provider may pass stdin to delete too: it is ignored
         assert deleted.returncode == 0, deleted.stdout + deleted.stderr
         assert machine.state() == "left"
         assert not (machine.root / "etc/scw-k8s-userdata").exists()

@@ -68,9 +68,13 @@ class OnPremNodes(MachineSet):
         return {"machineType": "existing host", "os": "as installed (checked against kosmos:join.allowedOs)"}
 
     def prepare(self, name: str, args: MachineSetArgs, nodes: list) -> None:
-        self.leave_script = pulumi.Output.from_input(args.pool_id).apply(
-            lambda pid: render_leave(JoinInputs(pool_id=pid, region=args.region))
-        )
+        # Per host, naming its node: a host renamed in its pool joins as its new node before the old Command's
+        # leave runs (deletes come last), and that leave must spare it.
+        self.leave_scripts = {
+            machine_name: pulumi.Output.all(args.pool_id, identity.node_id).apply(
+                lambda ids: render_leave(JoinInputs(pool_id=ids[0], region=args.region), node_id=ids[1]))
+            for machine_name, identity in nodes
+        }
         self.hosts = [(machine_name, identity.node_name) for machine_name, identity in nodes]
         self.gates, self.gate_inputs = self.rollout_gates(name, args, self.hosts)
 
@@ -93,7 +97,7 @@ class OnPremNodes(MachineSet):
             # in-place update instead, which re-runs the join (forced); the machine and its node are kept.
             create=args.userdata.sha256.apply(lambda sha: join_command(host, sha)),
             update=args.userdata.sha256.apply(lambda sha: rejoin_command(host, sha)),
-            delete=self.leave_script.apply(lambda script: leave_command(host, script)),
+            delete=self.leave_scripts[machine_name].apply(lambda script: leave_command(host, script)),
             # A new identity (or rendering) changes stdin: an update, which re-runs the join (forced) and installs
             # the host as its new node; the old one is drained and deleted by the pool's PoolNodes.
             stdin=userdata,
