@@ -280,7 +280,7 @@ def render_reference() -> str:
     """The README's config reference table, markers included."""
     rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     rows += _ref_rows(model.KosmosConfig, f"{model.NAMESPACE}:")
-    return "\n".join([REF_BEGIN, *rows, REF_END])
+    return "\n".join([REF_BEGIN, "", *rows, "", REF_END])  # blank lines: the table is its own Markdown block
 
 
 def readme_region(text: str) -> str:
