@@ -59,12 +59,14 @@ class ClusterConfig(TypedDict, total=False):
     region: Required[str]
     """Scaleway region of the control plane. One of: fr-par, nl-ams, pl-waw, it-mil."""
     version: Required[str]
-    """Kubernetes minor ("1.31") or patch ("1.31.2") version, quoted."""
+    """Kubernetes minor ("1.31") or patch ("1.31.2") version. Quote it: YAML reads an unquoted 1.30 as 1.3. Checked
+    against Scaleway's versions and end-of-life dates on every plan (warnings)."""
     type: str
-    """Kosmos control-plane offer. One of: multicloud, multicloud-dedicated-4, multicloud-dedicated-8,
-    multicloud-dedicated-16. Default: multicloud."""
+    """Kosmos control-plane offer. The stack's node count (Scaleway pools at maxSize when autoscaled, plus every
+    external machine) must fit its limit: 150, 250, 500, 500 nodes (Scaleway's control-plane offers page). One of:
+    multicloud, multicloud-dedicated-4, multicloud-dedicated-8, multicloud-dedicated-16. Default: multicloud."""
     cni: str
-    """Always `kilo`, the only CNI a multicloud cluster takes. Default: kilo."""
+    """Always `kilo`, the only CNI a multicloud cluster takes: anything else is refused. Default: kilo."""
     autoUpgrade: AutoUpgradeConfig
     """Patch auto-upgrades of the control plane (default off)."""
     tags: list[str]
@@ -105,7 +107,7 @@ class ScalewayPoolConfig(TypedDict, total=False):
     autoscale: bool
     """Let Scaleway scale the pool between minSize and maxSize. Default: false."""
     labels: dict[str, str]
-    """Node labels; `cloud` and `cloud-region` are added and reserved."""
+    """Node labels; `cloud=scaleway` and `cloud-region=<the zone's region>` are added and reserved."""
     taints: list[TaintConfig]
     """Node taints."""
     tags: list[str]
@@ -129,20 +131,22 @@ class UpgradeConfig(TypedDict, total=False):
     maxSurge: int
     """Boot-time pools (civo, scaleway-elastic-metal, equinix-metal): at most this many replacement machines are created
     per `pulumi up` when the join changes (default: all); the rest keep the old version until the next `pulumi up`
-    (README, Upgrading)."""
+    (README, Upgrading). Set on an on-prem pool, it is an error."""
     maxUnavailable: int
-    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1)."""
+    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1). Set on
+    another kind of pool, it is an error."""
 
 
 class OnPremHostConfig(TypedDict, total=False):
     """A machine of an on-prem pool, joined over SSH."""
 
     name: Required[str]
-    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's)."""
+    """Machine name in kosmos, unique within its pool; not the node's name: the join reports Scaleway's node id and
+    name."""
     address: Required[str]
-    """Address reached over SSH (IP or DNS name)."""
+    """Address reached over SSH (IP or DNS name); address and port are unique across pools."""
     user: str
-    """SSH user (another user than root needs passwordless sudo). Default: root."""
+    """SSH user; another user than root needs passwordless sudo (commands run with `sudo -n`). Default: root."""
     port: int
     """SSH port. Default: 22."""
     arch: str
@@ -151,7 +155,8 @@ class OnPremHostConfig(TypedDict, total=False):
     """Pinned SSH host public key (ssh-keyscan's line without the host column); required unless
     insecureSkipHostKeyCheck."""
     insecureSkipHostKeyCheck: bool
-    """Accept any SSH host key instead of pinning one. Default: false."""
+    """Accept any SSH host key instead of pinning one (warned on every plan, reported by the policy pack). Default:
+    false."""
 
 
 class ExternalPoolConfig(TypedDict, total=False):
@@ -162,7 +167,7 @@ class ExternalPoolConfig(TypedDict, total=False):
     provider: Required[ExternalPoolProvider]
     """Which kind of machines the pool runs on."""
     labels: dict[str, str]
-    """Node labels; `cloud`, `cloud-region` and `topology.kubernetes.io/region` are reserved."""
+    """Node labels (Kubernetes syntax); `cloud`, `cloud-region` and `topology.kubernetes.io/region` are reserved."""
     taints: list[TaintConfig]
     """Node taints."""
     tags: list[str]
@@ -174,10 +179,12 @@ class ExternalPoolConfig(TypedDict, total=False):
     region: str
     """civo: Civo region, e.g. LON1."""
     size: str
-    """civo: Civo instance size (at least kosmos:join.minMemoryMiB of RAM). One of: g3.xsmall, g3.small, g3.medium,
-    g3.large, g3.xlarge, g3.2xlarge, g4s.xsmall, g4s.small, g4s.medium, g4s.large, g4s.xlarge, g4s.2xlarge."""
+    """civo: Civo instance size with at least kosmos:join.minMemoryMiB of RAM: smaller ones (g3.xsmall, 1 GiB, at the
+    default) are refused. One of: g3.xsmall, g3.small, g3.medium, g3.large, g3.xlarge, g3.2xlarge, g4s.xsmall,
+    g4s.small, g4s.medium, g4s.large, g4s.xlarge, g4s.2xlarge."""
     image: str
-    """civo: Ubuntu or Debian disk image name, resolved to its id in the pool's region. Default: ubuntu-jammy."""
+    """civo: Ubuntu or Debian disk image name, resolved to its id in the pool's region (civo.get_disk_image). Default:
+    ubuntu-jammy."""
     count: int
     """civo: Number of instances. scaleway-elastic-metal: Number of servers. equinix-metal: Number of devices."""
     sshKeyId: str
@@ -188,14 +195,16 @@ class ExternalPoolConfig(TypedDict, total=False):
     """scaleway-elastic-metal: Elastic Metal zone. One of: fr-par-1, fr-par-2, nl-ams-1, nl-ams-2, pl-waw-2,
     pl-waw-3."""
     offer: str
-    """scaleway-elastic-metal: Offer name, e.g. EM-A115X-SSD."""
+    """scaleway-elastic-metal: Offer name, e.g. EM-A115X-SSD, resolved with elasticmetal.get_offer."""
     os: str
-    """scaleway-elastic-metal: OS name. One of: Ubuntu, Debian. Default: Ubuntu. equinix-metal: OS slug. One of:
-    ubuntu_20_04, ubuntu_22_04, ubuntu_24_04, debian_11, debian_12. Default: ubuntu_22_04."""
+    """scaleway-elastic-metal: OS name, resolved with elasticmetal.get_os (with osVersion); a change replaces the
+    server. One of: Ubuntu, Debian. Default: Ubuntu. equinix-metal: OS slug. One of: ubuntu_20_04, ubuntu_22_04,
+    ubuntu_24_04, debian_11, debian_12. Default: ubuntu_22_04."""
     osVersion: str
     """scaleway-elastic-metal: OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required:
     the OS look-up matches name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
-    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
+    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created. A change
+    replaces the server."""
     sshKeyIds: list[str]
     """scaleway-elastic-metal: Scaleway SSH key ids (UUIDs: terraform-provider-scaleway
     internal/services/baremetal/server.go validates each with verify.IsUUID, so another value would fail only in the
@@ -227,15 +236,18 @@ class JoinConfig(TypedDict, total=False):
     agentVersion: str
     """k8s-agent release tag (github.com/scaleway/k8s-agent). Default: v0.1.5."""
     agentBaseUrl: str
-    """Directory holding k8s-agent_linux_<arch> and checksums.txt (default: the region's release bucket)."""
+    """Directory holding k8s-agent_linux_amd64, k8s-agent_linux_arm64 and checksums.txt, for mirrors and air-gapped
+    sites (default: the region's release bucket for agentVersion). A non-https URL needs agentSha256 for both arches."""
     agentSha256: AgentSha256Config
-    """Pinned sha256 per arch, verified before the agent runs (required for an http agentBaseUrl)."""
+    """Pinned sha256 per arch, verified before the agent runs (required for an http agentBaseUrl); unpinned, the
+    release's checksums.txt decides."""
     apiUrl: str
-    """Scaleway API URL the agent registers with (default: scaleway:apiUrl, else Scaleway's)."""
+    """Scaleway API URL the agent registers with, its SCW_API_URL (default: scaleway:apiUrl, else Scaleway's)."""
     allowedOs: list[str]
     """OSes the join script accepts, `<ID>:<VERSION_ID>` of /etc/os-release."""
     minMemoryMiB: int
-    """Memory a machine needs to join (MiB). Default: 2048."""
+    """Memory a machine needs to join (MiB): checked by the join script, and against Civo sizes in the config. Default:
+    2048."""
 
 
 class LatencyProbeConfig(TypedDict, total=False):
@@ -265,7 +277,8 @@ class MulticloudClusterArgs(TypedDict, total=False):
     equinixProjectId: str
     """Equinix Metal project UUID (required with an equinix-metal pool)."""
     sshPrivateKey: pulumi.Input[str]
-    """SSH private key for on-prem hosts, a secret: `pulumi config set --secret kosmos:sshPrivateKey < key`."""
+    """SSH private key for on-prem hosts (required with an on-prem pool), a secret: refused unless set with `pulumi
+    config set --secret kosmos:sshPrivateKey < key`."""
     joinKeyExpiresAt: str
     """Ignored (warned): kosmos no longer makes a join key (README, Node identity and threat model). Remove it."""
     joinKeyValidDays: int

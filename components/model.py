@@ -215,13 +215,15 @@ class ClusterModel(_Model):
         # or a bool is not "a number").
         number_type='{v} is a number; quote the version, e.g. version: "1.31"',
     )
-    """Kubernetes minor ("1.31") or patch ("1.31.2") version, quoted."""
+    """Kubernetes minor ("1.31") or patch ("1.31.2") version. Quote it: YAML reads an unquoted 1.30 as 1.3. Checked
+    against Scaleway's versions and end-of-life dates on every plan (warnings)."""
     type: OneOf(catalog.CLUSTER_TYPES) = "multicloud"
-    """Kosmos control-plane offer."""
+    """Kosmos control-plane offer. The stack's node count (Scaleway pools at maxSize when autoscaled, plus every
+    external machine) must fit its limit: 150, 250, 500, 500 nodes (Scaleway's control-plane offers page)."""
     cni: OneOf(
         (catalog.MULTICLOUD_CNI,), **{"*": "{q} is not allowed; a multicloud (Kosmos) cluster only runs the kilo CNI"}
     ) = catalog.MULTICLOUD_CNI
-    """Always `kilo`, the only CNI a multicloud cluster takes."""
+    """Always `kilo`, the only CNI a multicloud cluster takes: anything else is refused."""
     auto_upgrade: Optional[AutoUpgradeModel] = None
     """Patch auto-upgrades of the control plane (default off)."""
     tags: Strings = []
@@ -276,7 +278,7 @@ class ScalewayPoolModel(_Model):
     autoscale: bool = False
     """Let Scaleway scale the pool between minSize and maxSize."""
     labels: Labels = {}
-    """Node labels; `cloud` and `cloud-region` are added and reserved."""
+    """Node labels; `cloud=scaleway` and `cloud-region=<the zone's region>` are added and reserved."""
     taints: Taints = []
     """Node taints."""
     tags: Strings = []
@@ -300,9 +302,10 @@ class UpgradeModel(_Model):
     max_surge: Optional[Int(1, catalog.MAX_CLUSTER_NODES)] = None
     """Boot-time pools (civo, scaleway-elastic-metal, equinix-metal): at most this many replacement machines are
     created per `pulumi up` when the join changes (default: all); the rest keep the old version until the next
-    `pulumi up` (README, Upgrading)."""
+    `pulumi up` (README, Upgrading). Set on an on-prem pool, it is an error."""
     max_unavailable: Optional[Int(1, catalog.MAX_CLUSTER_NODES)] = None
-    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1)."""
+    """On-prem pools: how many hosts re-join (cordoned and drained) at once when the join changes (default 1). Set on
+    another kind of pool, it is an error."""
 
 
 class ExternalPoolModel(_Model):
@@ -319,7 +322,7 @@ class ExternalPoolModel(_Model):
     provider: str
     """Which kind of machines the pool runs on."""
     labels: Labels = {}
-    """Node labels; `cloud`, `cloud-region` and `topology.kubernetes.io/region` are reserved."""
+    """Node labels (Kubernetes syntax); `cloud`, `cloud-region` and `topology.kubernetes.io/region` are reserved."""
     taints: Taints = []
     """Node taints."""
     tags: Strings = []
@@ -364,11 +367,12 @@ class CivoPoolModel(ExternalPoolModel):
     region: Str(r"^[A-Z]{3}[0-9]$", "a Civo region like LON1, NYC1")
     """Civo region, e.g. LON1."""
     size: OneOf(tuple(catalog.CIVO_SIZES_MIB))
-    """Civo instance size (at least kosmos:join.minMemoryMiB of RAM)."""
+    """Civo instance size with at least kosmos:join.minMemoryMiB of RAM: smaller ones (g3.xsmall, 1 GiB, at the
+    default) are refused."""
     image: Str(
         r"^(ubuntu|debian)-[a-z0-9.\-]+$", "an Ubuntu or Debian Civo disk image name like ubuntu-jammy or debian-12"
     ) = "ubuntu-jammy"
-    """Ubuntu or Debian disk image name, resolved to its id in the pool's region."""
+    """Ubuntu or Debian disk image name, resolved to its id in the pool's region (civo.get_disk_image)."""
     count: Count
     """Number of instances."""
     ssh_key_id: Optional[Free] = None
@@ -413,16 +417,17 @@ class ElasticMetalPoolModel(ExternalPoolModel):
     zone: OneOf(catalog.ELASTIC_METAL_ZONES)
     """Elastic Metal zone."""
     offer: Str(r"^EM-[A-Z0-9]+(-[A-Z0-9]+)*$", "an Elastic Metal offer name like EM-A115X-SSD")
-    """Offer name, e.g. EM-A115X-SSD."""
+    """Offer name, e.g. EM-A115X-SSD, resolved with elasticmetal.get_offer."""
     os: OneOf(("Ubuntu", "Debian")) = "Ubuntu"
-    """OS name."""
+    """OS name, resolved with elasticmetal.get_os (with osVersion); a change replaces the server."""
     os_version: Str(
         r"^\S(.*\S)?$",
         'an OS version as Scaleway lists it, like "22.04 LTS (Jammy Jellyfish)" (not blank, no outer spaces)',
     )
     """OS version exactly as Scaleway lists it, e.g. "22.04 LTS (Jammy Jellyfish)". Required: the OS look-up matches
     name and version exactly, and an unset version matches no OS (terraform-provider-scaleway
-    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created."""
+    internal/services/baremetal/os_data_source.go), which would only fail once the server is being created. A
+    change replaces the server."""
     count: Count
     """Number of servers."""
     ssh_key_ids: List(Str(UUID, "a Scaleway SSH key id (a UUID)")) = []
@@ -446,11 +451,12 @@ class OnPremHostModel(_Model):
     """A machine of an on-prem pool, joined over SSH."""
 
     name: Str(DNS_LABEL, "a host name of lowercase letters, digits and '-'")
-    """Machine name in kosmos, unique within its pool (the Kubernetes node name is Scaleway's)."""
+    """Machine name in kosmos, unique within its pool; not the node's name: the join reports Scaleway's node id and
+    name."""
     address: Annotated[str, Hint(messages=_m({"string_type": "expected an IP address or DNS name; got {q}"}))]
-    """Address reached over SSH (IP or DNS name)."""
+    """Address reached over SSH (IP or DNS name); address and port are unique across pools."""
     user: Str(r"^[a-z_][a-z0-9_\-]*$", "a Unix user", MAX_UNIX_USER) = "root"
-    """SSH user (another user than root needs passwordless sudo)."""
+    """SSH user; another user than root needs passwordless sudo (commands run with `sudo -n`)."""
     port: Int(1, 65535) = 22
     """SSH port."""
     arch: Optional[Arch] = None
@@ -459,7 +465,7 @@ class OnPremHostModel(_Model):
     """Pinned SSH host public key (ssh-keyscan's line without the host column); required unless
     insecureSkipHostKeyCheck."""
     insecure_skip_host_key_check: bool = False
-    """Accept any SSH host key instead of pinning one."""
+    """Accept any SSH host key instead of pinning one (warned on every plan, reported by the policy pack)."""
 
 
 class OnPremPoolModel(ExternalPoolModel):
@@ -544,13 +550,16 @@ class JoinModel(_Model):
     agent_base_url: Optional[
         Str(r"^https?://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~\-/]*)?$", "an http(s) URL without query or fragment")
     ] = None
-    """Directory holding k8s-agent_linux_<arch> and checksums.txt (default: the region's release bucket)."""
+    """Directory holding k8s-agent_linux_amd64, k8s-agent_linux_arm64 and checksums.txt, for mirrors and air-gapped
+    sites (default: the region's release bucket for agentVersion). A non-https URL needs agentSha256 for both
+    arches."""
     agent_sha256: AgentSha256Model = AgentSha256Model()
-    """Pinned sha256 per arch, verified before the agent runs (required for an http agentBaseUrl)."""
+    """Pinned sha256 per arch, verified before the agent runs (required for an http agentBaseUrl); unpinned, the
+    release's checksums.txt decides."""
     api_url: Optional[
         Str(r"^https://[A-Za-z0-9.\-]+(:[0-9]+)?$", "an https URL without a path, like https://api.scaleway.com")
     ] = None
-    """Scaleway API URL the agent registers with (default: scaleway:apiUrl, else Scaleway's)."""
+    """Scaleway API URL the agent registers with, its SCW_API_URL (default: scaleway:apiUrl, else Scaleway's)."""
     allowed_os: List(
         Str(r"^(ubuntu|debian):[0-9]+(\.[0-9]+)?$", '"<ubuntu|debian>:<VERSION_ID>"'),
         min_length=1,
@@ -560,7 +569,7 @@ class JoinModel(_Model):
     min_memory_mib: Annotated[Int(1024, MAX_MIN_MEMORY_MIB), Field(alias="minMemoryMiB")] = (
         catalog.DEFAULT_MIN_MEMORY_MIB
     )
-    """Memory a machine needs to join (MiB)."""
+    """Memory a machine needs to join (MiB): checked by the join script, and against Civo sizes in the config."""
 
 
 class LatencyProbeModel(_Model):
@@ -602,7 +611,8 @@ class KosmosConfig(_Model):
     ] = None
     """Equinix Metal project UUID (required with an equinix-metal pool)."""
     ssh_private_key: Annotated[Any, WithJsonSchema(SECURE_VALUE)] = None
-    """SSH private key for on-prem hosts, a secret: `pulumi config set --secret kosmos:sshPrivateKey < key`."""
+    """SSH private key for on-prem hosts (required with an on-prem pool), a secret: refused unless set with
+    `pulumi config set --secret kosmos:sshPrivateKey < key`."""
     join_key_expires_at: Optional[
         Str(RFC3339_UTC, **{"*": '{q} is not an RFC 3339 UTC time like "2027-06-30T00:00:00Z"'})
     ] = None

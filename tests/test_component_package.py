@@ -161,6 +161,22 @@ def test_generated_args_are_current():
     assert argsgen.OUT.read_text() == argsgen.render(), "components/args.py is stale: run `make schema`"
 
 
+def test_readme_config_reference_is_current(monkeypatch):
+    """The README's config reference table is generated from the config model (`make schema`), between its markers:
+    the committed region is a fresh generation, and it reads each description from the model (a changed description
+    makes the committed table stale)."""
+    from tools import argsgen
+
+    committed = argsgen.readme_region(argsgen.README.read_text())
+    assert committed == argsgen.render_reference(), "README.md's config reference is stale: run `make schema`"
+    assert "| `kosmos:externalPools[].sshKeyId` (civo) | string | – | Civo SSH key id put on the instances. |" in committed
+
+    monkeypatch.setattr(model.CivoPoolModel.model_fields["ssh_key_id"], "description", "A changed description.")
+    fresh = argsgen.render_reference()
+    assert fresh != committed
+    assert "| `kosmos:externalPools[].sshKeyId` (civo) | string | – | A changed description. |" in fresh
+
+
 def test_typed_args_mirror_the_config_model():
     """components/args.py is what Pulumi's analyzer reads (it cannot read pydantic models or unions); the generator
     must give it exactly the model's keys, required keys and value kinds, all the way down."""
