@@ -202,12 +202,12 @@ def _catalog():
 
 
 def _scaleway_pools(run: ProgramRun) -> list:
-    """Scaleway pools in stack-file order. Custom resources register once their inputs resolve, in an order the event
-    loop decides; their parent components register synchronously, in program order, so order by the parent."""
-    position = {reg.urn: i for i, reg in enumerate(run.registrations)}
+    """Scaleway pools by name. Resources, components included, reach the engine in an order the event loop decides
+    (each registration awaits its parent's URN and its dependencies first), so neither the custom resources' nor
+    their parents' order is the stack file's: seen swapping between two runs of the same program."""
     pools = [p for p in run.by_type("scaleway:kubernetes/pool:Pool")
              if p.inputs.get("nodeType") != _catalog().EXTERNAL_NODE_TYPE]
-    return sorted(pools, key=lambda p: position.get(p.parent, len(position)))
+    return sorted(pools, key=lambda p: str(p.inputs.get("name")))
 
 
 def summary_lines(run: ProgramRun) -> list[str]:
